@@ -1,0 +1,303 @@
+"""The mapping-type catalogue: the one source of truth for every layer.
+
+Data lives in ``data/`` in VAN's own metadata format:
+
+* ``mapping_types/<Name>.json`` - exactly the body of ``GET /bulkImportMappingTypes/{name}``
+* ``values/<Name>/<Field>.json`` - exactly the body of ``GET .../{name}/{field}/values``
+* ``resources.json`` - exactly the body of ``GET /bulkImportJobs/resources``
+* ``meta/<Name>.json`` - what VAN's metadata does not carry: evidence per fact, database modes,
+  permissions, key columns, formats, disclosure categories, the staging view name.
+* ``meta/_resources.json`` - primary key type and key column per resource type.
+
+Overlay directories (``VANBULK_CATALOG_DIR``, or ``extra_dirs``) with the same layout replace packaged
+files name by name: that is where ``vanbulk catalog refresh`` writes live metadata from an account.
+
+dbt, the Great Expectations suites, the connector and the simulator all read this module; none of
+them keeps a copy. This module imports nothing else from the package.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+PACKAGED_DIR = Path(__file__).parent / "data"
+CATALOG_DIR_ENV = "VANBULK_CATALOG_DIR"
+
+EVIDENCE_TAGS = ("confirmed", "client-observed", "inferred", "unknown")
+
+__all__ = [
+    "Catalog",
+    "CatalogError",
+    "FieldDef",
+    "MappingType",
+    "ParentRule",
+    "PredefinedValue",
+    "load_catalog",
+    "staging_view_name",
+]
+
+
+class CatalogError(ValueError):
+    """The catalogue is missing a mapping type or holds malformed data."""
+
+
+@dataclass(frozen=True)
+class ParentRule:
+    parent_field: str
+    limited_to_parent_values: tuple[str, ...] | None  # None: any parent value allows the child
+
+
+@dataclass(frozen=True)
+class FieldDef:
+    name: str
+    description: str
+    is_required: bool
+    has_predefined_values: bool
+    can_be_mapped_to_column: bool
+    parents: tuple[ParentRule, ...]
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+
+@dataclass(frozen=True)
+class PredefinedValue:
+    id: str
+    name: str
+    parents: tuple[Mapping[str, Any], ...] | None
+
+
+@dataclass(frozen=True)
+class MappingType:
+    name: str
+    display_name: str
+    allow_multiple_mode: str
+    resource_types: tuple[str, ...]
+    fields: tuple[FieldDef, ...]
+    meta: Mapping[str, Any]
+    raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+
+    def field(self, name: str) -> FieldDef:
+        for f in self.fields:
+            if f.name.lower() == name.lower():
+                return f
+        raise CatalogError(f"mapping type {self.name!r} has no field {name!r}")
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def column_fields(self) -> list[FieldDef]:
+        """Fields that may come from a file column (the rest need a static value)."""
+        return [f for f in self.fields if f.can_be_mapped_to_column]
+
+    @property
+    def required_fields(self) -> list[FieldDef]:
+        return [f for f in self.fields if f.is_required]
+
+    @property
+    def key_columns(self) -> list[str]:
+        """Resource key columns the file carries besides the fields (e.g. VanID for Contacts)."""
+        return list(self.meta.get("keyColumns", []))
+
+    @property
+    def staging_view(self) -> str:
+        return self.meta.get("stagingView") or staging_view_name(self.name)
+
+    @property
+    def database_modes(self) -> tuple[int, ...]:
+        return tuple(self.meta.get("databaseModes", (0, 1)))
+
+    @property
+    def requires_permission(self) -> bool:
+        return bool(self.meta.get("requiresPermission", False))
+
+    @property
+    def field_formats(self) -> Mapping[str, str]:
+        return self.meta.get("fieldFormats", {})
+
+    @property
+    def max_lengths(self) -> Mapping[str, int]:
+        return self.meta.get("maxLengths", {})
+
+    @property
+    def disclosure_category(self) -> Mapping[str, str]:
+        """Field name -> 'Individual' | 'Organization' for Contributions disclosure fields."""
+        return self.meta.get("disclosureCategory", {})
+
+    @property
+    def row_requirements(self) -> list[Mapping[str, Any]]:
+        return list(self.meta.get("rowRequirements", []))
+
+    @property
+    def staging_columns(self) -> list[str]:
+        """Columns of the staging view, in file order: row key, key columns, column-mappable fields."""
+        names = [f.name for f in self.column_fields]
+        keys = [k for k in self.key_columns if k.lower() not in {n.lower() for n in names}]
+        return ["source_row_key", *keys, *names]
+
+    def to_api(self) -> dict[str, Any]:
+        """The exact ``GET /bulkImportMappingTypes/{name}`` body."""
+        return json.loads(json.dumps(self.raw))
+
+
+def staging_view_name(mapping_type: str) -> str:
+    """``CreateOrUpdateContact`` -> ``stg_van__create_or_update_contact``."""
+    snake = re.sub(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])", "_", mapping_type).lower()
+    return f"stg_van__{snake}"
+
+
+def _parse_field(raw: Mapping[str, Any]) -> FieldDef:
+    parents = tuple(
+        ParentRule(
+            p["parentFieldName"],
+            None if p.get("limitedToParentValues") is None
+            else tuple(_value_id(v) for v in p["limitedToParentValues"]),
+        )
+        for p in (raw.get("parents") or [])
+    )
+    return FieldDef(
+        name=raw["name"],
+        description=raw.get("description") or "",
+        is_required=bool(raw.get("isRequired")),
+        has_predefined_values=bool(raw.get("hasPredefinedValues")),
+        can_be_mapped_to_column=bool(raw.get("canBeMappedToColumn", True)),
+        parents=parents,
+        raw=raw,
+    )
+
+
+def _value_id(v: Any) -> str:
+    # VAN documents limitedToParentValues loosely; clients model items as {id, name, ...}.
+    if isinstance(v, Mapping):
+        return str(v.get("id", v.get("name")))
+    return str(v)
+
+
+class Catalog:
+    """All mapping types, their predefined values, resources and provenance."""
+
+    def __init__(self, dirs: Iterable[Path]):
+        self.dirs = [Path(d) for d in dirs]
+        self._mapping_types: dict[str, MappingType] = {}
+        self._values: dict[tuple[str, str], dict[str, Any]] = {}
+        self._resources: list[str] = []
+        self._resource_meta: dict[str, Any] = {}
+        for d in self.dirs:
+            self._load_dir(d)
+        if not self._mapping_types:
+            raise CatalogError(f"no mapping types found in {', '.join(map(str, self.dirs))}")
+
+    def _load_dir(self, d: Path) -> None:
+        if (d / "resources.json").exists():
+            self._resources = _read_json(d / "resources.json")
+        if (d / "meta" / "_resources.json").exists():
+            self._resource_meta = _read_json(d / "meta" / "_resources.json")
+        for path in sorted((d / "mapping_types").glob("*.json")):
+            raw = _read_json(path)
+            meta_path = d / "meta" / path.name
+            previous = self._mapping_types.get(raw["name"])
+            meta = _read_json(meta_path) if meta_path.exists() else dict(previous.meta) if previous else {}
+            self._mapping_types[raw["name"]] = MappingType(
+                name=raw["name"],
+                display_name=raw.get("displayName", raw["name"]),
+                allow_multiple_mode=raw.get("allowMultipleMode", "Single"),
+                resource_types=tuple(raw.get("resourceTypes", [])),
+                fields=tuple(_parse_field(f) for f in raw.get("fields", [])),
+                meta=meta,
+                raw=raw,
+            )
+        for path in sorted((d / "values").glob("*/*.json")):
+            self._values[(path.parent.name, path.stem)] = _read_json(path)
+
+    # -- mapping types ---------------------------------------------------------------------------
+    @property
+    def names(self) -> list[str]:
+        return sorted(self._mapping_types)
+
+    def __iter__(self):
+        return iter(self._mapping_types[n] for n in self.names)
+
+    def __len__(self) -> int:
+        return len(self._mapping_types)
+
+    def __contains__(self, name: str) -> bool:
+        return self.find(name) is not None
+
+    def find(self, name: str) -> MappingType | None:
+        """Case-insensitive lookup by API name, display name or staging view name."""
+        key = name.lower()
+        for mt in self._mapping_types.values():
+            if key in (mt.name.lower(), mt.display_name.lower(), mt.staging_view.lower()):
+                return mt
+        return None
+
+    def get(self, name: str) -> MappingType:
+        mt = self.find(name)
+        if mt is None:
+            raise CatalogError(f"unknown mapping type {name!r}; known: {', '.join(self.names)}")
+        return mt
+
+    def for_database_mode(self, mode: int) -> list[MappingType]:
+        return [mt for mt in self if mode in mt.database_modes]
+
+    # -- predefined values -----------------------------------------------------------------------
+    def values_envelope(self, mapping_type: str, field_name: str) -> dict[str, Any] | None:
+        """The exact ``/values`` body, or None when the catalogue holds no list for the field."""
+        mt = self.get(mapping_type)
+        for (m, f), env in self._values.items():
+            if m == mt.name and f.lower() == field_name.lower():
+                return env
+        return None
+
+    def values(self, mapping_type: str, field_name: str) -> list[PredefinedValue] | None:
+        env = self.values_envelope(mapping_type, field_name)
+        if env is None:
+            return None
+        return [
+            PredefinedValue(str(v["id"]), str(v.get("name", "")), tuple(v["parents"]) if v.get("parents") else None)
+            for v in env.get("items", [])
+        ]
+
+    def allowed_value_ids(self, mapping_type: str, field_name: str) -> list[str] | None:
+        vals = self.values(mapping_type, field_name)
+        return None if vals is None else [v.id for v in vals]
+
+    # -- resources -------------------------------------------------------------------------------
+    @property
+    def resources(self) -> list[str]:
+        """The exact ``GET /bulkImportJobs/resources`` body."""
+        return list(self._resources)
+
+    def resource_info(self, resource_type: str) -> Mapping[str, Any]:
+        return self._resource_meta.get("resources", {}).get(resource_type, {})
+
+    def primary_key_type(self, resource_type: str) -> str:
+        return self.resource_info(resource_type).get("primaryKeyType", "VanID")
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise CatalogError(f"cannot read catalogue file {path}: {exc}") from exc
+
+
+def load_catalog(extra_dirs: Iterable[str | os.PathLike] = ()) -> Catalog:
+    """Packaged catalogue, overlaid by ``VANBULK_CATALOG_DIR`` and then by ``extra_dirs``."""
+    dirs: list[Path] = [PACKAGED_DIR]
+    env_dir = os.environ.get(CATALOG_DIR_ENV)
+    if env_dir:
+        dirs.append(Path(env_dir))
+    dirs.extend(Path(d) for d in extra_dirs)
+    return _load_cached(tuple(str(d) for d in dirs if Path(d).exists()))
+
+
+@lru_cache(maxsize=8)
+def _load_cached(dirs: tuple[str, ...]) -> Catalog:
+    return Catalog(Path(d) for d in dirs)

@@ -1,0 +1,172 @@
+"""Settings: environment beats the project file (``vanbulk.yml``) beats defaults (dlt's precedence).
+
+Environment names: ``VAN_API_KEY``, ``VAN_APPLICATION_NAME`` (alias ``VAN_APP_NAME``), ``VAN_DATABASE_MODE``
+(0 = VoterFile / My Voters, 1 = My Campaign), ``VAN_API_BASE_URL``, and ``VANBULK_<SETTING>`` for the rest.
+A key that already ends in ``|0``/``|1`` carries its own database mode, as van-cli accepts.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any, Mapping
+
+import yaml
+
+from connector.redaction import register_secret
+
+VAN_API_BASE_URL = "https://api.securevan.com/v4/"
+VAN_INTL_API_BASE_URL = "https://intlapi.securevan.com/v4/"
+PROJECT_FILE = "vanbulk.yml"
+DEFAULT_APPLICATION_NAME = "vanbulk"
+# The simulator's documented demo credentials (see connector/simulator): used only when no key is set.
+SIMULATOR_DEMO_APPLICATION = "vanbulk-demo"
+SIMULATOR_DEMO_KEY = "00000000-0000-4000-8000-000000000000"
+
+_ENV_ALIASES = {
+    "api_key": ("VAN_API_KEY",),
+    "application_name": ("VAN_APPLICATION_NAME", "VAN_APP_NAME"),
+    "database_mode": ("VAN_DATABASE_MODE",),
+    "api_base_url": ("VAN_API_BASE_URL",),
+}
+
+
+class ConfigError(ValueError):
+    """A setting is missing or invalid."""
+
+
+@dataclass
+class Settings:
+    # VAN
+    api_key: str | None = field(default=None, repr=False)
+    application_name: str = DEFAULT_APPLICATION_NAME
+    database_mode: int = 1
+    api_base_url: str = VAN_API_BASE_URL
+    use_simulator: bool | None = None  # None: use it when no api_key is set
+    # project and warehouse
+    project_dir: Path = field(default_factory=Path.cwd)
+    dbt_project_dir: Path | None = None
+    profiles_dir: Path | None = None
+    target: str | None = None
+    warehouse_url: str | None = None  # default: duckdb file <project_dir>/vanbulk.duckdb
+    results_schema: str | None = None  # default: the connection's default schema
+    staging_schema: str = "van_staging"
+    state_dir: Path | None = None  # raw result files, exports, simulator state
+    # pre-flight
+    preflight_policy: str = "send_passing"  # or "block"
+    split_disclosure: bool = False
+    permitted_mapping_types: tuple[str, ...] | None = None  # None: ask VAN / assume all
+    # export and hosting
+    hosting: str = "local"  # "local", "s3://bucket/prefix", "gs://bucket/prefix"
+    hosting_public_url: str | None = None  # base URL of the local host as VAN sees it
+    url_ttl_seconds: int = 3600
+    max_zipped_bytes: int = 20 * 1024 * 1024  # VAN allows 100 MB; some docs say 20 MB
+    max_rows_per_chunk: int = 500_000
+    result_file_size_kb_limit: int = 5000
+    # polling
+    poll_interval_seconds: float = 10.0
+    poll_max_interval_seconds: float = 300.0
+    poll_timeout_seconds: float = 12 * 3600.0  # VAN can take hours
+    http_timeout_seconds: float = 60.0
+    http_max_retries: int = 6
+
+    def __post_init__(self) -> None:
+        self.project_dir = Path(self.project_dir).resolve()
+        if self.dbt_project_dir is None:
+            self.dbt_project_dir = self.project_dir / "dbt_project"
+        self.dbt_project_dir = Path(self.dbt_project_dir)
+        if self.profiles_dir is None:
+            self.profiles_dir = self.dbt_project_dir
+        self.profiles_dir = Path(self.profiles_dir)
+        if self.state_dir is None:
+            self.state_dir = self.project_dir / ".vanbulk"
+        self.state_dir = Path(self.state_dir)
+        if self.warehouse_url is None:
+            self.warehouse_url = f"duckdb:///{self.project_dir / 'vanbulk.duckdb'}"
+        if self.api_key and self.api_key.rstrip().endswith(("|0", "|1")):
+            key, mode = self.api_key.rstrip().rsplit("|", 1)
+            self.api_key, self.database_mode = key, int(mode)
+        self.database_mode = int(self.database_mode)
+        if self.database_mode not in (0, 1):
+            raise ConfigError(f"VAN_DATABASE_MODE must be 0 (VoterFile) or 1 (My Campaign), got {self.database_mode}")
+        if self.preflight_policy not in ("send_passing", "block"):
+            raise ConfigError(f"preflight_policy must be 'send_passing' or 'block', got {self.preflight_policy!r}")
+        if not 5000 <= int(self.result_file_size_kb_limit) <= 100000:
+            raise ConfigError("result_file_size_kb_limit must be between 5000 and 100000 (VAN's range)")
+        if self.max_zipped_bytes > 100 * 1024 * 1024:
+            raise ConfigError("max_zipped_bytes must not exceed VAN's 100 MB limit")
+        register_secret(self.api_key)
+
+    @property
+    def simulated(self) -> bool:
+        return (not self.api_key) if self.use_simulator is None else bool(self.use_simulator)
+
+    @property
+    def api_password(self) -> str:
+        """The Basic-auth password VAN expects: key + ``|`` + database mode."""
+        if not self.api_key:
+            raise ConfigError("VAN_API_KEY is not set")
+        return f"{self.api_key}|{self.database_mode}"
+
+    @property
+    def warehouse_dialect(self) -> str:
+        return self.warehouse_url.split(":", 1)[0].split("+", 1)[0]
+
+    def replace(self, **changes: Any) -> "Settings":
+        return dataclasses.replace(self, **changes)
+
+    def __repr__(self) -> str:  # never show the key
+        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        return f"Settings({shown}, api_key={'***' if self.api_key else None})"
+
+
+def _coerce(f: dataclasses.Field, value: Any) -> Any:
+    if value is None:
+        return None
+    kind = f.type if isinstance(f.type, str) else getattr(f.type, "__name__", str(f.type))
+    if "bool" in kind and isinstance(value, str):
+        return value.strip().lower() in ("1", "true", "yes", "on")
+    if "tuple" in kind and isinstance(value, str):
+        return tuple(v.strip() for v in value.split(",") if v.strip())
+    if "tuple" in kind and isinstance(value, list):
+        return tuple(value)
+    if kind.startswith("int"):
+        return int(value)
+    if kind.startswith("float"):
+        return float(value)
+    if "Path" in kind:
+        return Path(value)
+    if kind.startswith("str") and not isinstance(value, str):
+        return str(value)
+    return value
+
+
+def load_settings(project_dir: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
+                  **overrides: Any) -> Settings:
+    """Defaults, then ``vanbulk.yml`` in the project dir, then the environment, then explicit overrides."""
+    env = os.environ if env is None else env
+    project = Path(project_dir or env.get("VANBULK_PROJECT_DIR") or Path.cwd()).resolve()
+    values: dict[str, Any] = {"project_dir": project}
+    project_file = Path(env.get("VANBULK_CONFIG", project / PROJECT_FILE))
+    if project_file.exists():
+        data = yaml.safe_load(project_file.read_text()) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{project_file} must hold a mapping of settings")
+        unknown = set(data) - {f.name for f in fields(Settings)}
+        if unknown:
+            raise ConfigError(f"{project_file}: unknown settings {sorted(unknown)}")
+        if "api_key" in data:
+            raise ConfigError(f"{project_file}: put the API key in VAN_API_KEY, not in a project file")
+        values.update(data)
+    for f in fields(Settings):
+        for name in (*_ENV_ALIASES.get(f.name, ()), f"VANBULK_{f.name.upper()}"):
+            if env.get(name) not in (None, ""):
+                values[f.name] = env[name]
+                break
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    typed = {f.name: _coerce(f, values[f.name]) for f in fields(Settings) if f.name in values}
+    if typed.get("project_dir") is None:
+        typed["project_dir"] = project
+    return Settings(**typed)

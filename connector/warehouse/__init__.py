@@ -1,0 +1,148 @@
+"""One handle on the warehouse: a DuckDB file or any SQLAlchemy database (PostgreSQL is tested).
+
+Why SQLAlchemy for DuckDB too: the same code path (streaming reads, bulk writes, quoting) serves
+every engine. NullPool, because DuckDB allows one configuration per file per process and dbt or GX in
+another process needs the file lock released between steps.
+"""
+
+from __future__ import annotations
+
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterable, Iterator, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.pool import NullPool
+
+__all__ = ["Warehouse", "WarehouseError"]
+
+
+class WarehouseError(RuntimeError):
+    """The warehouse cannot be reached or a statement failed."""
+
+
+def _normalise_url(url: str) -> str:
+    if url.startswith("postgresql://") or url.startswith("postgres://"):
+        # psycopg 3 (dbt-postgres also pulls psycopg2; be explicit)
+        return "postgresql+psycopg://" + url.split("://", 1)[1]
+    return url
+
+
+class Warehouse:
+    def __init__(self, url: str, default_schema: str | None = None):
+        self.url = _normalise_url(url)
+        self.engine: Engine = sa.create_engine(self.url, poolclass=NullPool, future=True)
+        self.dialect: str = self.engine.dialect.name  # "duckdb" | "postgresql" | ...
+        self._default_schema = default_schema
+        if self.dialect == "duckdb":
+            path = self.duckdb_path
+            if path:
+                Path(path).parent.mkdir(parents=True, exist_ok=True)
+
+    # -- identity --------------------------------------------------------------------------------
+    @property
+    def duckdb_path(self) -> str | None:
+        if self.dialect != "duckdb":
+            return None
+        db = self.engine.url.database
+        return None if db in (None, "", ":memory:") else str(Path(db).resolve())
+
+    @property
+    def default_schema(self) -> str:
+        if self._default_schema:
+            return self._default_schema
+        if self.dialect == "duckdb":
+            return "main"
+        with self.connect() as c:
+            return c.execute(sa.text("select current_schema()")).scalar_one()
+
+    def redacted_url(self) -> str:
+        return self.engine.url.render_as_string(hide_password=True)
+
+    # -- SQL helpers -----------------------------------------------------------------------------
+    def quote(self, ident: str) -> str:
+        return self.engine.dialect.identifier_preparer.quote_identifier(ident)
+
+    def relation(self, name: str, schema: str | None = None) -> str:
+        schema = schema or self.default_schema
+        return f"{self.quote(schema)}.{self.quote(name)}"
+
+    @contextmanager
+    def connect(self) -> Iterator[Connection]:
+        try:
+            with self.engine.connect() as conn:
+                yield conn
+        except sa.exc.OperationalError as exc:
+            raise WarehouseError(f"warehouse {self.redacted_url()}: {exc.orig}") from exc
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        with self.connect() as conn:
+            with conn.begin():
+                yield conn
+
+    def execute(self, sql: str, params: dict[str, Any] | Sequence[dict[str, Any]] | None = None) -> None:
+        with self.begin() as conn:
+            conn.execute(sa.text(sql), params or {})
+
+    def fetchall(self, sql: str, params: dict[str, Any] | None = None) -> list[sa.Row]:
+        with self.connect() as conn:
+            return list(conn.execute(sa.text(sql), params or {}).fetchall())
+
+    def scalar(self, sql: str, params: dict[str, Any] | None = None) -> Any:
+        with self.connect() as conn:
+            return conn.execute(sa.text(sql), params or {}).scalar()
+
+    def stream(self, sql: str, params: dict[str, Any] | None = None, batch_size: int = 10_000
+               ) -> Iterator[tuple[list[str], list[tuple]]]:
+        """Yield (column names, batch of rows) with bounded memory (server-side cursor where supported)."""
+        with self.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=batch_size).execute(
+                sa.text(sql), params or {})
+            cols = list(result.keys())
+            while True:
+                rows = result.fetchmany(batch_size)
+                if not rows:
+                    break
+                yield cols, [tuple(r) for r in rows]
+
+    def insert_rows(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]],
+                    schema: str | None = None, conn: Connection | None = None) -> int:
+        """Bulk insert with executemany; returns the number of rows written."""
+        rows = [tuple(r) for r in rows]
+        if not rows:
+            return 0
+        params = [f"p{i}" for i in range(len(columns))]
+        sql = sa.text(
+            f"insert into {self.relation(table, schema)} ({', '.join(self.quote(c) for c in columns)}) "
+            f"values ({', '.join(':' + p for p in params)})")
+        payload = [dict(zip(params, r)) for r in rows]
+        if conn is not None:
+            conn.execute(sql, payload)
+        else:
+            with self.begin() as c:
+                c.execute(sql, payload)
+        return len(rows)
+
+    def relation_exists(self, name: str, schema: str | None = None) -> bool:
+        schema = schema or self.default_schema
+        return bool(self.scalar(
+            "select count(*) from information_schema.tables where table_schema = :s and table_name = :n",
+            {"s": schema, "n": name}))
+
+    def columns(self, name: str, schema: str | None = None) -> list[str]:
+        schema = schema or self.default_schema
+        rows = self.fetchall(
+            "select column_name from information_schema.columns where table_schema = :s and table_name = :n "
+            "order by ordinal_position", {"s": schema, "n": name})
+        return [r[0] for r in rows]
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Warehouse":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.dispose()
