@@ -1,0 +1,37 @@
+# Two commands do all set-up on a fresh machine:  `make demo`  and  `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-$(shell cat pyproject.toml constraints.txt | cksum | cut -d' ' -f1)
+
+export DBT_SEND_ANONYMOUS_USAGE_STATS := false
+export GX_ANALYTICS_ENABLED := false
+export AWS_EC2_METADATA_DISABLED := true
+
+.PHONY: help install demo test test-fast bench docs clean
+
+help:
+	@echo "make demo   - build the dbt views, validate, submit to the local VAN simulator, write the ledger (DuckDB)"
+	@echo "make test   - run the test suite (DuckDB, PostgreSQL, simulator, moto S3)"
+	@echo "make bench  - benchmarks under bench/, reported as ratios against a same-run baseline"
+	@echo "make clean  - remove the demo DuckDB file, state and dbt artefacts"
+
+install: $(STAMP)
+
+# Exactly what CI tested: every dependency pinned in constraints.txt.
+$(STAMP): pyproject.toml constraints.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt -e '.[dev]'
+	rm -f $(VENV)/.installed-* && touch $@
+
+demo: install
+	$(BIN)/vanbulk run
+
+test: install
+	$(BIN)/python -m pytest -q
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf vanbulk.duckdb vanbulk.duckdb.wal .vanbulk dbt_project/target dbt_project/logs expectations/gx/uncommitted
