@@ -1,0 +1,379 @@
+"""The job worker: fetch the zip at sourceUrl, read the file, validate and apply each row, write results.
+
+A job's effects (contacts, records, applied rows, result links, final status) are committed in one
+transaction, so a crash or restart never applies a row twice: unfinished jobs simply run again.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import logging
+import queue
+import secrets
+import threading
+import time
+import zipfile
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import httpx
+
+from connector.catalog import Catalog
+
+from .auth import Context
+from .config import INVALID_ROW_ABSENT, ApiKey, SimulatorConfig
+from .errors import ApiError, job_error
+from .results import FIXED_COLUMNS, write_result_files
+from .store import Store
+from .validation import BoundMapping, JobSpec, normalise_value, validate_job
+
+log = logging.getLogger(__name__)
+
+
+class JobFailure(Exception):
+    def __init__(self, code: str, text: str):
+        super().__init__(text)
+        self.code = code
+        self.text = text
+
+
+@dataclass
+class RowOutcome:
+    number: int  # BulkUploadDataID: 1-based data row number
+    cells: list[str]
+    absent: bool = False  # failed validation: not in the result file
+    messages: dict[int, str] = field(default_factory=dict)  # mapping position -> message (else Processed)
+    values: dict[int, dict[str, str]] = field(default_factory=dict)  # mapping position -> field -> value
+    key: int | None = None
+    key_text: str = ""
+    create: bool = False
+
+    @property
+    def failed(self) -> bool:
+        return self.absent or bool(self.messages)
+
+
+def fetch_source(url: str, config: SimulatorConfig) -> bytes:
+    """GET the zip (presigned S3/GCS URLs are plain GETs) without reading more than the size limit."""
+    try:
+        with httpx.stream("GET", url, timeout=config.fetch_timeout_seconds, follow_redirects=True) as resp:
+            if resp.status_code >= 400:
+                raise JobFailure("SOURCE_FILE_UNAVAILABLE",
+                                 f"The source file could not be downloaded from sourceUrl (HTTP {resp.status_code}).")
+            buf = bytearray()
+            for chunk in resp.iter_bytes():
+                buf.extend(chunk)
+                if len(buf) > config.max_zip_bytes:
+                    raise JobFailure("FILE_TOO_LARGE",
+                                     f"The zipped file exceeds the maximum of {config.max_zip_bytes // 1_000_000} MB.")
+            return bytes(buf)
+    except httpx.HTTPError as exc:
+        raise JobFailure("SOURCE_FILE_UNAVAILABLE",
+                         f"The source file could not be downloaded from sourceUrl ({type(exc).__name__}).") from None
+
+
+def read_rows(data: bytes, spec: JobSpec) -> list[list[str]]:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise JobFailure("INVALID_ZIP", "The file at sourceUrl is not a valid zip archive.") from None
+    names = archive.namelist()
+    wanted = spec.file_name.lower()
+    entry = next((n for n in names if n == spec.file_name), None) or \
+        next((n for n in names if n.lower() == wanted or n.rsplit("/", 1)[-1].lower() == wanted), None)
+    if entry is None:
+        raise JobFailure("FILE_NOT_FOUND_IN_ZIP", f"The file '{spec.file_name}' was not found in the zip archive.")
+    try:
+        raw = archive.read(entry)
+    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError) as exc:
+        raise JobFailure("INVALID_ZIP", f"The zip entry '{entry}' could not be read ({exc}).") from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        text = raw.decode("cp1252", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=spec.delimiter, quotechar='"', strict=False,
+                        quoting=csv.QUOTE_MINIMAL if spec.has_quotes else csv.QUOTE_NONE)
+    try:
+        rows = [r for r in reader if r and not (len(r) == 1 and r[0] == "" and len(spec.columns) > 1)]
+    except csv.Error as exc:
+        raise JobFailure("INVALID_FILE", f"The file could not be parsed: {exc}.") from None
+    if spec.has_header and rows:
+        rows = rows[1:]
+    for i, r in enumerate(rows, 1):
+        if len(r) != len(spec.columns):
+            raise JobFailure("COLUMN_COUNT_MISMATCH",
+                             f"Row {i} has {len(r)} columns but the job declares {len(spec.columns)}.")
+    return rows
+
+
+def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store: Store,
+                  config: SimulatorConfig) -> list[RowOutcome]:
+    """Validate every row against the catalogue and decide what each mapping does with it."""
+    key_col = spec.key_source[1] if spec.key_source else None
+    if key_col is not None:
+        candidates = {int(r[key_col].strip()) for r in rows if r[key_col].strip().isdigit()}
+        existing = store.existing_keys(spec.key_type, candidates)
+    else:
+        existing = set()
+    not_found = config.not_found_messages.get(spec.key_type) or \
+        config.not_found_default.format(key_type=spec.key_type)
+    outcomes: list[RowOutcome] = []
+    for number, cells in enumerate(rows, 1):
+        out = RowOutcome(number, cells)
+        invalid_messages: dict[int, str] = {}
+        for bm in spec.mappings:
+            values, message = _mapping_values(bm, cells, catalog, spec)
+            out.values[bm.position] = values
+            if message:
+                invalid_messages[bm.position] = message
+        key_text = cells[key_col].strip() if key_col is not None else ""
+        out.key_text = key_text
+        if key_text and not key_text.isdigit():
+            for bm in spec.mappings:
+                invalid_messages.setdefault(bm.position, f"Invalid {spec.key_type}")
+        elif not key_text and key_col is not None and spec.creator is None:
+            for bm in spec.mappings:
+                invalid_messages.setdefault(bm.position, f"{spec.key_column} is required")
+        if invalid_messages:
+            if config.invalid_rows == INVALID_ROW_ABSENT:
+                out.absent = True
+                outcomes.append(out)
+                continue
+            out.messages.update(invalid_messages)
+        if key_text.isdigit():
+            out.key = int(key_text)
+            if out.key not in existing:
+                for bm in spec.mappings:
+                    out.messages.setdefault(bm.position, not_found)
+        elif spec.creator is not None or (key_col is None and spec.key_type != "VanID"):
+            out.create = len(out.messages) < len(spec.mappings)
+        outcomes.append(out)
+    return outcomes
+
+
+def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
+                    spec: JobSpec) -> tuple[dict[str, str], str | None]:
+    """The values one mapping takes from a row (translation, predefined ids, formats) or its first error."""
+    mt = bm.mapping_type
+    values: dict[str, str] = {}
+    for b in bm.fields:
+        if b.static is not None:
+            values[b.field.name] = b.static
+            continue
+        raw = cells[b.column].strip()
+        if b.translate and raw.lower() in b.translate:
+            raw = b.translate[raw.lower()].strip()
+        if not raw:
+            continue
+        value, message = normalise_value(catalog, mt, b.field, raw)
+        if message:
+            return values, message
+        values[b.field.name] = value
+    for b in bm.fields:
+        fd = b.field
+        if fd.name not in values:
+            continue
+        for parent in fd.parents:
+            pv = next((v for k, v in values.items() if k.lower() == parent.parent_field_name.lower()), None)
+            if pv is None:
+                return values, f"{fd.name} requires {parent.parent_field_name}"
+            if parent.limited_to_parent_values is not None and \
+                    pv.lower() not in {v.lower() for v in parent.limited_to_parent_values}:
+                return values, f"{fd.name} is not allowed when {parent.parent_field_name} is {pv}"
+        if fd.has_predefined_values:
+            for item in catalog.values(mt.name, fd.name) or []:
+                if item.id == values[fd.name] and item.parents:
+                    for vp in item.parents:
+                        pname = vp.get("parentFieldName", "")
+                        allowed = {str(a.get("id", a.get("name"))).lower() if isinstance(a, dict) else str(a).lower()
+                                   for a in vp.get("allowedParentValues") or []}
+                        pv = next((v for k, v in values.items() if k.lower() == pname.lower()), None)
+                        if pv is None or (allowed and pv.lower() not in allowed):
+                            return values, f"{fd.name} value {values[fd.name]} is not allowed for this {pname}"
+    for fd in mt.required_fields:
+        if fd.name not in values:
+            return values, f"{fd.name} is required"
+    for rule in mt.row_requirements:
+        groups = rule.get("anyOf") or []
+        present = {k.lower() for k in values}
+        if spec.key_source is not None and cells[spec.key_source[1]].strip():
+            present.add(spec.key_column.lower())
+        if groups and not any(all(g.lower() in present for g in group) for group in groups):
+            return values, rule.get("text") or f"{mt.name} row requirement '{rule.get('rule')}' not met"
+    return values, None
+
+
+class Processor:
+    """Runs jobs on a few worker threads; status changes are written to the store as they happen."""
+
+    def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig],
+                 result_url: Callable[[str, str], str], faults: Any):
+        self.store = store
+        self.catalog = catalog
+        self.get_config = get_config
+        self.result_url = result_url
+        self.faults = faults
+        self._queue: queue.Queue[int | None] = queue.Queue()
+        self._threads: list[threading.Thread] = []
+        self._stopping = threading.Event()
+
+    def start(self) -> None:
+        for jid in self.store.unfinished_jobs():  # jobs interrupted by a restart run again
+            self.store.set_status(jid, "Pending")
+            self._queue.put(jid)
+        for i in range(max(1, self.get_config().worker_threads)):
+            t = threading.Thread(target=self._loop, name=f"van-sim-worker-{i}", daemon=True)
+            t.start()
+            self._threads.append(t)
+
+    def stop(self) -> None:
+        self._stopping.set()
+        for _ in self._threads:
+            self._queue.put(None)
+        for t in self._threads:
+            t.join(timeout=10)
+        self._threads.clear()
+
+    def submit(self, job_id: int) -> None:
+        self._queue.put(job_id)
+
+    def _loop(self) -> None:
+        while True:
+            jid = self._queue.get()
+            if jid is None or self._stopping.is_set():
+                return
+            try:
+                self.run(jid)
+            except _Stopped:
+                return
+            except Exception as exc:  # a bug must not kill the worker; the job fails visibly instead
+                log.exception("simulator job %s crashed", jid)
+                self.store.fail_job(jid, [job_error("INTERNAL_ERROR", f"Internal error: {type(exc).__name__}")])
+
+    def _sleep(self, seconds: float) -> None:
+        if seconds > 0 and self._stopping.wait(seconds):
+            raise _Stopped()
+
+    def run(self, job_id: int) -> None:
+        config = self.get_config()
+        row = self.store.job_row(job_id)
+        if row is None:
+            return
+        request = json.loads(row["request"])
+        key = next((k for k in config.api_keys if k.key.lower() == row["api_key"].lower()), None) \
+            or ApiKey(row["api_key"], permissions=tuple(self.catalog.names))
+        ctx = Context(key, row["database_mode"], self.catalog)
+        self._sleep(config.pending_seconds)
+        self.store.set_status(job_id, "InProgress")
+        try:
+            try:
+                spec = validate_job(request, ctx, config)
+            except ApiError as exc:
+                raise JobFailure("INVALID_JOB", "; ".join(e["text"] for e in exc.errors)) from None
+            if row["force_fail"]:
+                raise JobFailure("JOB_FAILED", "The job failed during processing.")
+            if spec.disclosure_conflict:
+                raise JobFailure("DISCLOSURE_FIELD_CONFLICT",
+                                 "Disclosure fields for Individuals and Organizations cannot be loaded in the "
+                                 "same file; split them into separate jobs.")
+            if self.faults.take_fetch_error():
+                raise JobFailure("SOURCE_FILE_UNAVAILABLE",
+                                 "The source file could not be downloaded from sourceUrl (ConnectError).")
+            rows = read_rows(fetch_source(spec.source_url, config), spec)
+        except JobFailure as failure:
+            log.info("simulator job %s failed: %s", job_id, failure.code)
+            self.store.fail_job(job_id, [job_error(failure.code, failure.text)])
+            return
+        outcomes = evaluate_rows(rows, spec, self.catalog, self.store, config)
+        # Simulated processing time; the status turns InProgressWithErrors when the first bad row is "reached".
+        total = max(config.min_processing_seconds, len(rows) / 1000 * config.seconds_per_1000_rows)
+        first_bad = next((i for i, o in enumerate(outcomes) if o.failed), None)
+        if first_bad is not None:
+            before = total * first_bad / max(1, len(outcomes))
+            self._sleep(before)
+            self.store.set_status(job_id, "InProgressWithErrors")
+            self._sleep(total - before)
+        else:
+            self._sleep(total)
+        self._commit(job_id, spec, outcomes, config)
+
+    def _commit(self, job_id: int, spec: JobSpec, outcomes: list[RowOutcome], config: SimulatorConfig) -> None:
+        ul_file = self.store.next_ids("ul_file", 1, config.first_ul_file_id)
+        first_instance = self.store.next_ids("mapping_instance", len(spec.mappings), config.first_mapping_instance_id)
+        instances = {bm.position: first_instance + i for i, bm in enumerate(spec.mappings)}
+        creates = [o for o in outcomes if o.create and not o.absent]
+        if creates:
+            first_pk = self.store.next_ids(f"key:{spec.key_type}", len(creates), config.first_record_id)
+            for i, o in enumerate(creates):
+                o.key = first_pk + i
+        result_mappings = [bm for bm in spec.mappings
+                           if config.result_column_per_mapping or not bm.creates_records]
+        header = [*FIXED_COLUMNS, *(spec.columns[i] for i in spec.include_columns),
+                  *(f"{bm.mapping_type.name}_{instances[bm.position]}" for bm in result_mappings)]
+
+        def result_rows():
+            for o in outcomes:
+                if o.absent:
+                    continue
+                pk = "" if o.key is None else str(o.key)
+                yield [str(o.number), str(ul_file), pk, spec.key_type,
+                       *(o.cells[i] for i in spec.include_columns),
+                       *(o.messages.get(bm.position, "Processed") for bm in result_mappings)]
+
+        paths = write_result_files(self.store.results_dir / str(job_id), job_id, header, result_rows(),
+                                   spec.result_kb * config.result_kb_unit)
+        ttl = self.faults.result_ttl(config)
+        failed = sum(1 for o in outcomes if o.failed)
+        status = "CompletedWithErrors" if failed else "Completed"
+        with self.store.transaction() as c:
+            if c.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()["status"] in ("Completed", "CompletedWithErrors", "Failed"):
+                return  # already finished (never apply twice)
+            applied = []
+            for o in outcomes:
+                if o.absent or o.key is None:
+                    continue
+                for bm in spec.mappings:
+                    if bm.position in o.messages:
+                        continue
+                    values = o.values.get(bm.position, {})
+                    applied.append((job_id, bm.mapping_type.name, instances[bm.position], spec.resource_type,
+                                    o.key, spec.key_type, o.number, json.dumps(values)))
+                    if bm.creates_records or (o.create and spec.creator is None):
+                        stored = {k: v for k, v in values.items() if k.lower() != spec.key_column.lower()}
+                        _merge_record(c, spec, o.key, stored, job_id, o.create)
+            c.executemany("INSERT INTO applied (job_id, mapping_type, mapping_instance, resource, primary_key,"
+                          " primary_key_type, row_number, fields) VALUES (?,?,?,?,?,?,?,?)", applied)
+            expires = time.time() + ttl
+            for seq, path in enumerate(paths, 1):
+                token = secrets.token_urlsafe(24)
+                c.execute("INSERT INTO result_files VALUES (?,?,?,?,?,?)",
+                          (token, job_id, seq, str(path), path.name, expires))
+            c.execute("UPDATE jobs SET status=?, finished_at=?, ul_file_id=?, row_count=?, rows_failed=? WHERE id=?",
+                      (status, time.time(), ul_file, len(outcomes), failed, job_id))
+
+
+def _merge_record(c, spec: JobSpec, pk: int, values: dict[str, str], job_id: int, create: bool) -> None:
+    """Insert or update a record; blank cells never erase stored values (they are simply not in ``values``)."""
+    if spec.key_type == "VanID":
+        row = c.execute("SELECT fields FROM contacts WHERE van_id=?", (pk,)).fetchone()
+        if row is None:
+            c.execute("INSERT INTO contacts (van_id, fields, created_job, updated_job) VALUES (?,?,?,?)",
+                      (pk, json.dumps(values), job_id, job_id))
+        else:
+            merged = {**json.loads(row["fields"]), **values}
+            c.execute("UPDATE contacts SET fields=?, updated_job=? WHERE van_id=?", (json.dumps(merged), job_id, pk))
+        return
+    row = c.execute("SELECT fields FROM records WHERE key_type=? AND pk=?", (spec.key_type, pk)).fetchone()
+    if row is None:
+        c.execute("INSERT INTO records VALUES (?,?,?,?,?,?)",
+                  (spec.key_type, pk, spec.resource_type, json.dumps(values), job_id, job_id))
+    else:
+        merged = {**json.loads(row["fields"]), **values}
+        c.execute("UPDATE records SET fields=?, updated_job=? WHERE key_type=? AND pk=?",
+                  (json.dumps(merged), job_id, spec.key_type, pk))
+
+
+class _Stopped(Exception):
+    """The server is stopping; the job stays unfinished and runs again on the next start."""

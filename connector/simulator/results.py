@@ -1,0 +1,62 @@
+"""Result files in VAN's layout, split by size, and VAN's .NET timestamp format."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+from typing import Iterable, Sequence
+
+FIXED_COLUMNS = ["BulkUploadDataID", "ULFileID", "PrimaryKey", "PrimaryKeyType"]
+
+
+def dotnet_timestamp(epoch: float, offset_minutes: int) -> str:
+    """``2020-09-04T22:07:04.0770295-04:00``: seven fractional digits and a UTC offset, as VAN writes."""
+    tz = timezone(timedelta(minutes=offset_minutes))
+    dt = datetime.fromtimestamp(epoch, tz)
+    sign = "-" if offset_minutes < 0 else "+"
+    hours, minutes = divmod(abs(offset_minutes), 60)
+    ticks = int(round((epoch % 1) * 10_000_000)) % 10_000_000  # .NET ticks are 100 ns
+    return f"{dt:%Y-%m-%dT%H:%M:%S}.{ticks:07d}{sign}{hours:02d}:{minutes:02d}"
+
+
+def _line(values: Sequence[str]) -> bytes:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="\r\n").writerow(values)
+    return buf.getvalue().encode("utf-8")
+
+
+def write_result_files(directory: Path, job_id: int, header: Sequence[str], rows: Iterable[Sequence[str]],
+                       limit_bytes: int) -> list[Path]:
+    """Write CSV parts of at most ``limit_bytes`` each (every part repeats the header; one row always fits).
+
+    A job with no result rows still gets one file holding the header, so a client can tell "no rows
+    validated" from "no results yet".
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    head = _line(header)
+    paths: list[Path] = []
+    out = None
+    size = 0
+    try:
+        for row in rows:
+            line = _line(row)
+            if out is None or (size + len(line) > limit_bytes and size > len(head)):
+                if out is not None:
+                    out.close()
+                path = directory / f"{job_id}_{len(paths) + 1}.csv"
+                paths.append(path)
+                out = path.open("wb")
+                out.write(head)
+                size = len(head)
+            out.write(line)
+            size += len(line)
+        if out is None:
+            path = directory / f"{job_id}_1.csv"
+            path.write_bytes(head)
+            paths.append(path)
+    finally:
+        if out is not None:
+            out.close()
+    return paths
