@@ -1,0 +1,37 @@
+"""The hosting interface shared by every backend."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class HostedFile:
+    key: str  # object name inside the host
+    url: str = ""  # signed URL handed to VAN: secret, never stored or logged
+    storage_uri: str = ""  # where it lives, without query string (stored in the ledger)
+
+
+class Host:
+    """Put a file, hand out a time-limited URL, remove it afterwards."""
+
+    name = "base"
+
+    def put(self, path: Path, key: str) -> HostedFile:
+        raise NotImplementedError
+
+    def delete(self, key: str) -> None:
+        raise NotImplementedError
+
+    def exists(self, key: str) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        """Stop background services (the local server); hosted files stay until ``delete``."""
+
+    def __enter__(self) -> "Host":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

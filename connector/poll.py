@@ -1,0 +1,102 @@
+"""Poll bulk import jobs to a terminal status; jobs can take hours.
+
+An explicit status map (the Airbyte async-job idea) turns VAN's statuses, including the spellings the docs
+disagree on, into four internal states. The interval grows from ``poll_interval_seconds`` by 1.5x up to
+``poll_max_interval_seconds``; after ``poll_timeout_seconds`` the jobs are left running at VAN and the
+ledger keeps them ``polling`` so ``vanbulk status`` / ``vanbulk run --resume`` picks them up later.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+from connector.errors import VanError, VanNotFound
+
+logger = logging.getLogger(__name__)
+
+RUNNING, COMPLETED, COMPLETED_WITH_ERRORS, FAILED = "running", "completed", "completed_with_errors", "failed"
+
+STATUS_MAP = {
+    "pending": RUNNING,
+    "inprogress": RUNNING,
+    "inprogresswitherrors": RUNNING,
+    "completed": COMPLETED,
+    "complete": COMPLETED,  # the workflow page's spelling
+    "completedwitherrors": COMPLETED_WITH_ERRORS,
+    "completedwitherror": COMPLETED_WITH_ERRORS,  # the resultFiles note's spelling
+    "failed": FAILED,
+    "error": FAILED,  # the Job Error note says "unless status is Error"
+}
+
+# A job may 404 right after POST (Parsons #349): tolerate that for this long after submission.
+NOT_VISIBLE_GRACE_SECONDS = 300.0
+
+__all__ = ["JobToPoll", "internal_status", "is_terminal", "poll_jobs", "STATUS_MAP"]
+
+
+def internal_status(van_status: str | None) -> str:
+    return STATUS_MAP.get(str(van_status or "").replace(" ", "").lower(), RUNNING)
+
+
+def is_terminal(van_status: str | None) -> bool:
+    return internal_status(van_status) != RUNNING
+
+
+@dataclass
+class JobToPoll:
+    job_key: str
+    van_job_id: int
+    submitted_at: float  # unix seconds
+
+
+def poll_jobs(client, jobs: list[JobToPoll], *, interval: float, max_interval: float, timeout: float,
+              on_status: Callable[[JobToPoll, Mapping[str, Any]], None] | None = None,
+              on_terminal: Callable[[JobToPoll, Mapping[str, Any]], None],
+              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time
+              ) -> list[JobToPoll]:
+    """Poll until every job is terminal (``on_terminal`` runs at once for each) or ``timeout``.
+
+    Returns the jobs still running when the time ran out (empty when all finished).
+    """
+    pending = list(jobs)
+    start = clock()
+    delay = max(interval, 0.0)
+    last_status: dict[str, str] = {}
+    while pending:
+        still: list[JobToPoll] = []
+        for job in pending:
+            try:
+                body = client.get_job(job.van_job_id)
+            except VanNotFound:
+                if clock() - job.submitted_at < NOT_VISIBLE_GRACE_SECONDS:
+                    logger.info("job %s not visible yet", job.van_job_id)
+                    still.append(job)
+                    continue
+                raise
+            except VanError as exc:
+                if not exc.retriable:
+                    raise
+                logger.warning("polling job %s: %s; will retry", job.van_job_id, exc)
+                still.append(job)
+                continue
+            status = str(body.get("status"))
+            if on_status:
+                on_status(job, body)
+            if last_status.get(job.job_key) != status:
+                logger.info("job %s: %s (%.0fs elapsed)", job.van_job_id, status, clock() - start)
+                last_status[job.job_key] = status
+            if is_terminal(status):
+                on_terminal(job, body)
+            else:
+                still.append(job)
+        pending = still
+        if not pending:
+            break
+        if clock() - start + delay > timeout:
+            return pending
+        sleep(delay)
+        delay = min(max_interval, max(delay * 1.5, 0.05))
+    return []
