@@ -174,6 +174,9 @@ class SimulatorConfig:
         {"VanID": 100004, "FirstName": "Alan", "LastName": "Turing"},
         {"VanID": 100005, "FirstName": "Edsger", "LastName": "Dijkstra"},
     ])
+    # Other records present before any job, e.g. {"keyType": "ContributionID", "pk": 9001, "resource":
+    # "Contributions", "fields": {...}}, so mapping types that edit existing records have something to edit.
+    seed_records: list[dict[str, Any]] = field(default_factory=list)
     fetch_timeout_seconds: float = 30.0
     catalog_dirs: list[str] = field(default_factory=list)  # extra catalogue overlay directories
     admin_token: str | None = field(default=None, repr=False)  # when set, /_sim/ needs X-Sim-Admin-Token

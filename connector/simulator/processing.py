@@ -147,7 +147,7 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
             if out.key not in existing:
                 for bm in spec.mappings:
                     out.messages.setdefault(bm.position, not_found)
-        elif spec.creator is not None or (key_col is None and spec.key_type != "VanID"):
+        elif spec.creator is not None:
             out.create = len(out.messages) < len(spec.mappings)
         outcomes.append(out)
     return outcomes
@@ -176,12 +176,12 @@ def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
         if fd.name not in values:
             continue
         for parent in fd.parents:
-            pv = next((v for k, v in values.items() if k.lower() == parent.parent_field_name.lower()), None)
+            pv = next((v for k, v in values.items() if k.lower() == parent.parent_field.lower()), None)
             if pv is None:
-                return values, f"{fd.name} requires {parent.parent_field_name}"
+                return values, f"{fd.name} requires {parent.parent_field}"
             if parent.limited_to_parent_values is not None and \
                     pv.lower() not in {v.lower() for v in parent.limited_to_parent_values}:
-                return values, f"{fd.name} is not allowed when {parent.parent_field_name} is {pv}"
+                return values, f"{fd.name} is not allowed when {parent.parent_field} is {pv}"
         if fd.has_predefined_values:
             for item in catalog.values(mt.name, fd.name) or []:
                 if item.id == values[fd.name] and item.parents:
@@ -340,7 +340,7 @@ class Processor:
                     values = o.values.get(bm.position, {})
                     applied.append((job_id, bm.mapping_type.name, instances[bm.position], spec.resource_type,
                                     o.key, spec.key_type, o.number, json.dumps(values)))
-                    if bm.creates_records or (o.create and spec.creator is None):
+                    if bm.creates_records:
                         stored = {k: v for k, v in values.items() if k.lower() != spec.key_column.lower()}
                         _merge_record(c, spec, o.key, stored, job_id, o.create)
             c.executemany("INSERT INTO applied (job_id, mapping_type, mapping_instance, resource, primary_key,"

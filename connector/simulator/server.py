@@ -337,6 +337,7 @@ class SimulatorServer:
             return self
         self._store = Store(self.state_dir)
         self._store.seed_contacts(self.config.seed_contacts)
+        self._store.seed_records(self.config.seed_records)
         self._httpd = _HTTPServer((self.host, self.port), Handler)
         self._httpd.sim = self
         self.port = self._httpd.server_address[1]

@@ -101,6 +101,12 @@ class Store:
                 c.execute("INSERT OR IGNORE INTO contacts (van_id, fields) VALUES (?, ?)",
                           (van_id, json.dumps(fields)))
 
+    def seed_records(self, records: Iterable[dict[str, Any]]) -> None:
+        with self.transaction() as c:
+            for r in records:
+                c.execute("INSERT OR IGNORE INTO records (key_type, pk, resource, fields) VALUES (?,?,?,?)",
+                          (r["keyType"], int(r["pk"]), r.get("resource", ""), json.dumps(r.get("fields", {}))))
+
     def existing_keys(self, key_type: str, keys: Iterable[int]) -> set[int]:
         keys = list(set(keys))
         found: set[int] = set()

@@ -256,7 +256,8 @@ def validate_job(body: Any, ctx: Context, config: SimulatorConfig) -> JobSpec:
         bound = spec_parts["bound"]
         key_type = catalog.primary_key_type(resource)
         key_column = catalog.resource_info(resource).get("keyColumn", key_type)
-        for bm in bound:
+        usable = [bm for bm in bound if resource.lower() in {r.lower() for r in bm.mapping_type.resource_types}]
+        for bm in usable:
             if any(fd.name.lower() == key_column.lower() for fd in bm.mapping_type.fields) \
                     or bm.mapping_type.meta.get("createsRecords"):
                 bm.creates_records = True
@@ -265,7 +266,7 @@ def validate_job(body: Any, ctx: Context, config: SimulatorConfig) -> JobSpec:
             key_source = ("column", b.column)
         elif key_column.lower() in col_index:
             key_source = ("column", col_index[key_column.lower()])
-        if key_type == "VanID" and key_source is None and creator is None and bound:
+        if key_source is None and creator is None and usable:
             errors.append(invalid(
                 f"The file needs a '{key_column}' column to identify the {resource} records "
                 "(or a mapping type that creates them).", spec_parts["path"]))
@@ -386,10 +387,10 @@ def _bind_mapping(m: Any, p: str, position: int, ctx: Context, resource: str | N
                                   where))
     for b in bound:
         for parent in b.field.parents:
-            pb = next((x for x in bound if x.field.name.lower() == parent.parent_field_name.lower()), None)
+            pb = next((x for x in bound if x.field.name.lower() == parent.parent_field.lower()), None)
             if pb is None:
                 errors.append(invalid(f"Field '{b.field.name}' requires its parent field "
-                                      f"'{parent.parent_field_name}' to be mapped.", where))
+                                      f"'{parent.parent_field}' to be mapped.", where))
             elif parent.limited_to_parent_values is not None and pb.static is not None and \
                     pb.static.lower() not in {v.lower() for v in parent.limited_to_parent_values}:
                 errors.append(invalid(f"Field '{b.field.name}' cannot be used when '{pb.field.name}' is "
