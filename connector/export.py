@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 VAN_MAX_COLUMNS = 50
 VAN_MAX_ZIPPED_BYTES = 100 * 1024 * 1024
 ROW_KEY = "source_row_key"
+MAX_CSV_BYTES = 1_500_000_000  # below zip's 2 GiB non-zip64 entry limit
 
 __all__ = ["Chunk", "export_query", "export_rows", "ordered_sql"]
 
@@ -119,7 +120,11 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
         zpath = out_dir / f"{stem}.zip"
         fh = open(zpath, "wb")
         zf = zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True)
-        entry = zf.open(zipfile.ZipInfo(f"{stem}.csv", date_time=(2020, 1, 1, 0, 0, 0)), "w", force_zip64=True)
+        # Fixed timestamp: equal data gives byte-equal zips. ZipInfo defaults to STORED: ask for deflate.
+        info = zipfile.ZipInfo(f"{stem}.csv", date_time=(2020, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        info.external_attr = 0o644 << 16
+        entry = zf.open(info, "w")  # plain zip (no zip64 extras): chunks stay under MAX_CSV_BYTES
         hw = _HashingWriter(entry)
         text = io.TextIOWrapper(hw, encoding="utf-8", newline="")
         writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
@@ -157,8 +162,8 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
             total += 1
             if on_progress and total % 50_000 == 0:
                 on_progress(total)
-            if state["rows"] >= max_rows_per_chunk or (
-                    state["rows"] % 256 == 0 and state["fh"].tell() + margin >= max_zipped_bytes):
+            if state["rows"] >= max_rows_per_chunk or (state["rows"] % 256 == 0 and (
+                    state["fh"].tell() + margin >= max_zipped_bytes or state["hw"].count >= MAX_CSV_BYTES)):
                 close_chunk()
         if state:
             close_chunk()

@@ -373,7 +373,8 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
         from connector.preflight import run_preflight as preflight
 
     echo(f"pre-flight checks: {', '.join(names)}")
-    report = preflight(rt.warehouse, rt.catalog, names, run_id, s, available_mapping_types=available)
+    report = preflight(rt.warehouse, rt.catalog, names, run_id, s,
+                       available_mapping_types=set(available) if available is not None else None)
     summary.data_docs_path = str(getattr(report, "data_docs_path", "") or "") or None
     submitted: list[dict] = []
     for name in names:

@@ -31,9 +31,13 @@ from connector.errors import (
     VanServerError,
     VanValidationError,
 )
-from connector.redaction import redact, strip_query
+from connector.redaction import RedactingFilter, redact, strip_query
 
 logger = logging.getLogger(__name__)
+# httpx logs every request URL at INFO, signed query strings included: scrub at the source logger.
+for _name in ("httpx", "httpcore"):
+    if not any(isinstance(f, RedactingFilter) for f in logging.getLogger(_name).filters):
+        logging.getLogger(_name).addFilter(RedactingFilter())
 
 USER_AGENT = "vanbulk"
 RETRY_STATUS = {429, 500, 502, 503, 504}
