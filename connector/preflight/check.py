@@ -1,0 +1,209 @@
+"""``run_preflight``: catalogue rules -> SQL rejects + GX checkpoint -> one report per mapping type."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timezone
+from typing import Iterable
+
+from connector.catalog import Catalog, MappingType
+from connector.preflight.rejects import ensure_table, reject_counts, rejects_relation, replace_rejects
+from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
+from connector.preflight.rules import FILE, MAX_COLUMNS, Rule, build_rules, disclosure_groups
+from connector.preflight.sql import ident, is_set, text_lit
+from connector.warehouse import Warehouse
+
+log = logging.getLogger(__name__)
+
+DATABASE_MODES = {0: "VoterFile (My Voters)", 1: "My Campaign"}
+# Rules whose column_name is computed per row: counted per rule, not per (rule, column).
+_ROW_COMPUTED_COLUMN = {"disclosure_row_both", "disclosure_mixed"}
+
+__all__ = ["run_preflight", "passing_rows_sql"]
+
+
+def _norm(names: Iterable[str] | None) -> set[str] | None:
+    return None if names is None else {n.strip().lower() for n in names}
+
+
+def _availability(mt: MappingType, settings, available: set[str] | None) -> list[tuple[str, str]]:
+    reasons = []
+    if settings.database_mode not in mt.database_modes:
+        modes = ", ".join(DATABASE_MODES.get(m, str(m)) for m in mt.database_modes) or "none"
+        reasons.append(("database_mode", f"{mt.name} is not available in database mode {settings.database_mode} "
+                                         f"({DATABASE_MODES.get(settings.database_mode)}); available in: {modes}"))
+    names = {mt.name.lower(), mt.display_name.lower()}
+    for source, allowed in (("the API key (VAN's mapping type list)", _norm(available)),
+                            ("settings.permitted_mapping_types", _norm(settings.permitted_mapping_types))):
+        if allowed is not None and not names & allowed:
+            reasons.append(("not_permitted", f"{mt.name} is not permitted for {source}"
+                                             + ("; it needs a support request to enable" if mt.requires_permission else "")))
+    return reasons
+
+
+def passing_rows_sql(warehouse: Warehouse, relation: str, columns: list[str], rejects_rel: str, run_id: str,
+                     mapping_type: str) -> str:
+    """All view columns of rows with a usable key and no reject for (run_id, mapping_type).
+
+    Meant for ``sqlalchemy.text`` / ``Warehouse`` methods: colons in literals are escaped."""
+    cols = ", ".join(f"v.{ident(c)}" for c in columns)
+    return (f"select {cols} from {relation} v where v.source_row_key is not null and trim(v.source_row_key) <> '' "
+            f"and not exists (select 1 from {rejects_rel} r where r.run_id = {text_lit(run_id)} "
+            f"and r.mapping_type = {text_lit(mapping_type)} and r.source_row_key = v.source_row_key)")
+
+
+def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
+    if expected == actual:
+        return None
+    missing = [c for c in expected if c not in actual]
+    extra = [c for c in actual if c not in expected]
+    parts = []
+    if missing:
+        parts.append(f"missing {', '.join(missing)}")
+    if extra:
+        parts.append(f"unexpected {', '.join(extra)}")
+    if not parts:
+        parts.append("same columns in a different order")
+    return "view columns differ from the catalogue's staging_columns: " + "; ".join(parts) + \
+        " (rebuild the dbt staging view, or refresh the catalogue)"
+
+
+def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[str], run_id: str, settings,
+                  available_mapping_types: set[str] | None = None, *, gx: bool = True) -> PreflightReport:
+    """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
+
+    ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
+    ``gx=False`` skips the GX checkpoint (same rejects, no Data Docs) for callers that only need the rows.
+    """
+    schema = settings.results_schema or warehouse.default_schema
+    ensure_table(warehouse, schema)
+    rejects_rel = rejects_relation(warehouse, schema)
+    checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
+    report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel)
+    rules_by_mt: dict[str, list[Rule]] = {}
+    counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
+    targets: list[tuple[str, str]] = []
+
+    for requested in mapping_types:
+        mt = catalog.get(requested)
+        view, cols = mt.staging_view, list(mt.staging_columns)
+        relation = warehouse.relation(view, settings.staging_schema)
+        res = MappingTypeResult(mapping_type=mt.name, relation=relation)
+        report.results[mt.name] = res
+        failed: set[str] = set()
+
+        for rule, reason in _availability(mt, settings, available_mapping_types):
+            failed.add(rule)
+            res.block_reasons.append(reason)
+
+        if not warehouse.relation_exists(view, settings.staging_schema):
+            failed.add("missing_view")
+            res.block_reasons.append(f"staging view {relation} does not exist (run dbt first)")
+            res.rules_failed = sorted(failed)
+            res.blocked = True
+            continue
+        targets.append((mt.name, view))
+        actual = warehouse.columns(view, settings.staging_schema)
+        drift = _drift_reason(cols, actual)
+        if len(actual) > MAX_COLUMNS:
+            failed.add("column_count")
+            res.block_reasons.append(f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
+        res.rows_checked = int(warehouse.scalar(f"select count(*) from {relation}"))
+        if drift:
+            # Row rules reference catalogue columns; on a drifted view they cannot run meaningfully.
+            failed.add("columns_match_catalog")
+            res.block_reasons.append(drift)
+            res.rules_failed = sorted(failed)
+            res.blocked = True
+            res.rows_rejected = res.rows_checked
+            res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0"
+            continue
+
+        rules = build_rules(catalog, mt)
+        groups = disclosure_groups(mt)
+        present = [cat for cat, gcols in groups.items() if warehouse.scalar(
+            f"select count(*) from (select 1 from {relation} where "
+            + " or ".join(is_set(ident(c)) for c in gcols) + " limit 1) x")]
+        mixed = len(present) >= 2
+        split = mixed and settings.split_disclosure
+        # disclosure_mixed rejects only when the file cannot be split: split mode sends such rows per group.
+        active = [r for r in rules if r.level != FILE or (r.rule == "disclosure_mixed" and mixed and not split)]
+        rules_by_mt[mt.name] = rules
+        replace_rejects(warehouse, schema, run_id, mt.name, relation, active, checked_at)
+        counted.add(mt.name)
+
+        counts = reject_counts(warehouse, schema, run_id, mt.name)
+        by_rule: dict[str, int] = {}
+        for (rule, _col), n in counts.items():
+            by_rule[rule] = by_rule.get(rule, 0) + n
+        for r in rules:
+            n = by_rule.get(r.rule, 0) if r.rule in _ROW_COMPUTED_COLUMN else counts.get((r.rule, r.column), 0)
+            ran = r in active
+            res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n if ran else None))
+            if ran and n:
+                failed.add(r.rule)
+        if mixed and not split:
+            failed.add("disclosure_mixed")
+            res.block_reasons.append(
+                f"the view carries both {' and '.join(present)} disclosure fields; VAN needs them in separate "
+                "jobs (set split_disclosure to split the view into one job per category)")
+
+        passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
+        n_passing = int(warehouse.scalar(f"select count(*) from ({passing}) p"))
+        res.rows_rejected = res.rows_checked - n_passing
+        if settings.preflight_policy == "block" and res.rows_rejected:
+            res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
+        if split:
+            others = {c for cat in present for c in groups[cat]}
+            for i, cat in enumerate(present):
+                gcols = [c for c in cols if c not in others or c in groups[cat]]
+                cond = "(" + " or ".join(is_set("p." + ident(c)) for c in groups[cat]) + ")"
+                if i == 0:  # rows without any disclosure value travel with the first group
+                    cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in others) + "))"
+                res.split.append(gcols)
+                res.split_categories.append(cat)
+                res.split_rows_sql.append(
+                    f"select {', '.join('p.' + ident(c) for c in gcols)} from ({passing}) p where {cond}")
+        res.rules_failed = sorted(failed)
+        res.blocked = bool(res.block_reasons)
+        res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0" if res.blocked else passing
+        if res.blocked:
+            res.split_rows_sql = []
+
+    if gx and targets:
+        from connector.preflight.runner import run_checkpoint
+
+        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
+        report.gx_success = gx_run.success
+        report.data_docs_path = gx_run.data_docs_path
+        for mt_name, outs in gx_run.outcomes.items():
+            res = report.results.get(mt_name)
+            if res is None or mt_name not in counted:
+                continue
+            _merge_gx(res, outs, settings)
+    return report
+
+
+def _merge_gx(res: MappingTypeResult, outs, settings) -> None:
+    """Attach GX's verdict to each rule and check it agrees with the rejects written by SQL."""
+    by_key = {(o.rule, o.column): o for o in outs}
+    for oc in res.outcomes:
+        o = by_key.get((oc.rule, oc.column))
+        if o is None:
+            continue
+        oc.gx_success = o.success
+        oc.gx_unexpected = o.observed if isinstance(o.observed, int) else None
+        if oc.rows is None:
+            continue  # file-level rule handled by splitting: GX reports it, no rows were rejected
+        if o.exception or oc.gx_unexpected != oc.rows:
+            # Same SQL on both sides, so this means a bug or a concurrent change of the data: do not send.
+            msg = (f"GX and the rejects table disagree on {oc.rule}:{oc.column} "
+                   f"(GX {o.exception or oc.gx_unexpected}, SQL {oc.rows}); not sending")
+            log.error(msg)
+            res.block_reasons.append(msg)
+            res.blocked = True
+            res.passing_rows_sql = f"select v.* from {res.relation} v where 1 = 0"
+            res.split_rows_sql = []
+    for o in outs:
+        if o.level == "file" and o.column == "*" and not o.success and o.rule not in res.rules_failed:
+            res.rules_failed = sorted({*res.rules_failed, o.rule})

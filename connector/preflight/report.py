@@ -1,0 +1,73 @@
+"""What a pre-flight run tells its callers (export, pipeline, CLI)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = ["MappingTypeResult", "PreflightReport", "RuleOutcome"]
+
+
+@dataclass
+class RuleOutcome:
+    """One rule's verdict: rows it rejected (SQL) and GX's unexpected count for the same query."""
+
+    rule: str
+    column: str
+    level: str  # "row" | "file"
+    rows: int | None  # rows written to van_preflight_rejects (None: not a row-level rule / not run)
+    gx_unexpected: int | None = None  # GX's observed count (None: GX not run or errored)
+    gx_success: bool | None = None
+    message: str = ""
+
+
+@dataclass
+class MappingTypeResult:
+    mapping_type: str
+    relation: str  # schema.view, quoted for the warehouse
+    rows_checked: int = 0
+    rows_rejected: int = 0
+    rules_failed: list[str] = field(default_factory=list)  # rule families, e.g. ["format", "parent_required"]
+    blocked: bool = False
+    split: list[list[str]] = field(default_factory=list)  # column groups, one job each (disclosure split)
+    passing_rows_sql: str = ""  # rows to send: all view columns, no reject for this run (empty if blocked)
+    split_rows_sql: list[str] = field(default_factory=list)  # one SELECT per ``split`` group, same order
+    split_categories: list[str] = field(default_factory=list)  # disclosure category of each ``split`` group
+    block_reasons: list[str] = field(default_factory=list)
+    outcomes: list[RuleOutcome] = field(default_factory=list)
+
+    @property
+    def rows_passing(self) -> int:
+        return self.rows_checked - self.rows_rejected
+
+    def summary(self) -> str:
+        state = "BLOCKED" if self.blocked else ("SPLIT" if self.split else "ok")
+        line = (f"{self.mapping_type:<28} {state:<8} checked {self.rows_checked:>9}  rejected {self.rows_rejected:>8}"
+                f"  rules failed: {', '.join(self.rules_failed) or '-'}")
+        for reason in self.block_reasons:
+            line += f"\n    blocked: {reason}"
+        return line
+
+
+@dataclass
+class PreflightReport:
+    run_id: str
+    results: dict[str, MappingTypeResult] = field(default_factory=dict)
+    data_docs_path: str | None = None  # local index.html of GX Data Docs for this run
+    rejects_relation: str = ""
+    gx_success: bool | None = None
+
+    @property
+    def blocked(self) -> list[str]:
+        return [n for n, r in self.results.items() if r.blocked]
+
+    @property
+    def rows_rejected(self) -> int:
+        return sum(r.rows_rejected for r in self.results.values())
+
+    def summary(self) -> str:
+        lines = [f"pre-flight {self.run_id}: {len(self.results)} mapping type(s), "
+                 f"{self.rows_rejected} row(s) rejected into {self.rejects_relation}"]
+        lines += [r.summary() for r in self.results.values()]
+        if self.data_docs_path:
+            lines.append(f"Data Docs: {self.data_docs_path}")
+        return "\n".join(lines)

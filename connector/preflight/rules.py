@@ -1,0 +1,305 @@
+"""Catalogue -> pre-flight rules. No per-mapping-type code: everything comes from the catalogue.
+
+Each row-level rule is one SQL query template over ``{batch}`` (the staging view) that returns the
+failing rows as ``source_row_key, column_name, value, message``. The same template is
+
+* the ``unexpected_rows_query`` of a GX ``UnexpectedRowsExpectation`` in the generated suite, and
+* rendered with the view's relation to fill ``van_preflight_rejects``,
+
+so GX's verdict and the rejects table cannot disagree about which rows fail.
+
+Choices (see docs/preflight.md):
+* blank = NULL or only spaces; blank values never fail value/format rules (VAN leaves the stored value).
+* predefined values: the value, trimmed, must equal an id (ids are strings, compared exactly), or a name
+  that is unique in the list (case-insensitive) and is not another item's id. Fields whose list the
+  catalogue does not hold are not checked. A field with a list is checked against the list only, not
+  also against its ``fieldFormats`` entry (the list is the stricter, authoritative rule).
+* a rule that needs a column the view does not carry (field supplied as a static value) is skipped.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable
+
+from connector.catalog import Catalog, CatalogError, MappingType
+from connector.preflight.sql import (FORMATS, format_label, ident, is_blank, is_set, lit, lit_list,
+                                     valid_format)
+
+MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
+
+ROW = "row"
+FILE = "file"
+
+__all__ = ["MAX_COLUMNS", "Rule", "StructuralCheck", "build_rules", "structural_checks", "disclosure_groups",
+           "PreflightConfigError"]
+
+
+class PreflightConfigError(CatalogError):
+    """The catalogue asks for a check this module cannot express (e.g. an unknown field format)."""
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One SQL-checkable rule; ``query`` returns the offending rows of ``{batch}``."""
+
+    rule: str  # family: required, parent_required, parent_value, predefined_value, value_parent, format, ...
+    column: str  # the column it is about (or a label for multi-column rules)
+    level: str  # "row": the row is rejected; "file": the view as a whole fails (disclosure_mixed)
+    description: str
+    query: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}:{self.column}"
+
+
+@dataclass(frozen=True)
+class StructuralCheck:
+    """File-level check of the view's shape, expressed with a built-in GX expectation."""
+
+    rule: str
+    expectation_type: str
+    kwargs: dict[str, Any] = field(hash=False)
+    description: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.rule}:*"
+
+
+_ROWREF = "coalesce('''' || source_row_key || '''', '(blank key)')"
+
+
+def _shown(col: str) -> str:
+    """The value as shown in messages: quoted, at most 80 characters."""
+    return f"coalesce('''' || substr({col}, 1, 80) || '''', 'blank')"
+
+
+def _query(rule: str, column_sql: str, value_sql: str, text_sql: str, where: str) -> str:
+    message = f"'row ' || {_ROWREF} || ': ' || {text_sql} || ' (rule {rule})'"
+    return (f"select source_row_key, {column_sql} as column_name, {value_sql} as value, {message} as message "
+            f"from {{batch}} where {where}")
+
+
+def _text(s: str) -> str:
+    return lit(s)
+
+
+class _Columns:
+    """Case-insensitive view of the staging columns (catalogue names may differ in case)."""
+
+    def __init__(self, names: Iterable[str]):
+        self._by_lower = {n.lower(): n for n in names}
+
+    def has(self, name: str) -> bool:
+        return name.lower() in self._by_lower
+
+    def name(self, name: str) -> str:
+        return self._by_lower[name.lower()]
+
+    def q(self, name: str) -> str:
+        return ident(self.name(name))
+
+
+def _accepted(catalog: Catalog, mt: MappingType, field_name: str, ids: Iterable[str] | None = None
+              ) -> tuple[list[str], list[str]]:
+    """(ids, lower-cased unique names) accepted for a field, optionally restricted to ``ids``."""
+    values = catalog.values(mt.name, field_name) or []
+    all_ids = {v.id for v in values}
+    counts: dict[str, int] = {}
+    for v in values:
+        counts[v.name.strip().lower()] = counts.get(v.name.strip().lower(), 0) + 1
+    keep = None if ids is None else {str(i) for i in ids}
+    out_ids = sorted(all_ids if keep is None else keep)
+    names = sorted({v.name.strip().lower() for v in values
+                    if v.name.strip() and counts[v.name.strip().lower()] == 1 and v.name.strip() not in all_ids
+                    and (keep is None or v.id in keep)})
+    return out_ids, names
+
+
+def _matches(col: str, ids: list[str], names: list[str]) -> str:
+    parts = []
+    if ids:
+        parts.append(f"trim({col}) in {lit_list(ids)}")
+    if names:
+        parts.append(f"lower(trim({col})) in {lit_list(names)}")
+    return "(" + (" or ".join(parts) if parts else "1 = 0") + ")"
+
+
+def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
+    """Every SQL rule for one mapping type, in a stable order (the suite file order)."""
+    cols = _Columns(mt.staging_columns)
+    rules: list[Rule] = []
+    key = ident("source_row_key")
+
+    # The row key carries rejects and VAN's results back to the source row: blank or duplicated keys
+    # would make a row untrackable (and a duplicate would be anti-joined together with its twin).
+    rules.append(Rule(
+        "row_key", "source_row_key", ROW, "source_row_key is set and unique",
+        _query("row_key", lit("source_row_key"), key,
+               _text("source_row_key is blank or not unique, so the row cannot be tracked"),
+               f"{is_blank(key)} or {key} in (select source_row_key from {{batch}} group by source_row_key "
+               f"having count(*) > 1)")))
+
+    for f in mt.required_fields:
+        if not cols.has(f.name):
+            continue  # not column-mappable: the submit step supplies a static value
+        c = cols.q(f.name)
+        rules.append(Rule("required", cols.name(f.name), ROW, f"{f.name} is required",
+                          _query("required", lit(cols.name(f.name)), c,
+                                 _text(f"required column {cols.name(f.name)} is blank"), is_blank(c))))
+
+    for f in mt.fields:
+        if not cols.has(f.name):
+            continue
+        child, cname = cols.q(f.name), cols.name(f.name)
+        for p in f.parents:
+            if not cols.has(p.parent_field):
+                continue
+            parent, pname = cols.q(p.parent_field), cols.name(p.parent_field)
+            rules.append(Rule(
+                "parent_required", cname, ROW, f"{cname} set requires {pname} set",
+                _query("parent_required", lit(cname), child,
+                       _text(f"column {cname} is set but its prerequisite {pname} is blank"),
+                       f"{is_set(child)} and {is_blank(parent)}")))
+            if p.limited_to_parent_values is not None:
+                ids, names = _accepted(catalog, mt, pname, p.limited_to_parent_values)
+                ids = sorted(set(ids) | set(p.limited_to_parent_values))
+                allowed = ", ".join(ids) or "(none)"
+                rules.append(Rule(
+                    "parent_value", cname, ROW, f"{cname} set requires {pname} in {allowed}",
+                    _query("parent_value", lit(cname), child,
+                           f"{_text(f'column {cname} is set but its parent {pname} is ')} || {_shown(parent)} || "
+                           f"{_text(f', not one of {allowed}')}",
+                           f"{is_set(child)} and {is_set(parent)} and not {_matches(parent, ids, names)}")))
+
+    for f in mt.fields:
+        if not (f.has_predefined_values and cols.has(f.name)):
+            continue
+        values = catalog.values(mt.name, f.name)
+        if values is None:
+            continue  # account-specific list not in the catalogue: VAN checks it
+        c, cname = cols.q(f.name), cols.name(f.name)
+        ids, names = _accepted(catalog, mt, f.name)
+        rules.append(Rule(
+            "predefined_value", cname, ROW, f"{cname} is one of {len(ids)} predefined values",
+            _query("predefined_value", lit(cname), c,
+                   f"{_text(f'column {cname} value ')} || {_shown(c)} || "
+                   f"{_text(' is not an allowed id or unique name')}",
+                   f"{is_set(c)} and not {_matches(c, ids, names)}")))
+        # Value-level parents: a value may need another field to hold one of allowedParentValues.
+        by_parent: dict[str, list[str]] = {}
+        for v in values:
+            for vp in v.parents or ():
+                pfield = vp.get("parentFieldName")
+                if not pfield:
+                    continue
+                allowed = [str(a.get("id", a.get("name"))) if isinstance(a, dict) else str(a)
+                           for a in (vp.get("allowedParentValues") or [])]
+                if not cols.has(pfield):
+                    continue
+                parent = cols.q(pfield)
+                pids, pnames = _accepted(catalog, mt, cols.name(pfield), allowed)
+                pids = sorted(set(pids) | set(allowed))
+                vids, vnames = [v.id], ([v.name.strip().lower()] if v.name.strip().lower() in names else [])
+                by_parent.setdefault(cols.name(pfield), []).append(
+                    f"({_matches(c, vids, vnames)} and ({is_blank(parent)} or not {_matches(parent, pids, pnames)}))")
+        for pname, conds in sorted(by_parent.items()):
+            rules.append(Rule(
+                "value_parent", cname, ROW, f"values of {cname} allowed only with listed {pname} values",
+                _query("value_parent", lit(cname), c,
+                       f"{_text(f'column {cname} value ')} || {_shown(c)} || "
+                       f"{_text(f' is not allowed with {pname} = ')} || {_shown(cols.q(pname))}",
+                       f"{is_set(c)} and (" + " or ".join(conds) + ")")))
+
+    for fname, fmt in mt.field_formats.items():
+        if fmt.lower() not in FORMATS:
+            raise PreflightConfigError(
+                f"{mt.name}.{fname}: unknown field format {fmt!r}; known: {', '.join(sorted(FORMATS))}")
+        if not cols.has(fname) or fmt.lower() in ("text", "string"):
+            continue
+        try:
+            fdef = mt.field(fname)
+        except CatalogError:
+            fdef = None  # a key column (e.g. VanID) with a format
+        if fdef is not None and fdef.has_predefined_values and catalog.values(mt.name, fname) is not None:
+            continue  # checked against the predefined list instead
+        c, cname = cols.q(fname), cols.name(fname)
+        rules.append(Rule(
+            "format", cname, ROW, f"{cname} is {format_label(fmt)}",
+            _query("format", lit(cname), c,
+                   f"{_text(f'column {cname} value ')} || {_shown(c)} || {_text(f' is not {format_label(fmt)}')}",
+                   f"{is_set(c)} and not {valid_format(fmt, c)}")))
+
+    for fname, n in mt.max_lengths.items():
+        if not cols.has(fname):
+            continue
+        c, cname = cols.q(fname), cols.name(fname)
+        rules.append(Rule(
+            "max_length", cname, ROW, f"{cname} is at most {int(n)} characters",
+            _query("max_length", lit(cname), c,
+                   f"{_text(f'column {cname} is ')} || cast(length({c}) as varchar) || "
+                   f"{_text(f' characters long, more than the maximum {int(n)}')}",
+                   f"{is_set(c)} and length({c}) > {int(n)}")))
+
+    for req in mt.row_requirements:
+        groups = [list(g) for g in req.get("anyOf", [])]
+        if not groups:
+            continue
+        label = " | ".join("+".join(g) for g in groups)
+        satisfied = " or ".join(
+            "(" + " and ".join(is_set(cols.q(f)) if cols.has(f) else "1 = 0" for f in g) + ")" for g in groups)
+        why = req.get("text") or f"needs one of {label}"
+        rules.append(Rule(
+            "row_requirement", label, ROW, why,
+            _query("row_requirement", lit(label), "cast(null as varchar)",
+                   _text(f"columns {label}: none of these combinations is set ({why})"),
+                   f"not ({satisfied})")))
+
+    groups = disclosure_groups(mt)
+    if len(groups) >= 2:
+        any_set = {cat: "(" + " or ".join(is_set(ident(c)) for c in cs) + ")" for cat, cs in groups.items()}
+        disclosure_cols = [c for cs in groups.values() for c in cs]
+        set_cols = ("concat_ws(', ', " + ", ".join(
+            f"case when {is_set(ident(c))} then {lit(c)} end" for c in disclosure_cols) + ")")
+        cats = " and ".join(sorted(groups))
+        n_cats_in_row = " + ".join(f"(case when {s} then 1 else 0 end)" for s in any_set.values())
+        rules.append(Rule(
+            "disclosure_row_both", "disclosure", ROW, f"a row carries disclosure fields of one category only ({cats})",
+            _query("disclosure_row_both", set_cols, "cast(null as varchar)",
+                   f"{_text('columns ')} || {set_cols} || {_text(f' mix {cats} disclosure fields in one row')}",
+                   f"{n_cats_in_row} >= 2")))
+        n_cats_in_file = " + ".join(
+            f"(case when exists (select 1 from {{batch}} where {s}) then 1 else 0 end)" for s in any_set.values())
+        any_disclosure = " or ".join(any_set.values())
+        rules.append(Rule(
+            "disclosure_mixed", "disclosure", FILE,
+            f"one file carries {' or '.join(sorted(groups))} disclosure fields, never both",
+            _query("disclosure_mixed", set_cols, "cast(null as varchar)",
+                   f"{_text('columns ')} || {set_cols} || "
+                   f"{_text(f' are disclosure fields, and this view mixes {cats} disclosure fields; VAN needs them in separate jobs')}",
+                   f"({any_disclosure}) and ({n_cats_in_file}) >= 2")))
+    return rules
+
+
+def disclosure_groups(mt: MappingType) -> dict[str, list[str]]:
+    """Category -> staging columns tagged with it (only columns the view carries), categories sorted."""
+    cols = _Columns(mt.staging_columns)
+    out: dict[str, list[str]] = {}
+    for fname, cat in mt.disclosure_category.items():
+        if cols.has(fname):
+            out.setdefault(str(cat), []).append(cols.name(fname))
+    order = {c: i for i, c in enumerate(mt.staging_columns)}
+    return {cat: sorted(cs, key=order.__getitem__) for cat, cs in sorted(out.items())}
+
+
+def structural_checks(mt: MappingType) -> list[StructuralCheck]:
+    return [
+        StructuralCheck("columns_match_catalog", "expect_table_columns_to_match_ordered_list",
+                        {"column_list": list(mt.staging_columns)},
+                        "the view's columns are exactly the catalogue's staging columns, in order"),
+        StructuralCheck("column_count", "expect_table_column_count_to_be_between",
+                        {"min_value": 1, "max_value": MAX_COLUMNS},
+                        f"a bulk import file has at most {MAX_COLUMNS} columns"),
+    ]

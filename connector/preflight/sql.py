@@ -1,0 +1,162 @@
+"""SQL building blocks for the pre-flight rules, identical on DuckDB and PostgreSQL.
+
+Why no regular expressions: DuckDB uses RE2 (``regexp_full_match``), PostgreSQL POSIX AREs (``~``); the
+two disagree at the edges (classes, anchors, case flags), GX's regex expectations are "not supported for
+dialect duckdb", and one suite file per mapping type must run unchanged on both engines. Every check
+below is written with functions that behave the same on both (``trim``, ``length``, ``substr``,
+``strpos``, ``translate``, ``lower``, ``right``, ``in``, ``||``) and no casts, so a malformed value can never
+raise an error in the middle of a scan: a bad date is just a row that fails.
+
+All predicates take a quoted column expression and assume it is *set* (not blank); callers guard with
+:func:`is_set`, so blank values never fail a format rule (blank means "leave unchanged" in VAN).
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterable
+
+DIGITS = "0123456789"
+UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+# Two-digit strings divisible by 4, for the leap-year test without casts.
+_DIV4 = tuple(f"{n:02d}" for n in range(0, 100, 4))
+
+__all__ = ["FORMATS", "ident", "is_blank", "is_set", "lit", "lit_list", "valid_format", "format_label", "render"]
+
+
+def ident(name: str) -> str:
+    """Quoted identifier; both engines use ANSI double quotes (VAN casing must survive PostgreSQL)."""
+    return '"' + name.replace('"', '""') + '"'
+
+
+def lit(value: str) -> str:
+    """SQL string literal for a rule template.
+
+    Braces are doubled because every rule query is also a GX query template (``str.format`` with
+    ``{batch}``); :func:`render` undoes it the same way GX does. Colons are backslash-escaped because GX and
+    we both run the query through ``sqlalchemy.text``, which would read ``:word`` as a bind parameter."""
+    return "'" + str(value).replace("'", "''").replace("{", "{{").replace("}", "}}").replace(":", "\\:") + "'"
+
+
+def text_lit(value: str) -> str:
+    """SQL string literal for a statement run through ``sqlalchemy.text`` (not a GX template)."""
+    return "'" + str(value).replace("'", "''").replace(":", "\\:") + "'"
+
+
+def lit_list(values: Iterable[str]) -> str:
+    return "(" + ", ".join(lit(v) for v in values) + ")"
+
+
+def is_blank(col: str) -> str:
+    return f"({col} is null or trim({col}) = '')"
+
+
+def is_set(col: str) -> str:
+    return f"({col} is not null and trim({col}) <> '')"
+
+
+def _only(expr: str, chars: str) -> str:
+    return f"translate({expr}, {lit(chars)}, '') = ''"
+
+
+def _digits(expr: str, lo: int, hi: int | None = None) -> str:
+    length = f"length({expr}) = {lo}" if hi is None else f"length({expr}) between {lo} and {hi}"
+    return f"({length} and {_only(expr, DIGITS)})"
+
+
+def _unsigned(expr: str) -> str:
+    return f"(case when left({expr}, 1) = '-' then substr({expr}, 2) else {expr} end)"
+
+
+def valid_date(c: str) -> str:
+    """``YYYY-MM-DD`` and a real calendar date (month 1-12, day within the month, 29 Feb in leap years)."""
+    y2, cc, m, d = f"substr({c}, 3, 2)", f"substr({c}, 1, 2)", f"substr({c}, 6, 2)", f"substr({c}, 9, 2)"
+    leap = f"(({y2} <> '00' and {y2} in {lit_list(_DIV4)}) or ({y2} = '00' and {cc} in {lit_list(_DIV4)}))"
+    last_day = (f"case when {m} in ('01','03','05','07','08','10','12') then '31' "
+                f"when {m} in ('04','06','09','11') then '30' when {leap} then '29' else '28' end")
+    return (f"(length({c}) = 10 and substr({c}, 5, 1) = '-' and substr({c}, 8, 1) = '-' "
+            f"and translate({c}, {lit(DIGITS)}, '') = '--' and substr({c}, 1, 4) <> '0000' "
+            f"and {m} between '01' and '12' and {d} >= '01' and {d} <= ({last_day}))")
+
+
+def valid_time(c: str) -> str:
+    """``HH:MM`` or ``HH:MM:SS`` (24 h)."""
+    hh, mm, ss = f"substr({c}, 1, 2)", f"substr({c}, 4, 2)", f"substr({c}, 7, 2)"
+    return (f"(length({c}) in (5, 8) and substr({c}, 3, 1) = ':' and {_only(f'{hh} || {mm}', DIGITS)} "
+            f"and {hh} <= '23' and {mm} <= '59' "
+            f"and (length({c}) = 5 or (substr({c}, 6, 1) = ':' and {_only(ss, DIGITS)} and {ss} <= '59')))")
+
+
+def valid_datetime(c: str) -> str:
+    rest = f"substr({c}, 12)"
+    return (f"({valid_date(f'left({c}, 10)')} and (length({c}) = 10 or "
+            f"(substr({c}, 11, 1) in (' ', 'T') and {valid_time(rest)})))")
+
+
+def valid_email(c: str) -> str:
+    """One ``@`` with text before it, a dot inside the domain, no spaces, not ending in a dot."""
+    at = f"strpos({c}, '@')"
+    return (f"({at} > 1 and strpos(substr({c}, {at} + 1), '@') = 0 and strpos({c}, ' ') = 0 "
+            f"and strpos(substr({c}, {at} + 2), '.') > 0 and right({c}, 1) <> '.')")
+
+
+def valid_integer(c: str) -> str:
+    u = _unsigned(c)
+    return f"({u} <> '' and {_only(u, DIGITS)})"
+
+
+def valid_decimal(c: str, max_scale: int | None = None) -> str:
+    """Digits with at most one decimal point between digits (``12``, ``12.5``); optional leading ``-``."""
+    u = _unsigned(c)
+    scale = "" if max_scale is None else f" and (strpos({u}, '.') = 0 or length({u}) - strpos({u}, '.') <= {max_scale})"
+    return (f"({u} <> '' and translate({u}, {lit(DIGITS)}, '') in ('', '.') "
+            f"and left({u}, 1) <> '.' and right({u}, 1) <> '.'{scale})")
+
+
+def valid_boolean(c: str) -> str:
+    return f"(lower({c}) in ('true', 'false', 't', 'f', 'yes', 'no', 'y', 'n', '1', '0'))"
+
+
+def valid_url(c: str) -> str:
+    return f"((lower(left({c}, 7)) = 'http://' or lower(left({c}, 8)) = 'https://') and strpos({c}, ' ') = 0)"
+
+
+def _two_letters(c: str) -> str:
+    return f"(length({c}) = 2 and {_only(c, UPPER)})"
+
+
+# format name -> (SQL predicate that holds for a valid value, label used in messages)
+FORMATS: dict[str, tuple[Callable[[str], str], str]] = {
+    "date": (valid_date, "a date YYYY-MM-DD"),
+    "datetime": (valid_datetime, "a date YYYY-MM-DD with an optional time HH:MM[:SS]"),
+    "time": (valid_time, "a time HH:MM[:SS]"),
+    "email": (valid_email, "an email address"),
+    # VAN stores phones as digits; 10 (NANP) to 15 (E.164 maximum) digits, no punctuation or '+'.
+    "phone": (lambda c: _digits(c, 10, 15), "a phone number of 10-15 digits"),
+    "zip": (lambda c: f"(length({c}) in (5, 9) and {_only(c, DIGITS)})", "a ZIP code of 5 or 9 digits"),
+    "state": (_two_letters, "a two-letter upper-case state code"),
+    "country": (_two_letters, "a two-letter upper-case country code"),
+    "integer": (valid_integer, "an integer"),
+    "id": (lambda c: _digits(c, 1, 18), "a numeric id"),
+    "decimal": (valid_decimal, "a decimal number"),
+    "number": (valid_decimal, "a number"),
+    "amount": (lambda c: valid_decimal(c, 2), "an amount with at most 2 decimals"),
+    "currency": (lambda c: valid_decimal(c, 2), "an amount with at most 2 decimals"),
+    "money": (lambda c: valid_decimal(c, 2), "an amount with at most 2 decimals"),
+    "boolean": (valid_boolean, "a boolean (true/false, yes/no, y/n, 1/0)"),
+    "url": (valid_url, "an http(s) URL"),
+    "text": (lambda c: "(1 = 1)", "text"),
+    "string": (lambda c: "(1 = 1)", "text"),
+}
+
+
+def valid_format(fmt: str, col: str) -> str:
+    return FORMATS[fmt.lower()][0](col)
+
+
+def format_label(fmt: str) -> str:
+    return FORMATS[fmt.lower()][1]
+
+
+def render(template: str, relation: str) -> str:
+    """Substitute ``{batch}`` exactly as GX does (``str.format``), so both run the same SQL."""
+    return template.format(batch=relation)
