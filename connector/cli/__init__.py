@@ -34,6 +34,7 @@ def main(ctx: click.Context, log_level: str, log_format: str) -> None:
 def _register() -> None:
     # Command modules register themselves on `main` when imported.
     from connector.cli import simulator  # noqa: F401
+    from connector.cli import jobs, catalog  # noqa: F401  (connector runtime commands)
 
 
 _register()

@@ -1,0 +1,30 @@
+"""``vanbulk catalog ...``: the mapping-type catalogue."""
+
+from __future__ import annotations
+
+import click
+
+from connector.cli import main
+
+
+@main.group("catalog")
+def catalog() -> None:
+    """The mapping-type catalogue (packaged, overlaid by VANBULK_CATALOG_DIR)."""
+
+
+@catalog.command("refresh")
+@click.option("--out", "out_dir", required=True, type=click.Path(file_okay=False),
+              help="Directory to write (then set VANBULK_CATALOG_DIR to it).")
+@click.option("--mapping-type", "names", multiple=True, help="Only these mapping types (repeatable).")
+@click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False))
+def refresh(out_dir, names, project_dir):
+    """Write live metadata from VAN (GET /bulkImportMappingTypes, /values, /resources) in catalogue format."""
+    from connector.api import refresh_catalog
+    from connector.cli.jobs import _echo, _fail, _settings
+    from connector.errors import ConnectorError
+
+    try:
+        written = refresh_catalog(_settings(project_dir), out_dir, names=list(names) or None, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    click.echo(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}")

@@ -1,0 +1,145 @@
+"""``vanbulk run | status | results | retry-failed | debug`` (and ``catalog refresh``, see cli/catalog.py).
+
+Flags follow dbt: ``-s/--select``, ``--target``, ``--profiles-dir``, ``--vars`` (YAML), ``--dry-run``;
+each has a ``VANBULK_*`` environment twin. Step lines go to stderr; the summary to stdout.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+import yaml
+
+from connector.cli import main
+from connector.config import ConfigError, load_settings
+from connector.errors import ConnectorError
+
+
+def _echo(line: str) -> None:
+    click.echo(line, err=True)
+
+
+def _progress(line: str) -> None:
+    # Periodic progress lines only on a terminal: CI logs stay quiet.
+    if sys.stderr.isatty():
+        click.echo(line, err=True)
+
+
+def _settings(project_dir, target=None, profiles_dir=None, **overrides):
+    try:
+        return load_settings(project_dir, target=target, profiles_dir=profiles_dir, **overrides)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+
+
+project_opt = click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False),
+                           help="Directory holding vanbulk.yml and dbt_project/ (default: current).")
+target_opt = click.option("-t", "--target", envvar="VANBULK_TARGET", help="dbt profile target.")
+profiles_opt = click.option("--profiles-dir", envvar="VANBULK_PROFILES_DIR", type=click.Path(file_okay=False),
+                            help="Directory of profiles.yml (default: the dbt project).")
+
+
+def _fail(exc: Exception) -> None:
+    click.echo(f"error: {exc}", err=True)
+    sys.exit(1)
+
+
+@main.command("run")
+@click.option("-s", "--select", "select", multiple=True, envvar="VANBULK_SELECT",
+              help="Mapping types (API or display name, or staging view) or dbt selectors; repeatable.")
+@target_opt
+@profiles_opt
+@click.option("--vars", "vars_", envvar="VANBULK_VARS", help="dbt vars as a YAML string.")
+@click.option("--dry-run", is_flag=True, help="Build, validate and export; report counts; submit nothing.")
+@click.option("--resume", is_flag=True, help="First collect jobs still in flight from earlier runs.")
+@click.option("--force", is_flag=True, help="Submit chunks even if identical content already has a job.")
+@click.option("--wait/--no-wait", default=True, show_default=True, help="Poll jobs to the end and load results.")
+@click.option("--skip-dbt", is_flag=True, help="Use the staging views as they are (no dbt build).")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@project_opt
+def run_cmd(select, target, profiles_dir, vars_, dry_run, resume, force, wait, skip_dbt, as_json, project_dir):
+    """dbt build -> pre-flight -> export -> host -> submit -> poll -> results -> ledger."""
+    from connector.pipeline import run
+
+    settings = _settings(project_dir, target, profiles_dir)
+    parsed_vars = yaml.safe_load(vars_) if vars_ else None
+    try:
+        summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
+                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
+        from connector.redaction import redact
+
+        _fail(RuntimeError(redact(exc)))
+    click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
+
+
+@main.command("status")
+@click.option("--wait", is_flag=True, help="Keep polling until jobs in flight finish.")
+@click.option("--limit", default=20, show_default=True, help="How many recent jobs to list.")
+@click.option("--json", "as_json", is_flag=True)
+@project_opt
+def status_cmd(wait, limit, as_json, project_dir):
+    """Poll jobs in flight (from the ledger), load finished results, list recent jobs."""
+    from connector.api import status
+
+    try:
+        jobs = status(_settings(project_dir), wait=wait, limit=limit, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(jobs, default=str, indent=2))
+        return
+    click.echo(f"{'van_job_id':>10}  {'mapping types':<28} {'van_status':<20} {'local_state':<15} "
+               f"{'rows':>7} {'proc':>7} {'fail':>6} {'absent':>6}  created")
+    for j in jobs:
+        click.echo(f"{j['van_job_id'] or '-':>10}  {j['mapping_types']:<28} {j['van_status'] or '-':<20} "
+                   f"{j['local_state']:<15} {j['row_count'] or 0:>7} {j['rows_processed'] or 0:>7} "
+                   f"{j['rows_failed'] or 0:>6} {j['rows_not_in_results'] or 0:>6}  {j['created_at']}")
+
+
+@main.command("results")
+@click.argument("job_id", type=int)
+@project_opt
+def results_cmd(job_id, project_dir):
+    """(Re)fetch the result files of VAN job JOB_ID and reload its rows."""
+    from connector.api import results
+
+    try:
+        job = results(_settings(project_dir), job_id, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    click.echo(f"job {job_id}: {job['van_status']}; processed {job['rows_processed']}, failed {job['rows_failed']}, "
+               f"not in results {job['rows_not_in_results']}; raw files: {job['result_files_json']}")
+
+
+@main.command("retry-failed")
+@click.option("--run", "run_id", required=True, help="Run id whose failed / absent rows to resubmit.")
+@click.option("--wait/--no-wait", default=True, show_default=True)
+@click.option("--force", is_flag=True, help="Resubmit even if an identical retry file was already sent.")
+@project_opt
+def retry_failed_cmd(run_id, wait, force, project_dir):
+    """A new job per mapping type from exactly the rows that failed in RUN_ID."""
+    from connector.api import retry_failed
+
+    try:
+        summary = retry_failed(_settings(project_dir), run_id, wait=wait, force=force, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    click.echo(summary.render())
+
+
+@main.command("debug")
+@project_opt
+def debug_cmd(project_dir):
+    """Check the key, database mode, permissions, storage and warehouse."""
+    from connector.api import debug
+
+    checks = debug(_settings(project_dir), echo=_echo)
+    for c in checks:
+        click.echo(f"{'OK ' if c.ok else 'FAIL'} {c.name:<12} {c.detail}")
+    if not all(c.ok for c in checks):
+        sys.exit(1)
