@@ -1,0 +1,188 @@
+"""Run dbt against the same warehouse the connector uses.
+
+dbt runs as a subprocess (the ``dbt`` next to this Python, else the one on PATH) with the working directory
+``settings.dbt_project_dir`` and ``--profiles-dir settings.profiles_dir``. The target and its connection come
+from ``settings.warehouse_url``:
+
+* ``duckdb:///path/to/file.duckdb`` (relative paths are relative to ``settings.project_dir``) -> target
+  ``duckdb`` with ``VANBULK_DUCKDB_PATH``.
+* ``postgresql[+driver]://user[:password]@host[:port]/dbname`` -> target ``postgres`` with ``VANBULK_PG_HOST``,
+  ``VANBULK_PG_PORT``, ``VANBULK_PG_USER``, ``VANBULK_PG_DATABASE`` and ``VANBULK_PG_SCHEMA``. The schema is,
+  in order: ``?options=-csearch_path%3D<schema>`` (the first schema of the search path), a ``?schema=<schema>``
+  query parameter, ``settings.results_schema``, else ``public``. The password only ever travels in the
+  environment variable ``DBT_ENV_SECRET_PG_PASSWORD`` (dbt scrubs ``DBT_ENV_SECRET_*`` from its logs); it is
+  never on the command line nor logged.
+
+``settings.target`` overrides the target name (for a profiles.yml of your own). Failures raise ``DbtError``
+naming dbt's failing nodes.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+from urllib.parse import parse_qs, unquote, urlsplit
+
+import yaml
+
+from connector.config import ConfigError, Settings
+from connector.errors import ConnectorError
+from connector.redaction import redact
+
+log = logging.getLogger(__name__)
+
+__all__ = ["DbtError", "DbtResult", "build", "dbt_env", "dbt_executable", "run_dbt"]
+
+FAILED_STATUSES = {"error", "fail", "runtime error"}
+DEFAULT_STAGING_SCHEMA = "van_staging"
+
+
+class DbtError(ConnectorError):
+    """dbt exited non-zero. ``failed_nodes`` holds the unique ids of the nodes that errored or failed."""
+
+    def __init__(self, message: str, failed_nodes: Sequence[str] = (), result: "DbtResult | None" = None):
+        super().__init__(message)
+        self.failed_nodes = list(failed_nodes)
+        self.result = result
+
+
+@dataclass
+class DbtResult:
+    args: list[str]
+    target: str
+    returncode: int
+    stdout: str
+    stderr: str
+    seconds: float
+    results: list[dict[str, Any]] = field(default_factory=list)  # run_results.json "results" of this invocation
+
+    @property
+    def success(self) -> bool:
+        return self.returncode == 0
+
+    def nodes_with_status(self, *statuses: str) -> list[str]:
+        return [r["unique_id"] for r in self.results if r.get("status") in statuses]
+
+    @property
+    def failed_nodes(self) -> list[str]:
+        return self.nodes_with_status(*FAILED_STATUSES)
+
+    @property
+    def warned_nodes(self) -> list[str]:
+        return self.nodes_with_status("warn")
+
+
+def dbt_executable() -> str:
+    candidate = Path(sys.executable).with_name("dbt")
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which("dbt")
+    if not found:
+        raise ConfigError("dbt is not installed: pip install 'vanbulk[postgres]' (dbt-core, dbt-duckdb, dbt-postgres)")
+    return found
+
+
+def _pg_schema(query: str, settings: Settings) -> str:
+    params = parse_qs(query)
+    for opt in params.get("options", []):
+        for part in unquote(opt).split():
+            if part.startswith("-csearch_path="):
+                first = part.split("=", 1)[1].split(",")[0].strip().strip('"')
+                if first:
+                    return first
+    if params.get("schema"):
+        return params["schema"][0]
+    return settings.results_schema or "public"
+
+
+def dbt_env(settings: Settings, base: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
+    """The target name and the environment dbt runs with (secrets only in ``DBT_ENV_SECRET_*``)."""
+    env = dict(os.environ if base is None else base)
+    env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    url = settings.warehouse_url or ""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme.startswith("duckdb"):
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ConfigError("dbt needs a DuckDB file: set warehouse_url to duckdb:///path/to/file.duckdb")
+        p = Path(path)
+        if not p.is_absolute():
+            p = settings.project_dir / p
+        env["VANBULK_DUCKDB_PATH"] = str(p)
+        target = "duckdb"
+    elif scheme in ("postgresql", "postgres"):
+        parts = urlsplit(url)
+        env["VANBULK_PG_HOST"] = parts.hostname or "127.0.0.1"
+        env["VANBULK_PG_PORT"] = str(parts.port or 5432)
+        env["VANBULK_PG_USER"] = unquote(parts.username or "postgres")
+        env["VANBULK_PG_DATABASE"] = unquote(parts.path.lstrip("/")) or "postgres"
+        env["VANBULK_PG_SCHEMA"] = _pg_schema(parts.query, settings)
+        env["DBT_ENV_SECRET_PG_PASSWORD"] = unquote(parts.password) if parts.password else env.get(
+            "DBT_ENV_SECRET_PG_PASSWORD", "")
+        target = "postgres"
+    else:
+        raise ConfigError(f"dbt: unsupported warehouse URL scheme {scheme!r} (use duckdb:/// or postgresql://)")
+    target = settings.target or target
+    env["VANBULK_DBT_TARGET"] = target
+    return target, env
+
+
+def _settings_vars(settings: Settings) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    if settings.staging_schema and settings.staging_schema != DEFAULT_STAGING_SCHEMA:
+        out["vanbulk_staging_schema"] = settings.staging_schema
+    if settings.results_schema:
+        out["vanbulk_ledger_schema"] = settings.results_schema
+    return out
+
+
+def _read_run_results(project_dir: Path, since: float) -> list[dict[str, Any]]:
+    path = project_dir / "target" / "run_results.json"
+    try:
+        if path.stat().st_mtime < since:
+            return []  # left over from an earlier invocation
+        return json.loads(path.read_text(encoding="utf-8")).get("results", [])
+    except (OSError, ValueError):
+        return []
+
+
+def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check: bool = True) -> DbtResult:
+    """Run ``dbt <args>`` for the settings' warehouse. Raises ``DbtError`` on failure when ``check``."""
+    project_dir = Path(settings.dbt_project_dir)
+    if not (project_dir / "dbt_project.yml").exists():
+        raise ConfigError(f"no dbt project at {project_dir} (settings.dbt_project_dir)")
+    target, env = dbt_env(settings)
+    all_vars = {**_settings_vars(settings), **(vars or {})}
+    cmd = [dbt_executable(), *args, "--profiles-dir", str(Path(settings.profiles_dir).resolve()), "--target", target]
+    if all_vars and args and args[0] not in ("deps", "clean", "debug"):
+        cmd += ["--vars", yaml.safe_dump(all_vars, default_flow_style=True).strip()]
+    log.info("dbt %s (target %s, project %s)", " ".join(args), target, project_dir)
+    started = time.time()
+    proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+    result = DbtResult(args=list(args), target=target, returncode=proc.returncode, stdout=redact(proc.stdout),
+                       stderr=redact(proc.stderr), seconds=time.time() - started,
+                       results=_read_run_results(project_dir, started - 1))
+    log.info("dbt %s finished in %.1fs with exit code %s", args[0] if args else "", result.seconds, proc.returncode)
+    if check and not result.success:
+        failed = result.failed_nodes
+        tail = "\n".join((result.stdout + "\n" + result.stderr).strip().splitlines()[-25:])
+        what = f"failing nodes: {', '.join(failed)}" if failed else "no node results (compile/connection error)"
+        raise DbtError(f"dbt {' '.join(args)} failed ({what})\n{tail}", failed, result)
+    return result
+
+
+def build(settings: Settings, select: str | Sequence[str] | None = None, vars: dict | None = None) -> DbtResult:
+    """``dbt build`` (seeds, views, tests) for the whole project or a selection."""
+    args = ["build"]
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else list(select))]
+    return run_dbt(settings, args, vars=vars)
