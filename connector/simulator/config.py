@@ -154,6 +154,8 @@ class SimulatorConfig:
     require_json_content_type: bool = True
     disclosure_conflict: str = DISCLOSURE_REJECT
     invalid_rows: str = INVALID_ROW_ABSENT
+    # Result cell of a mapping skipped because the row has no values for it (while other mappings have some).
+    skipped_mapping_result: str = "Processed"
     # Message written into a mapping's result column when the row's record does not exist.
     not_found_messages: dict[str, str] = field(
         default_factory=lambda: {"VanID": "Contact not found", "ContributionID": "Contribution not found"})

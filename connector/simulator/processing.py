@@ -46,6 +46,7 @@ class RowOutcome:
     absent: bool = False  # failed validation: not in the result file
     messages: dict[int, str] = field(default_factory=dict)  # mapping position -> message (else Processed)
     values: dict[int, dict[str, str]] = field(default_factory=dict)  # mapping position -> field -> value
+    skipped: set[int] = field(default_factory=set)  # mapping positions with no values in this row
     key: int | None = None
     key_text: str = ""
     create: bool = False
@@ -123,7 +124,13 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
     for number, cells in enumerate(rows, 1):
         out = RowOutcome(number, cells)
         invalid_messages: dict[int, str] = {}
+        blank = {bm.position for bm in spec.mappings if not bm.creates_records and _all_blank(bm, cells)}
+        if len(blank) < len(spec.mappings):
+            # A mapping with nothing in this row is skipped, as long as the row has something else to apply.
+            out.skipped = blank
         for bm in spec.mappings:
+            if bm.position in out.skipped:
+                continue
             values, message = _mapping_values(bm, cells, catalog, spec)
             out.values[bm.position] = values
             if message:
@@ -151,6 +158,11 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
             out.create = len(out.messages) < len(spec.mappings)
         outcomes.append(out)
     return outcomes
+
+
+def _all_blank(bm: BoundMapping, cells: list[str]) -> bool:
+    columns = [b.column for b in bm.fields if b.column is not None]
+    return bool(columns) and all(not cells[c].strip() for c in columns)
 
 
 def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
@@ -320,7 +332,8 @@ class Processor:
                 pk = "" if o.key is None else str(o.key)
                 yield [str(o.number), str(ul_file), pk, spec.key_type,
                        *(o.cells[i] for i in spec.include_columns),
-                       *(o.messages.get(bm.position, "Processed") for bm in result_mappings)]
+                       *(o.messages.get(bm.position, config.skipped_mapping_result if bm.position in o.skipped
+                                        else "Processed") for bm in result_mappings)]
 
         paths = write_result_files(self.store.results_dir / str(job_id), job_id, header, result_rows(),
                                    spec.result_kb * config.result_kb_unit)
@@ -335,7 +348,7 @@ class Processor:
                 if o.absent or o.key is None:
                     continue
                 for bm in spec.mappings:
-                    if bm.position in o.messages:
+                    if bm.position in o.messages or bm.position in o.skipped:
                         continue
                     values = o.values.get(bm.position, {})
                     applied.append((job_id, bm.mapping_type.name, instances[bm.position], spec.resource_type,
