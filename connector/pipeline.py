@@ -248,7 +248,7 @@ def finish_job(rt: Runtime, job: Mapping[str, Any], body: Mapping[str, Any]) -> 
         rt.ledger.replace_results(job_key, rows)
     else:
         rt.ledger.replace_results(job_key, [])
-    missing = rt.ledger.add_not_in_results(job_key, mts, van_job_id, job["run_id"])
+    rt.ledger.add_not_in_results(job_key, mts, van_job_id, job["run_id"])
     if internal_status(status) == FAILED:
         # Every row of a failed job failed with the job's error (so retry-failed picks them up).
         msg = "; ".join(f"{e.get('code')}: {e.get('text')}" + (f" (referenceCode {e['referenceCode']})"
@@ -269,7 +269,7 @@ def finish_job(rt: Runtime, job: Mapping[str, Any], body: Mapping[str, Any]) -> 
     rt.ledger.update_job(job_key, hosted_deleted_at=utcnow())
     if internal_status(status) != FAILED:
         rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed {counts.get('processed', 0)}, "
-                f"failed {counts.get('failed', 0)}, not in results {missing}")
+                f"failed {counts.get('failed', 0)}, not in results {counts.get('not_in_results', 0)}")
 
 
 def finish_jobs(rt: Runtime, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = None) -> list[dict]:
@@ -312,7 +312,7 @@ def resolve_mapping_types(catalog, select: Sequence[str] | None, database_mode: 
             mt = catalog.find(part)
             if mt is not None:
                 names.append(mt.name)
-                dbt_sel.append(mt.staging_view)
+                dbt_sel.append(f"+{mt.staging_view}")  # with its parents (seeds, inputs)
             else:
                 dbt_sel.append(part)
     return list(dict.fromkeys(names)), dbt_sel
