@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
@@ -83,6 +84,8 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
                                             connection_string="${" + CONNECTION_VAR + "}")
     vds = []
     try:
+        warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")  # the view's schema is ours
+        warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")  # one code path
         for mt_name, view in targets:
             asset = ds.add_table_asset(name=view, table_name=view, schema_name=settings.staging_schema)
             batch = asset.add_batch_definition_whole_table("whole_view")
