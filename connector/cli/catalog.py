@@ -28,3 +28,26 @@ def refresh(out_dir, names, project_dir):
     except ConnectorError as exc:
         _fail(exc)
     click.echo(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}")
+
+
+@catalog.command("render-dbt")
+@click.option("--dbt-project-dir", type=click.Path(file_okay=False), default=None,
+              help="dbt project to write into (default: the packaged dbt_project/).")
+@click.option("--check", is_flag=True, help="Write nothing; exit 1 when the generated files differ from the catalogue.")
+def render_dbt(dbt_project_dir, check):
+    """Generate the staging views, their YAML, sources, exposures and seed configs from the catalogue."""
+    from connector import dbtgen
+
+    project = dbt_project_dir or dbtgen.DEFAULT_PROJECT_DIR
+    if check:
+        drifted = dbtgen.check(project)
+        for rel in drifted:
+            click.echo(f"out of date: {rel}")
+        if drifted:
+            raise SystemExit(1)
+        click.echo("dbt files match the catalogue")
+        return
+    changed = dbtgen.write(project)
+    for rel in changed:
+        click.echo(f"wrote {rel}")
+    click.echo(f"{len(changed)} file(s) changed in {project}")
