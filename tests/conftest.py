@@ -6,4 +6,4 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
 os.environ.setdefault("AWS_EC2_METADATA_DISABLED", "true")
 
-pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.simulator"]
+pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.simulator", "tests.fixtures.s3"]
