@@ -57,7 +57,8 @@ class Handler(BaseHTTPRequestHandler):
 
     # Never log headers: they carry the Authorization secret.
     def log_message(self, fmt: str, *args: Any) -> None:
-        log.debug("%s %s", self.address_string(), fmt % args)
+        # Result-file tokens act as URL signatures: keep them out of logs too.
+        log.debug("%s %s", self.address_string(), re.sub(r"(/resultFiles/)[^/\s]+", r"\1***", fmt % args))
 
     def do_GET(self) -> None:
         self._dispatch("GET")
