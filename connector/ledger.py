@@ -194,11 +194,12 @@ class Ledger:
                 res = c.execute(sa.text(
                     f"insert into {self.rel(ROW_RESULTS)} (job_key, van_job_id, run_id, mapping_type, source_row_key, "
                     f"row_status, first_error_message, error_category, loaded_at) "
-                    f"select s.job_key, :j, :r, :mt, s.source_row_key, 'not_in_results', "
+                    f"select s.job_key, cast(:j as bigint), cast(:r as varchar(64)), cast(:mt as varchar(128)), "
+                    f"s.source_row_key, 'not_in_results', "
                     f"'row absent from VAN''s result files (rejected by VAN validation)', 'not_in_results', :t "
                     f"from {self.rel(JOB_ROWS)} s where s.job_key = :k and not exists ("
                     f"select 1 from {self.rel(ROW_RESULTS)} r where r.job_key = s.job_key "
-                    f"and r.mapping_type = :mt and r.source_row_key = s.source_row_key)"),
+                    f"and r.mapping_type = cast(:mt as varchar(128)) and r.source_row_key = s.source_row_key)"),
                     {"j": van_job_id, "r": run_id, "mt": mt, "k": job_key, "t": utcnow()})
                 total += max(res.rowcount or 0, 0)
         return total

@@ -7,8 +7,10 @@ from connector.catalog import load_catalog
 from connector.preflight.report import MappingTypeResult, PreflightReport
 from connector.warehouse import Warehouse
 
-ACTIVIST_ROWS = [  # source_row_key, VanID, ActivistCodeID
-    ("ac-1", "100001", None), ("ac-2", "100002", None), ("ac-3", "100003", None), ("ac-4", "999999", None),
+ACTIVIST_ROWS = [  # source_row_key, VanID, ActivistCodeID (None: the first valid id)
+    ("ac-1", "100001", None), ("ac-2", "100002", None), ("ac-3", "100003", None),
+    ("ac-4", "999999", None),  # no such contact: VAN answers with a message in the result file
+    ("ac-5", "100004", "987654321"),  # not a valid code: VAN drops the row (absent from results)
 ]
 CONTACT_ROWS = [  # source_row_key, VanID, FirstName, LastName, Email
     ("c-1", "100001", "Ada", "Lovelace", "ada@example.org"),
@@ -24,7 +26,7 @@ def make_staging(url: str, schema: str = "van_staging", activist_code_id: str | 
     ac_id = activist_code_id or cat.allowed_value_ids("ActivistCode", "ActivistCodeID")[0]
     wh = Warehouse(url)
     src = table_schema or f"{schema}_src"
-    ac_rows = [(k, v, ac_id) for k, v, _ in (activist_rows or ACTIVIST_ROWS)]
+    ac_rows = [(k, v, code or ac_id) for k, v, code in (activist_rows or ACTIVIST_ROWS)]
     with wh.begin() as c:
         import sqlalchemy as sa
 
