@@ -40,7 +40,7 @@ class ApiKey:
     mapping_types: tuple[str, ...] | None = None
 
     def __repr__(self) -> str:  # never print a key in full
-        return f"ApiKey(key='{self.key[:4]}***', application_name={self.application_name!r}, " \
+        return f"ApiKey(key='***', application_name={self.application_name!r}, " \
                f"database_modes={self.database_modes!r}, permissions={self.permissions!r})"
 
     @classmethod
