@@ -208,3 +208,31 @@ def test_one_result_column_per_mapping_with_consecutive_ids(run, simulator):
     # row 2 has no home phone: that Phones mapping is skipped for the row, not an error
     assert job["status"] == "Completed"
     assert [r[tail[1]] for r in read_results(job)] == ["Processed", "Processed"]
+
+
+@pytest.mark.parametrize("simulator_config", [{"pending_seconds": 0.2, "seconds_per_1000_rows": 300.0,
+                                               "min_processing_seconds": 0.0}], indirect=True)
+def test_status_path_clean(client, files):
+    url = files.put("/clean.zip", make_zip("data.csv", csv_text([["VanID", "ac"], ["100001", "4150001"],
+                                                                 ["100002", "4150001"]])))
+    seen: list[str] = []
+    job = wait_job(client, client.post("bulkImportJobs", json=job_body(["VanID", "ac"], AC, url)).json()["jobId"],
+                   seen=seen)
+    assert seen == ["Pending", "InProgress", "Completed"] and job["resultFiles"]
+
+
+@pytest.mark.parametrize("simulator_config", [{"max_zip_bytes": 100}], indirect=True)
+def test_zip_size_limit(client, files):
+    rows = [["VanID", "ac"]] + [[str(100001 + i % 5), "4150001"] for i in range(200)]
+    url = files.put("/big.zip", make_zip("data.csv", csv_text(rows), zipfile.ZIP_STORED))
+    job = wait_job(client, client.post("bulkImportJobs", json=job_body(["VanID", "ac"], AC, url)).json()["jobId"])
+    assert job["status"] == "Failed" and job["errors"][0]["code"] == "FILE_TOO_LARGE"
+
+
+def test_webhook_url_is_echoed_and_the_zip_is_fetched_once(client, files):
+    url = files.put("/w.zip", make_zip("data.csv", csv_text([["VanID", "ac"], ["100001", "4150001"]])))
+    body = job_body(["VanID", "ac"], AC, url)
+    body["webhookUrl"] = "https://hooks.example.org/van"
+    job = wait_job(client, client.post("bulkImportJobs", json=body).json()["jobId"])
+    assert job["webhookUrl"] == "https://hooks.example.org/van"
+    assert files.hits["/w.zip"] == 1
