@@ -155,7 +155,7 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
                 for bm in spec.mappings:
                     out.messages.setdefault(bm.position, not_found)
         elif spec.creator is not None:
-            out.create = len(out.messages) < len(spec.mappings)
+            out.create = spec.creator.position not in out.messages
         outcomes.append(out)
     return outcomes
 
@@ -220,12 +220,10 @@ def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
 class Processor:
     """Runs jobs on a few worker threads; status changes are written to the store as they happen."""
 
-    def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig],
-                 result_url: Callable[[str, str], str], faults: Any):
+    def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig], faults: Any):
         self.store = store
         self.catalog = catalog
         self.get_config = get_config
-        self.result_url = result_url
         self.faults = faults
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._threads: list[threading.Thread] = []

@@ -140,6 +140,11 @@ class Handler(BaseHTTPRequestHandler):
             headers["Retry-After"] = str(int(ra)) if float(ra).is_integer() else str(ra)
         raise ApiError(rule.status, [error(code, text)], headers)
 
+    def _origin(self) -> str:
+        """Links (nextPageLink, result files) use the host the client called, as a real server's would."""
+        host = self.headers.get("Host")
+        return f"http://{host}" if host and re.fullmatch(r"[\w.\-\[\]:]+", host) else self.server.sim.root_url
+
     def _context(self) -> Context:
         sim = self.server.sim
         return authenticate(self.headers.get("Authorization"), sim.config, sim.catalog)
@@ -219,7 +224,7 @@ class Handler(BaseHTTPRequestHandler):
         next_link = None
         if skip + top < len(items) and top > 0:
             rest = [(k, v) for k, v in query if k.lower() not in ("$top", "$skip")]
-            next_link = f"{self.server.sim.root_url}{path}?" + urlencode(
+            next_link = f"{self._origin()}{path}?" + urlencode(
                 [*rest, ("$top", str(top)), ("$skip", str(skip + top))], safe="$")
         return {"items": page, "nextPageLink": next_link, "count": len(items)}
 
@@ -252,7 +257,7 @@ class Handler(BaseHTTPRequestHandler):
             raise not_found()
         files = []
         if row["status"] in ("Completed", "CompletedWithErrors"):
-            files = [{"url": sim.result_url(f["token"], f["file_name"]),
+            files = [{"url": sim.result_url(f["token"], f["file_name"], self._origin()),
                       "dateExpired": dotnet_timestamp(f["expires_at"], sim.config.timestamp_utc_offset_minutes)}
                      for f in sim._store.result_files(row["id"])]
         return 200, {
@@ -347,7 +352,7 @@ class SimulatorServer:
         self._httpd = _HTTPServer((self.host, self.port), Handler)
         self._httpd.sim = self
         self.port = self._httpd.server_address[1]
-        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.result_url, self.faults)
+        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.faults)
         self._processor.start()
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="van-sim-http", daemon=True)
@@ -393,8 +398,8 @@ class SimulatorServer:
             raise RuntimeError("the simulator is not started")
         return StoreView(self._store)
 
-    def result_url(self, token: str, file_name: str) -> str:
-        return f"{self.root_url}/resultFiles/{token}/{file_name}"
+    def result_url(self, token: str, file_name: str, origin: str | None = None) -> str:
+        return f"{origin or self.root_url}/resultFiles/{token}/{file_name}"
 
     def set_faults(self, faults: Faults | dict | None = None, **kwargs: Any) -> None:
         """Replace fault injection: ``set_faults(Faults(...))``, a dict, or keywords of ``Faults``."""
