@@ -6,10 +6,13 @@ import logging
 from datetime import datetime, timezone
 from typing import Iterable
 
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
 from connector.catalog import Catalog, MappingType
 from connector.preflight.rejects import ensure_table, reject_counts, rejects_relation, replace_rejects
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
-from connector.preflight.rules import FILE, MAX_COLUMNS, Rule, build_rules, disclosure_groups
+from connector.preflight.rules import FILE, MAX_COLUMNS, build_rules, disclosure_groups
 from connector.preflight.sql import ident, is_set, text_lit
 from connector.warehouse import Warehouse
 
@@ -80,95 +83,23 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     rejects_rel = rejects_relation(warehouse, schema)
     checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
     report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel)
-    rules_by_mt: dict[str, list[Rule]] = {}
     counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
     targets: list[tuple[str, str]] = []
 
     for requested in mapping_types:
         mt = catalog.get(requested)
-        view, cols = mt.staging_view, list(mt.staging_columns)
-        relation = warehouse.relation(view, settings.staging_schema)
+        relation = warehouse.relation(mt.staging_view, settings.staging_schema)
         res = MappingTypeResult(mapping_type=mt.name, relation=relation)
         report.results[mt.name] = res
-        failed: set[str] = set()
-
-        for rule, reason in _availability(mt, settings, available_mapping_types):
-            failed.add(rule)
-            res.block_reasons.append(reason)
-
-        if not warehouse.relation_exists(view, settings.staging_schema):
-            failed.add("missing_view")
-            res.block_reasons.append(f"staging view {relation} does not exist (run dbt first)")
-            res.rules_failed = sorted(failed)
-            res.blocked = True
-            continue
-        targets.append((mt.name, view))
-        actual = warehouse.columns(view, settings.staging_schema)
-        drift = _drift_reason(cols, actual)
-        if len(actual) > MAX_COLUMNS:
-            failed.add("column_count")
-            res.block_reasons.append(f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
-        res.rows_checked = int(warehouse.scalar(f"select count(*) from {relation}"))
-        if drift:
-            # Row rules reference catalogue columns; on a drifted view they cannot run meaningfully.
-            failed.add("columns_match_catalog")
-            res.block_reasons.append(drift)
-            res.rules_failed = sorted(failed)
-            res.blocked = True
-            res.rows_rejected = res.rows_checked
-            res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0"
-            continue
-
-        rules = build_rules(catalog, mt)
-        groups = disclosure_groups(mt)
-        present = [cat for cat, gcols in groups.items() if warehouse.scalar(
-            f"select count(*) from (select 1 from {relation} where "
-            + " or ".join(is_set(ident(c)) for c in gcols) + " limit 1) x")]
-        mixed = len(present) >= 2
-        split = mixed and settings.split_disclosure
-        # disclosure_mixed rejects only when the file cannot be split: split mode sends such rows per group.
-        active = [r for r in rules if r.level != FILE or (r.rule == "disclosure_mixed" and mixed and not split)]
-        rules_by_mt[mt.name] = rules
-        replace_rejects(warehouse, schema, run_id, mt.name, relation, active, checked_at)
-        counted.add(mt.name)
-
-        counts = reject_counts(warehouse, schema, run_id, mt.name)
-        by_rule: dict[str, int] = {}
-        for (rule, _col), n in counts.items():
-            by_rule[rule] = by_rule.get(rule, 0) + n
-        for r in rules:
-            n = by_rule.get(r.rule, 0) if r.rule in _ROW_COMPUTED_COLUMN else counts.get((r.rule, r.column), 0)
-            ran = r in active
-            res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n if ran else None))
-            if ran and n:
-                failed.add(r.rule)
-        if mixed and not split:
-            failed.add("disclosure_mixed")
-            res.block_reasons.append(
-                f"the view carries both {' and '.join(present)} disclosure fields; VAN needs them in separate "
-                "jobs (set split_disclosure to split the view into one job per category)")
-
-        passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
-        n_passing = int(warehouse.scalar(f"select count(*) from ({passing}) p"))
-        res.rows_rejected = res.rows_checked - n_passing
-        if settings.preflight_policy == "block" and res.rows_rejected:
-            res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
-        if split:
-            others = {c for cat in present for c in groups[cat]}
-            for i, cat in enumerate(present):
-                gcols = [c for c in cols if c not in others or c in groups[cat]]
-                cond = "(" + " or ".join(is_set("p." + ident(c)) for c in groups[cat]) + ")"
-                if i == 0:  # rows without any disclosure value travel with the first group
-                    cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in others) + "))"
-                res.split.append(gcols)
-                res.split_categories.append(cat)
-                res.split_rows_sql.append(
-                    f"select {', '.join('p.' + ident(c) for c in gcols)} from ({passing}) p where {cond}")
-        res.rules_failed = sorted(failed)
-        res.blocked = bool(res.block_reasons)
-        res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0" if res.blocked else passing
-        if res.blocked:
-            res.split_rows_sql = []
+        # One connection and transaction per mapping type: a consistent snapshot of the view, and no
+        # reconnect per statement (DuckDB reopens the file on each new connection).
+        with warehouse.begin() as conn:
+            state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
+                               checked_at, available_mapping_types)
+        if state in ("checked", "drift"):
+            targets.append((mt.name, mt.staging_view))
+        if state == "checked":
+            counted.add(mt.name)
 
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
@@ -182,6 +113,103 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 continue
             _merge_gx(res, outs, settings)
     return report
+
+
+def _scalar(conn: Connection, sql: str, params: dict | None = None):
+    return conn.execute(sa.text(sql), params or {}).scalar()
+
+
+def _view_columns(conn: Connection, schema: str, view: str) -> list[str] | None:
+    """The view's columns in order, or None when it does not exist."""
+    p = {"s": schema, "n": view}
+    if not _scalar(conn, "select count(*) from information_schema.tables where table_schema = :s and table_name = :n", p):
+        return None
+    rows = conn.execute(sa.text("select column_name from information_schema.columns where table_schema = :s "
+                                "and table_name = :n order by ordinal_position"), p)
+    return [r[0] for r in rows]
+
+
+def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
+               run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
+               available: set[str] | None) -> str:
+    """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
+    cols, relation = list(mt.staging_columns), res.relation
+    failed: set[str] = set()
+    for rule, reason in _availability(mt, settings, available):
+        failed.add(rule)
+        res.block_reasons.append(reason)
+
+    def finish() -> None:
+        res.rules_failed = sorted(failed)
+        res.blocked = bool(res.block_reasons)
+        if res.blocked:
+            res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0"
+            res.split_rows_sql = []
+
+    actual = _view_columns(conn, settings.staging_schema, mt.staging_view)
+    if actual is None:
+        failed.add("missing_view")
+        res.block_reasons.append(f"staging view {relation} does not exist (run dbt first)")
+        finish()
+        return "missing"
+    if len(actual) > MAX_COLUMNS:
+        failed.add("column_count")
+        res.block_reasons.append(f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
+    res.rows_checked = int(_scalar(conn, f"select count(*) from {relation}"))
+    drift = _drift_reason(cols, actual)
+    if drift:
+        # Row rules reference the catalogue's columns: on a drifted view they cannot run meaningfully.
+        failed.add("columns_match_catalog")
+        res.block_reasons.append(drift)
+        res.rows_rejected = res.rows_checked
+        finish()
+        return "drift"
+
+    rules = build_rules(catalog, mt)
+    groups = disclosure_groups(mt)
+    present = [cat for cat, gcols in groups.items() if _scalar(
+        conn, f"select count(*) from (select 1 from {relation} where "
+        + " or ".join(is_set(ident(c)) for c in gcols) + " limit 1) x")]
+    mixed = len(present) >= 2
+    split = mixed and settings.split_disclosure
+    # disclosure_mixed rejects rows only when the file cannot be split; in split mode they go per group.
+    active = [r for r in rules if r.level != FILE or (r.rule == "disclosure_mixed" and mixed and not split)]
+    replace_rejects(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at)
+
+    counts = reject_counts(conn, warehouse, schema, run_id, mt.name)
+    by_rule: dict[str, int] = {}
+    for (rule, _col), n in counts.items():
+        by_rule[rule] = by_rule.get(rule, 0) + n
+    for r in rules:
+        n = by_rule.get(r.rule, 0) if r.rule in _ROW_COMPUTED_COLUMN else counts.get((r.rule, r.column), 0)
+        ran = r in active
+        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n if ran else None))
+        if ran and n:
+            failed.add(r.rule)
+    if mixed and not split:
+        failed.add("disclosure_mixed")
+        res.block_reasons.append(
+            f"the view carries both {' and '.join(present)} disclosure fields; VAN needs them in separate "
+            "jobs (set split_disclosure to split the view into one job per category)")
+
+    passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
+    res.rows_rejected = res.rows_checked - int(_scalar(conn, f"select count(*) from ({passing}) p"))
+    if settings.preflight_policy == "block" and res.rows_rejected:
+        res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
+    res.passing_rows_sql = passing
+    if split:
+        in_groups = {c for cat in present for c in groups[cat]}
+        for i, cat in enumerate(present):
+            gcols = [c for c in cols if c not in in_groups or c in groups[cat]]
+            cond = "(" + " or ".join(is_set("p." + ident(c)) for c in groups[cat]) + ")"
+            if i == 0:  # rows without any disclosure value travel with the first group
+                cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in in_groups) + "))"
+            res.split.append(gcols)
+            res.split_categories.append(cat)
+            res.split_rows_sql.append(
+                f"select {', '.join('p.' + ident(c) for c in gcols)} from ({passing}) p where {cond}")
+    finish()
+    return "checked"
 
 
 def _merge_gx(res: MappingTypeResult, outs, settings) -> None:

@@ -6,6 +6,7 @@ from datetime import datetime
 from typing import Sequence
 
 import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 from connector.preflight.rules import Rule
 from connector.preflight.sql import render
@@ -32,26 +33,26 @@ def ensure_table(warehouse: Warehouse, schema: str) -> str:
     return rel
 
 
-def replace_rejects(warehouse: Warehouse, schema: str, run_id: str, mapping_type: str, relation: str,
-                    rules: Sequence[Rule], checked_at: datetime) -> None:
-    """Idempotent per (run_id, mapping_type): one transaction deletes the run's rows and re-inserts them.
-
-    Each rule is an ``insert ... select`` over the staging view, so nothing passes through Python."""
+def replace_rejects(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
+                    relation: str, rules: Sequence[Rule], checked_at: datetime) -> None:
+    """Idempotent per (run_id, mapping_type): inside the caller's transaction, delete the run's rows and
+    re-insert them. Each rule is an ``insert ... select`` over the staging view: nothing passes through
+    Python."""
     rel = rejects_relation(warehouse, schema)
     params = {"run_id": run_id, "mt": mapping_type, "ts": checked_at}
-    with warehouse.begin() as c:
-        c.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
-        for r in rules:
-            q = render(r.query, relation)
-            c.execute(sa.text(
-                f"insert into {rel} ({', '.join(COLUMNS)}) "
-                f"select :run_id, :mt, source_row_key, :rule, column_name, value, message, :ts from ({q}) f"),
-                {**params, "rule": r.rule})
+    conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
+    for r in rules:
+        q = render(r.query, relation)
+        conn.execute(sa.text(
+            f"insert into {rel} ({', '.join(COLUMNS)}) "
+            f"select :run_id, :mt, source_row_key, :rule, column_name, value, message, :ts from ({q}) f"),
+            {**params, "rule": r.rule})
 
 
-def reject_counts(warehouse: Warehouse, schema: str, run_id: str, mapping_type: str) -> dict[tuple[str, str], int]:
-    """(rule, column key used by GX meta) -> rows; multi-column rules are keyed by rule only."""
-    rows = warehouse.fetchall(
+def reject_counts(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str
+                  ) -> dict[tuple[str, str], int]:
+    """(rule, column_name) -> rows written for this run and mapping type."""
+    rows = conn.execute(sa.text(
         f"select rule, column_name, count(*) from {rejects_relation(warehouse, schema)} "
-        "where run_id = :r and mapping_type = :m group by rule, column_name", {"r": run_id, "m": mapping_type})
+        "where run_id = :r and mapping_type = :m group by rule, column_name"), {"r": run_id, "m": mapping_type})
     return {(r[0], r[1]): int(r[2]) for r in rows}

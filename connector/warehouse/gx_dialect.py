@@ -6,8 +6,12 @@ connection, which drops its pending result on rollback: every GX metric comes ba
 whole result right after ``execute`` (only for row-returning statements) fixes it. GX's queries are
 aggregates, ``LIMIT`` samples or our unexpected-row queries, so the buffered results stay small.
 
-Files get a ``NullPool`` so GX never keeps the DuckDB file open between queries (another engine in this
-process with a different configuration, or dbt in another process, would fail on it).
+Files get a ``QueuePool`` that registers itself: reopening the DuckDB file for each of GX's hundreds of
+queries costs ~15 ms apiece, so connections are kept for the run, and :func:`dispose_pools` (called by
+the pre-flight runner right after the checkpoint) closes them so the file is not held open afterwards
+(dbt in another process would fail on the lock). GX re-creates data sources from its config, so the
+engine it validates with is not always one we hold: tracking the pools is the reliable way to close it. The configuration passed to DuckDB is duckdb_engine's, so other engines in this process that open
+the same file concurrently share the database instance instead of failing on a configuration mismatch.
 
 Registered through the ``sqlalchemy.dialects`` entry point ``duckdb_gx`` in pyproject.toml; the dialect
 name stays ``duckdb`` so SQLAlchemy/GX compile DuckDB SQL. :func:`gx_url` rewrites a ``duckdb://`` URL.
@@ -15,15 +19,32 @@ name stays ``duckdb`` so SQLAlchemy/GX compile DuckDB SQL. :func:`gx_url` rewrit
 
 from __future__ import annotations
 
+import weakref
+
 from duckdb_engine import Dialect as _DuckDBDialect
 from sqlalchemy import pool
 from sqlalchemy.dialects.postgresql.psycopg2 import PGExecutionContext_psycopg2
 from sqlalchemy.engine.cursor import FullyBufferedCursorFetchStrategy
-from sqlalchemy.engine.url import URL
 
 SCHEME = "duckdb_gx"
 
-__all__ = ["DuckDBFetchAllDialect", "SCHEME", "gx_url", "register"]
+__all__ = ["DuckDBFetchAllDialect", "SCHEME", "dispose_pools", "gx_url", "register"]
+
+_POOLS: "weakref.WeakSet[pool.Pool]" = weakref.WeakSet()
+
+
+class _TrackedQueuePool(pool.QueuePool):
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        _POOLS.add(self)
+
+
+def dispose_pools() -> int:
+    """Close every idle pooled connection opened through this dialect; returns how many pools."""
+    pools = list(_POOLS)
+    for p in pools:
+        p.dispose()
+    return len(pools)
 
 
 class DuckDBFetchAllExecutionContext(PGExecutionContext_psycopg2):
@@ -43,10 +64,10 @@ class DuckDBFetchAllDialect(_DuckDBDialect):
     supports_statement_cache = False
 
     @classmethod
-    def get_pool_class(cls, url: URL) -> type[pool.Pool]:
+    def get_pool_class(cls, url):
         if url.database in (None, "", ":memory:"):
             return pool.SingletonThreadPool  # a memory database lives only as long as its connection
-        return pool.NullPool
+        return _TrackedQueuePool
 
 
 def gx_url(url: str) -> str:
