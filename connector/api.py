@@ -143,9 +143,13 @@ def debug(settings: Settings, *, echo: Callable[[str], None] | None = None, **ru
                 names = {m.get("name") for m in rt.client.list_mapping_types()}
                 expected = {mt.name for mt in rt.catalog.for_database_mode(rt.settings.database_mode)}
                 missing = sorted(expected - names)
+                # Permission-gated types (e.g. Suppressions) are missing by default: VAN support enables them.
+                gated = [m for m in missing if rt.catalog.get(m).requires_permission]
+                other = [m for m in missing if m not in gated]
                 checks.append(CheckResult(
-                    "permissions", not missing, f"{len(names & expected)}/{len(expected)} catalogue mapping types "
-                    f"available" + (f"; not available to this key: {', '.join(missing)}" if missing else "")))
+                    "permissions", not other, f"{len(names & expected)}/{len(expected)} catalogue mapping types "
+                    f"available" + (f"; not available to this key: {', '.join(other)}" if other else "")
+                    + (f"; need enabling by VAN support: {', '.join(gated)}" if gated else "")))
             except VanError as exc:
                 checks.append(CheckResult("api key", False, str(exc)))
             checks.append(_check_storage(rt))

@@ -1,0 +1,53 @@
+"""CLI: debug, catalog refresh, dry run, status, results, against the embedded simulator (no key set)."""
+
+from __future__ import annotations
+
+import json
+
+from click.testing import CliRunner
+
+from connector.catalog import load_catalog
+from connector.cli import main
+from tests.connector.helpers import make_staging
+
+
+def invoke(tmp_path, *args, monkeypatch):
+    for k in ("VAN_API_KEY", "VAN_API_BASE_URL"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("VANBULK_PROJECT_DIR", str(tmp_path))
+    monkeypatch.setenv("VANBULK_POLL_INTERVAL_SECONDS", "0.1")
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def test_debug_checks_everything(tmp_path, monkeypatch):
+    r = invoke(tmp_path, "debug", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    for name in ("settings", "warehouse", "api key", "permissions", "storage"):
+        assert f"OK  {name}" in r.output
+
+
+def test_catalog_refresh_writes_an_overlay_the_loader_reads(tmp_path, monkeypatch):
+    out = tmp_path / "live"
+    r = invoke(tmp_path, "catalog", "refresh", "--out", str(out), "--mapping-type", "ActivistCode",
+               monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    body = json.loads((out / "mapping_types" / "ActivistCode.json").read_text())
+    assert body["name"] == "ActivistCode" and (out / "values" / "ActivistCode" / "ActivistCodeID.json").exists()
+    assert load_catalog([out]).get("ActivistCode").key_columns == ["VanID"]  # packaged meta still applies
+
+
+def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
+    make_staging(f"duckdb:///{tmp_path}/vanbulk.duckdb")
+    monkeypatch.setattr("connector.preflight.run_preflight",
+                        __import__("tests.connector.helpers", fromlist=["x"]).passthrough_preflight)
+    r = invoke(tmp_path, "run", "--skip-dbt", "--dry-run", "-s", "ActivistCode", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    assert "dry_run" in r.output and "5 (dry run)" in r.output
+    r = invoke(tmp_path, "run", "--skip-dbt", "-s", "ActivistCode", "--json", monkeypatch=monkeypatch)
+    assert r.exit_code == 0, r.output
+    summary = json.loads(r.output[r.output.index("{"):])
+    job_id = summary["mapping_types"]["ActivistCode"]["van_job_ids"][0]
+    r = invoke(tmp_path, "status", monkeypatch=monkeypatch)
+    assert str(job_id) in r.output and "results_loaded" in r.output
+    r = invoke(tmp_path, "results", str(job_id), monkeypatch=monkeypatch)
+    assert r.exit_code == 0 and "processed 3" in r.output
