@@ -35,6 +35,7 @@ def _register() -> None:
     # Command modules register themselves on `main` when imported.
     from connector.cli import simulator  # noqa: F401
     from connector.cli import jobs, catalog  # noqa: F401  (connector runtime commands)
+    from connector.cli import validate  # noqa: F401  (pre-flight checks)
 
 
 _register()

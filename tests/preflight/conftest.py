@@ -53,8 +53,8 @@ class Env:
         return self.settings.replace(**changes)
 
 
-def _duckdb_env(tmp: Path) -> Env:
-    url = f"duckdb:///{tmp / 'wh.duckdb'}"
+def _duckdb_env(tmp: Path, filename: str = "wh.duckdb") -> Env:
+    url = f"duckdb:///{tmp / filename}"
     return Env("duckdb", Warehouse(url), Settings(project_dir=tmp, warehouse_url=url))
 
 

@@ -1,0 +1,72 @@
+"""``vanbulk validate``: pre-flight checks of the staging views (no VAN calls), Data Docs path printed.
+
+Also maintains the generated GX suites: ``--regenerate-suites`` rewrites them from the catalogue,
+``--check-suites`` exits 1 when the files under expectations/ drift from it.
+"""
+
+from __future__ import annotations
+
+import sys
+import uuid
+from datetime import datetime, timezone
+
+import click
+
+from connector.cli import main
+from connector.config import ConfigError, load_settings
+
+
+@main.command("validate")
+@click.option("-s", "--select", "select", multiple=True,
+              help="Mapping types (API or display name, or staging view); repeatable. "
+                   "Default: every mapping type whose staging view exists.")
+@click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False),
+              help="Directory holding vanbulk.yml and expectations/ (default: current).")
+@click.option("--run-id", help="Run id for van_preflight_rejects (default: validate-<UTC time>-<random>).")
+@click.option("--policy", type=click.Choice(["send_passing", "block"]), help="Overrides preflight_policy.")
+@click.option("--split-disclosure/--no-split-disclosure", default=None,
+              help="Split a view mixing Individual and Organization disclosure fields into two jobs.")
+@click.option("--no-gx", is_flag=True, help="SQL rules and rejects only: skip the GX checkpoint and Data Docs.")
+@click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected (default: only when blocked).")
+@click.option("--regenerate-suites", is_flag=True, help="Rewrite the GX suites from the catalogue and exit.")
+@click.option("--check-suites", is_flag=True, help="Exit 1 if the GX suites drift from the catalogue.")
+def validate(select, project_dir, run_id, policy, split_disclosure, no_gx, strict, regenerate_suites,
+             check_suites) -> None:
+    """Run the pre-flight checks and write failing rows to van_preflight_rejects."""
+    from connector.catalog import load_catalog
+    from connector.preflight.runner import gx_root
+    from connector.preflight.suites import drifted_suites, write_suites
+
+    try:
+        settings = load_settings(project_dir, preflight_policy=policy, split_disclosure=split_disclosure)
+    except ConfigError as exc:
+        raise click.UsageError(str(exc)) from None
+    catalog = load_catalog()
+    root = gx_root(settings)
+    if regenerate_suites or check_suites:
+        if regenerate_suites:
+            for path in write_suites(catalog, root, prune=True):
+                click.echo(f"wrote {path}")
+        problems = drifted_suites(catalog, root)
+        for name, why in sorted(problems.items()):
+            click.echo(f"drift: {name}: {why}", err=True)
+        if not problems:
+            click.echo(f"{len(catalog)} suites in {root} match the catalogue")
+        sys.exit(1 if problems else 0)
+
+    from connector.preflight import run_preflight
+    from connector.warehouse import Warehouse
+
+    warehouse = Warehouse(settings.warehouse_url)
+    if select:
+        names = [catalog.get(s).name for s in select]
+    else:
+        names = [mt.name for mt in catalog if warehouse.relation_exists(mt.staging_view, settings.staging_schema)]
+        if not names:
+            click.echo(f"no staging views in schema {settings.staging_schema}: run dbt first", err=True)
+            sys.exit(1)
+    run_id = run_id or f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
+    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx)
+    click.echo(report.summary())
+    blocked = bool(report.blocked)
+    sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)
