@@ -29,6 +29,8 @@ from connector.catalog import load_catalog
 from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, Settings
 from connector.errors import (
     ConnectorError,
+    VanPermissionError,
+    VanValidationError,
     SubmitAmbiguous,
     VanConnectionError,
     VanError,
@@ -65,6 +67,7 @@ class MappingSummary:
     not_in_results: int = 0
     pending: int = 0  # in jobs still running at VAN
     ambiguous: int = 0  # in chunks whose POST may or may not have reached VAN
+    refused: int = 0  # in jobs VAN refused at POST (400/403): nothing imported, resubmittable
     chunks: int = 0
     van_job_ids: list[int] = field(default_factory=list)
 
@@ -94,12 +97,12 @@ class RunSummary:
 
     def render(self) -> str:
         cols = ["mapping type", "checked", "rejected", "sent", "unchanged", "processed", "failed",
-                "not_in_results", "pending", "jobs"]
+                "not_in_results", "pending", "not_sent", "jobs"]
         rows = []
         for s in self.mapping_types.values():
             rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.rows_checked, s.rejected,
                          s.sent if not self.dry_run else f"{s.to_send} (dry run)", s.unchanged, s.processed,
-                         s.failed, s.not_in_results, s.pending + s.ambiguous,
+                         s.failed, s.not_in_results, s.pending + s.ambiguous, s.refused,
                          ",".join(map(str, s.van_job_ids)) or "-"])
         widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)] if rows else [len(c) for c in cols]
         fmt = "  ".join(f"{{:<{w}}}" for w in widths)
@@ -321,6 +324,7 @@ def resolve_mapping_types(catalog, select: Sequence[str] | None, database_mode: 
 def run(settings: Settings, select: Sequence[str] | None = None, *, dry_run: bool = False, resume: bool = False,
         force: bool = False, wait: bool = True, vars: Mapping[str, Any] | str | None = None,
         skip_dbt: bool = False, echo: Echo | None = None, preflight: Callable | None = None,
+        static_values: Mapping[str, Mapping[str, Any]] | None = None,
         **runtime_kwargs: Any) -> RunSummary:
     """The whole nightly job; see the module docstring. Returns a summary accounting for every row."""
     echo = echo or (lambda s: logger.info("%s", s))
@@ -334,7 +338,7 @@ def run(settings: Settings, select: Sequence[str] | None = None, *, dry_run: boo
                             args={"resume": resume, "force": force, "wait": wait, "vars": vars})
         try:
             _run(rt, summary, select, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
-                 skip_dbt=skip_dbt, preflight=preflight)
+                 skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
         except BaseException as exc:
             summary.status = "error"
             summary.messages.append(f"error: {redact(exc)}")
@@ -345,7 +349,7 @@ def run(settings: Settings, select: Sequence[str] | None = None, *, dry_run: boo
 
 
 def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wait, vars, skip_dbt,
-         preflight) -> None:
+         preflight, static_values) -> None:
     s, echo, run_id = rt.settings, rt.echo, summary.run_id
     earlier = rt.ledger.in_flight()
     if resume and earlier and not dry_run:
@@ -388,7 +392,16 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
             echo(f"{name}: blocked by pre-flight ({ms.rejected} rejected rows); nothing sent")
             continue
         for part_no, (sql, group) in enumerate(_passing_sqls(res), start=1):
-            submitted += _send_view(rt, summary, JobSpec((MappingSpec(name),)), sql,
+            statics = dict(static_values.get(name, {}))
+            need = [f.name for f in mt.required_fields if not f.can_be_mapped_to_column and f.name not in statics]
+            if need:
+                msg = (f"{name}: required field(s) {', '.join(need)} cannot come from a column; give them with "
+                       f"--static {name}.{need[0]}=VALUE (not sent)")
+                echo(msg)
+                summary.messages.append(msg)
+                ms.refused += ms.rows_checked - ms.rejected
+                break
+            submitted += _send_view(rt, summary, JobSpec((MappingSpec(name, statics),)), sql,
                                     f"{s.staging_schema}.{mt.staging_view}", resources, dry_run=dry_run,
                                     force=force, part=part_no, only_columns=group)
     if dry_run:
@@ -442,6 +455,14 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
         try:
             job = submit_chunk(rt, spec, c, len(chunks), run_id=summary.run_id, resource_type=resource_type,
                                source_relation=relation, force=force, retry_of_run_id=retry_of_run_id)
+        except (VanValidationError, VanPermissionError) as exc:
+            # VAN refused this job (no job exists; ledger row submit_failed): the other mapping types go on.
+            msg = f"{spec.label} chunk {c.chunk_no}: VAN refused the job: {exc}"
+            rt.echo(msg)
+            summary.messages.append(msg)
+            for name in spec.mapping_names:
+                summary.mt(name).refused += c.row_count
+            continue
         finally:
             c.zip_path.unlink(missing_ok=True)
             c.keys_path.unlink(missing_ok=True)

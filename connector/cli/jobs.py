@@ -57,17 +57,28 @@ def _fail(exc: Exception) -> None:
 @click.option("--force", is_flag=True, help="Submit chunks even if identical content already has a job.")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll jobs to the end and load results.")
 @click.option("--skip-dbt", is_flag=True, help="Use the staging views as they are (no dbt build).")
+@click.option("--static", "statics", multiple=True, metavar="MAPPINGTYPE.FIELD=VALUE",
+              help="Static value for a field that cannot come from a column (e.g. "
+                   "ApplyContactCustomFields.CustomFieldGroupID=501); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @project_opt
-def run_cmd(select, target, profiles_dir, vars_, dry_run, resume, force, wait, skip_dbt, as_json, project_dir):
+def run_cmd(select, target, profiles_dir, vars_, dry_run, resume, force, wait, skip_dbt, statics, as_json,
+            project_dir):
     """dbt build -> pre-flight -> export -> host -> submit -> poll -> results -> ledger."""
     from connector.pipeline import run
 
     settings = _settings(project_dir, target, profiles_dir)
     parsed_vars = yaml.safe_load(vars_) if vars_ else None
+    static_values: dict = {}
+    for item in statics:
+        target_field, sep, value = item.partition("=")
+        mt_name, dot, field_name = target_field.partition(".")
+        if not (sep and dot and mt_name and field_name):
+            raise click.BadParameter(f"{item!r}: expected MAPPINGTYPE.FIELD=VALUE", param_hint="--static")
+        static_values.setdefault(mt_name, {})[field_name] = value
     try:
         summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
-                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo)
+                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values)
     except ConnectorError as exc:
         _fail(exc)
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
