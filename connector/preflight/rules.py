@@ -142,13 +142,16 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                f"{is_blank(key)} or {key} in (select source_row_key from {{batch}} group by source_row_key "
                f"having count(*) > 1)")))
 
-    for f in mt.required_fields:
-        if not cols.has(f.name):
+    # Required: isRequired fields, and the resource key columns that are not fields (e.g. VanID for
+    # ActivistCode): each row of such a view names an existing record, so a blank key cannot be applied.
+    field_names = {f.name.lower() for f in mt.fields}
+    required = [f.name for f in mt.required_fields] + [k for k in mt.key_columns if k.lower() not in field_names]
+    for name in required:
+        if not cols.has(name):
             continue  # not column-mappable: the submit step supplies a static value
-        c = cols.q(f.name)
-        rules.append(Rule("required", cols.name(f.name), ROW, f"{f.name} is required",
-                          _query("required", lit(cols.name(f.name)), c,
-                                 _text(f"required column {cols.name(f.name)} is blank"), is_blank(c))))
+        c, cname = cols.q(name), cols.name(name)
+        rules.append(Rule("required", cname, ROW, f"{cname} is required",
+                          _query("required", lit(cname), c, _text(f"required column {cname} is blank"), is_blank(c))))
 
     for f in mt.fields:
         if not cols.has(f.name):

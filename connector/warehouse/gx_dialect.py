@@ -19,6 +19,7 @@ name stays ``duckdb`` so SQLAlchemy/GX compile DuckDB SQL. :func:`gx_url` rewrit
 
 from __future__ import annotations
 
+import logging
 import weakref
 
 from duckdb_engine import Dialect as _DuckDBDialect
@@ -37,6 +38,10 @@ class _TrackedQueuePool(pool.QueuePool):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         _POOLS.add(self)
+
+
+# SQLAlchemy names pool loggers after the pool class: keep its per-connection INFO lines out of our logs.
+logging.getLogger(f"{__name__}.{_TrackedQueuePool.__name__}").setLevel(logging.WARNING)
 
 
 def dispose_pools() -> int:

@@ -27,6 +27,7 @@ def write_overlay(root: Path) -> Path:
     vals = root / "values" / PROBE
     vals.mkdir(parents=True)
     fields = [
+        _field("VanID"),  # a field here (a key column that is not a field is required, see ContributionID)
         _field("Amount", required=True),
         _field("DateReceived", required=True),
         _field("DesignationID", required=True, predefined=True),
@@ -47,7 +48,7 @@ def write_overlay(root: Path) -> Path:
         "name": PROBE, "displayName": "Preflight Probe", "allowMultipleMode": "Single",
         "resourceTypes": ["Contacts"], "uploadType": None, "fields": fields}))
     (root / "meta" / f"{PROBE}.json").write_text(json.dumps({
-        "name": PROBE, "databaseModes": [1], "requiresPermission": True, "keyColumns": ["VanID"],
+        "name": PROBE, "databaseModes": [1], "requiresPermission": True, "keyColumns": ["VanID", "ContributionID"],
         "fieldFormats": {"VanID": "integer", "Amount": "amount", "DateReceived": "date", "DesignationID": "integer",
                          "Email": "email", "Phone": "phone", "Zip": "zip", "State": "state", "Country": "country",
                          "IsMember": "boolean", "Quantity": "integer", "Rate": "decimal", "BatchTime": "datetime",
@@ -82,7 +83,7 @@ def write_overlay(root: Path) -> Path:
 
 
 GOOD = {  # a complete valid row; each case below changes a few columns
-    "VanID": "1001", "Amount": "25.00", "DateReceived": "2026-03-01", "DesignationID": "10",
+    "ContributionID": "c-1", "VanID": "1001", "Amount": "25.00", "DateReceived": "2026-03-01", "DesignationID": "10",
     "PaymentTypeID": "2", "CheckNumber": "1234", "Email": "ana@example.org", "Phone": "2025550143",
     "Zip": "20001", "State": "DC", "Country": "US", "IsMember": "true", "Quantity": "3", "Rate": "0.5",
     "BatchTime": "2026-03-01 10:30", "Employer": "Acme", "Occupation": "Welder", "OrgName": None,
@@ -101,6 +102,7 @@ CASES: dict[str, tuple[dict, set]] = {
     "ok-05-edge": ({"DateReceived": "2024-02-29", "Amount": "-3", "Phone": "441632960961234", "Zip": "200011234",
                     "Quantity": "-7", "Rate": "12.125", "BatchTime": "2000-02-29T23:59:59", "IsMember": "N",
                     "Turf": "99", "Region": None, "VanID": None, "Notes": "x" * 20}, set()),
+    "bad-key": ({"ContributionID": " "}, {("required", "ContributionID")}),
     "bad-required": ({"Amount": None, "DesignationID": " "}, {("required", "Amount"), ("required", "DesignationID")}),
     "bad-parent": ({"Employer": None}, {("parent_required", "Occupation")}),
     "bad-parent-value": ({"PaymentTypeID": "1"}, {("parent_value", "CheckNumber")}),
@@ -149,6 +151,6 @@ def rows(columns: list[str]) -> list[tuple]:
 
 def expected() -> dict[str | None, set]:
     exp = {k: set(v) for k, (_, v) in CASES.items()}
-    exp[None] = {("row_key", "source_row_key"), ("required", "Amount"), ("required", "DateReceived"),
+    exp[None] = {("row_key", "source_row_key"), ("required", "ContributionID"), ("required", "Amount"), ("required", "DateReceived"),
                  ("required", "DesignationID"), ("row_requirement", "VanID | Email+Phone")}
     return exp
