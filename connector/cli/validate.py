@@ -26,11 +26,14 @@ from connector.config import ConfigError, load_settings
 @click.option("--policy", type=click.Choice(["send_passing", "block"]), help="Overrides preflight_policy.")
 @click.option("--split-disclosure/--no-split-disclosure", default=None,
               help="Split a view mixing Individual and Organization disclosure fields into two jobs.")
+@click.option("--static", "statics", multiple=True, metavar="MT.FIELD=VALUE",
+              help="Static value the job will send (as for `vanbulk run`), e.g. "
+                   "ApplyContactCustomFields.CustomFieldGroupID=501; repeatable.")
 @click.option("--no-gx", is_flag=True, help="SQL rules and rejects only: skip the GX checkpoint and Data Docs.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected (default: only when blocked).")
 @click.option("--regenerate-suites", is_flag=True, help="Rewrite the GX suites from the catalogue and exit.")
 @click.option("--check-suites", is_flag=True, help="Exit 1 if the GX suites drift from the catalogue.")
-def validate(select, project_dir, run_id, policy, split_disclosure, no_gx, strict, regenerate_suites,
+def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_gx, strict, regenerate_suites,
              check_suites) -> None:
     """Run the pre-flight checks and write failing rows to van_preflight_rejects."""
     from connector.catalog import load_catalog
@@ -66,7 +69,14 @@ def validate(select, project_dir, run_id, policy, split_disclosure, no_gx, stric
             click.echo(f"no staging views in schema {settings.staging_schema}: run dbt first", err=True)
             sys.exit(1)
     run_id = run_id or f"validate-{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}-{uuid.uuid4().hex[:6]}"
-    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx)
+    static_values: dict[str, dict[str, str]] = {}
+    for item in statics:
+        target, sep, value = item.partition("=")
+        mt_name, dot, field_name = target.rpartition(".")
+        if not (sep and dot and mt_name and field_name):
+            raise click.BadParameter(f"{item!r}: expected MappingType.Field=VALUE", param_hint="--static")
+        static_values.setdefault(catalog.get(mt_name).name, {})[field_name] = value
+    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values)
     click.echo(report.summary())
     blocked = bool(report.blocked)
     sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Iterable
+from typing import Any, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from connector.catalog import Catalog, MappingType
+from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight.rejects import ensure_table, reject_counts, rejects_relation, replace_rejects
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
-from connector.preflight.rules import FILE, MAX_COLUMNS, build_rules, disclosure_groups
-from connector.preflight.sql import ident, is_set, text_lit
+from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
+                                       disclosure_groups)
+from connector.preflight.sql import ident, is_set, render, text_lit
 from connector.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -72,11 +73,14 @@ def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
 
 
 def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[str], run_id: str, settings,
-                  available_mapping_types: set[str] | None = None, *, gx: bool = True) -> PreflightReport:
+                  available_mapping_types: set[str] | None = None, *, gx: bool = True,
+                  static_values: Mapping[str, Mapping[str, Any]] | None = None) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
     ``gx=False`` skips the GX checkpoint (same rejects, no Data Docs) for callers that only need the rows.
+    ``static_values``: mapping type -> field -> the ``staticValue`` the job will send; enables the
+    checks that depend on it (a child column under a static parent, a static predefined value).
     """
     schema = settings.results_schema or warehouse.default_schema
     ensure_table(warehouse, schema)
@@ -95,7 +99,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         # reconnect per statement (DuckDB reopens the file on each new connection).
         with warehouse.begin() as conn:
             state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
-                               checked_at, available_mapping_types)
+                               checked_at, available_mapping_types, _statics_for(mt, static_values))
         if state in ("checked", "drift"):
             targets.append((mt.name, mt.staging_view))
         if state == "checked":
@@ -115,6 +119,31 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     return report
 
 
+def _statics_for(mt: MappingType, static_values: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
+    for name, values in (static_values or {}).items():
+        if name.lower() in (mt.name.lower(), mt.display_name.lower()):
+            return dict(values)
+    return {}
+
+
+def _static_problems(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """A static value for a predefined-value field must be an allowed id or unique name (file level)."""
+    out = []
+    for fname, value in statics.items():
+        try:
+            f = mt.field(fname)
+        except CatalogError:
+            out.append(("static_value", f"static value for {fname!r}: {mt.name} has no such field"))
+            continue
+        if not f.has_predefined_values or catalog.values(mt.name, f.name) is None:
+            continue
+        ids, names = accepted_values(catalog, mt, f.name)
+        v = str(value).strip()
+        if v not in ids and v.lower() not in names:
+            out.append(("static_value", f"static value {f.name}={v!r} is not an allowed id or unique name"))
+    return out
+
+
 def _scalar(conn: Connection, sql: str, params: dict | None = None):
     return conn.execute(sa.text(sql), params or {}).scalar()
 
@@ -131,11 +160,11 @@ def _view_columns(conn: Connection, schema: str, view: str) -> list[str] | None:
 
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
-               available: set[str] | None) -> str:
+               available: set[str] | None, statics: Mapping[str, Any]) -> str:
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
-    for rule, reason in _availability(mt, settings, available):
+    for rule, reason in [*_availability(mt, settings, available), *_static_problems(catalog, mt, statics)]:
         failed.add(rule)
         res.block_reasons.append(reason)
 
@@ -165,33 +194,37 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         finish()
         return "drift"
 
-    rules = build_rules(catalog, mt)
+    rules = build_rules(catalog, mt) + build_static_rules(catalog, mt, statics)
     groups = disclosure_groups(mt)
     present = [cat for cat, gcols in groups.items() if _scalar(
         conn, f"select count(*) from (select 1 from {relation} where "
         + " or ".join(is_set(ident(c)) for c in gcols) + " limit 1) x")]
     mixed = len(present) >= 2
     split = mixed and settings.split_disclosure
-    # disclosure_mixed rejects rows only when the file cannot be split; in split mode they go per group.
-    active = [r for r in rules if r.level != FILE or (r.rule == "disclosure_mixed" and mixed and not split)]
+    # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
+    active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
     replace_rejects(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at)
 
     counts = reject_counts(conn, warehouse, schema, run_id, mt.name)
     by_rule: dict[str, int] = {}
     for (rule, _col), n in counts.items():
         by_rule[rule] = by_rule.get(rule, 0) + n
+    sharing: dict[tuple[str, str], int] = {}
+    for r in active:
+        sharing[(r.rule, r.column)] = sharing.get((r.rule, r.column), 0) + 1
     for r in rules:
-        n = by_rule.get(r.rule, 0) if r.rule in _ROW_COMPUTED_COLUMN else counts.get((r.rule, r.column), 0)
         ran = r in active
-        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n if ran else None))
-        if ran and n:
+        if not ran:
+            n = None
+        elif r.rule in _ROW_COMPUTED_COLUMN:
+            n = by_rule.get(r.rule, 0)
+        elif sharing[(r.rule, r.column)] == 1:
+            n = counts.get((r.rule, r.column), 0)
+        else:  # several rules write the same (rule, column), e.g. two parents: count this one's query
+            n = int(_scalar(conn, f"select count(*) from ({render(r.query, relation)}) q"))
+        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n, key=r.key, in_suite=r.in_suite))
+        if n:
             failed.add(r.rule)
-    if mixed and not split:
-        failed.add("disclosure_mixed")
-        res.block_reasons.append(
-            f"the view carries both {' and '.join(present)} disclosure fields; VAN needs them in separate "
-            "jobs (set split_disclosure to split the view into one job per category)")
-
     passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
     res.rows_rejected = res.rows_checked - int(_scalar(conn, f"select count(*) from ({passing}) p"))
     if settings.preflight_policy == "block" and res.rows_rejected:
@@ -214,18 +247,18 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
 
 def _merge_gx(res: MappingTypeResult, outs, settings) -> None:
     """Attach GX's verdict to each rule and check it agrees with the rejects written by SQL."""
-    by_key = {(o.rule, o.column): o for o in outs}
+    by_key = {o.key: o for o in outs}
     for oc in res.outcomes:
-        o = by_key.get((oc.rule, oc.column))
+        o = by_key.get(oc.key)
         if o is None:
-            continue
+            continue  # run-dependent rule (static values): SQL only
         oc.gx_success = o.success
         oc.gx_unexpected = o.observed if isinstance(o.observed, int) else None
         if oc.rows is None:
-            continue  # file-level rule handled by splitting: GX reports it, no rows were rejected
+            continue  # not run in SQL (disclosure_mixed when the view is split): GX reports it, nothing rejected
         if o.exception or oc.gx_unexpected != oc.rows:
             # Same SQL on both sides, so this means a bug or a concurrent change of the data: do not send.
-            msg = (f"GX and the rejects table disagree on {oc.rule}:{oc.column} "
+            msg = (f"GX and the rejects table disagree on {oc.key} "
                    f"(GX {o.exception or oc.gx_unexpected}, SQL {oc.rows}); not sending")
             log.error(msg)
             res.block_reasons.append(msg)

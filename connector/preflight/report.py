@@ -14,7 +14,9 @@ class RuleOutcome:
     rule: str
     column: str
     level: str  # "row" | "file"
-    rows: int | None  # rows written to van_preflight_rejects (None: not a row-level rule / not run)
+    rows: int | None  # rows written to van_preflight_rejects (None: not run, e.g. disclosure_mixed when split)
+    key: str = ""  # the rule's key (rule:column[:variant]), as in the suite's expectation meta
+    in_suite: bool = True  # False: a run-dependent rule (static values) that GX does not run
     gx_unexpected: int | None = None  # GX's observed count (None: GX not run or errored)
     gx_success: bool | None = None
     message: str = ""

@@ -12,15 +12,17 @@ Choices (see docs/preflight.md):
 * blank = NULL or only spaces; blank values never fail value/format rules (VAN leaves the stored value).
 * predefined values: the value, trimmed, must equal an id (ids are strings, compared exactly), or a name
   that is unique in the list (case-insensitive) and is not another item's id. Fields whose list the
-  catalogue does not hold are not checked. A field with a list is checked against the list only, not
-  also against its ``fieldFormats`` entry (the list is the stricter, authoritative rule).
-* a rule that needs a column the view does not carry (field supplied as a static value) is skipped.
+  catalogue does not hold are not checked. Such a field's ``fieldFormats`` entry still applies to values
+  that are not an accepted id or name (so ``abc`` for an integer id fails both rules, a unique name
+  fails neither).
+* a rule that needs a column the view does not carry (field supplied as a static value) is skipped,
+  unless the run passes the static value (``build_static_rules``).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any, Iterable, Mapping
 
 from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight.sql import (FORMATS, format_label, ident, is_blank, is_set, lit, lit_list,
@@ -31,8 +33,8 @@ MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
 ROW = "row"
 FILE = "file"
 
-__all__ = ["MAX_COLUMNS", "Rule", "StructuralCheck", "build_rules", "structural_checks", "disclosure_groups",
-           "PreflightConfigError"]
+__all__ = ["MAX_COLUMNS", "Rule", "StructuralCheck", "build_rules", "build_static_rules", "structural_checks", "disclosure_groups",
+           "PreflightConfigError", "accepted_values"]
 
 
 class PreflightConfigError(CatalogError):
@@ -43,15 +45,17 @@ class PreflightConfigError(CatalogError):
 class Rule:
     """One SQL-checkable rule; ``query`` returns the offending rows of ``{batch}``."""
 
-    rule: str  # family: required, parent_required, parent_value, predefined_value, value_parent, format, ...
+    rule: str  # family: required, parent_required, parent_value, predefined_value, format, ...
     column: str  # the column it is about (or a label for multi-column rules)
-    level: str  # "row": the row is rejected; "file": the view as a whole fails (disclosure_mixed)
+    level: str  # "row": the failing rows are rejected (every SQL rule is row-level today)
     description: str
     query: str
+    variant: str = ""  # tells apart rules sharing rule and column (e.g. one per parent field)
+    in_suite: bool = True  # False: depends on the run (static values), so not in the GX suite
 
     @property
     def key(self) -> str:
-        return f"{self.rule}:{self.column}"
+        return f"{self.rule}:{self.column}" + (f":{self.variant}" if self.variant else "")
 
 
 @dataclass(frozen=True)
@@ -102,18 +106,19 @@ class _Columns:
         return ident(self.name(name))
 
 
-def _accepted(catalog: Catalog, mt: MappingType, field_name: str, ids: Iterable[str] | None = None
+def accepted_values(catalog: Catalog, mt: MappingType, field_name: str, ids: Iterable[str] | None = None
               ) -> tuple[list[str], list[str]]:
     """(ids, lower-cased unique names) accepted for a field, optionally restricted to ``ids``."""
     values = catalog.values(mt.name, field_name) or []
-    all_ids = {v.id for v in values}
     counts: dict[str, int] = {}
     for v in values:
         counts[v.name.strip().lower()] = counts.get(v.name.strip().lower(), 0) + 1
     keep = None if ids is None else {str(i) for i in ids}
-    out_ids = sorted(all_ids if keep is None else keep)
+    out_ids = sorted({v.id for v in values} if keep is None else keep)
+    # A name counts when no other item has the same name and it is not another item's id (ambiguous).
     names = sorted({v.name.strip().lower() for v in values
-                    if v.name.strip() and counts[v.name.strip().lower()] == 1 and v.name.strip() not in all_ids
+                    if v.name.strip() and counts[v.name.strip().lower()] == 1
+                    and not any(o.id == v.name.strip() and o is not v for o in values)
                     and (keep is None or v.id in keep)})
     return out_ids, names
 
@@ -165,9 +170,9 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                 "parent_required", cname, ROW, f"{cname} set requires {pname} set",
                 _query("parent_required", lit(cname), child,
                        _text(f"column {cname} is set but its prerequisite {pname} is blank"),
-                       f"{is_set(child)} and {is_blank(parent)}")))
+                       f"{is_set(child)} and {is_blank(parent)}"), variant=pname))
             if p.limited_to_parent_values is not None:
-                ids, names = _accepted(catalog, mt, pname, p.limited_to_parent_values)
+                ids, names = accepted_values(catalog, mt, pname, p.limited_to_parent_values)
                 ids = sorted(set(ids) | set(p.limited_to_parent_values))
                 allowed = ", ".join(ids) or "(none)"
                 rules.append(Rule(
@@ -175,7 +180,8 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                     _query("parent_value", lit(cname), child,
                            f"{_text(f'column {cname} is set but its parent {pname} is ')} || {_shown(parent)} || "
                            f"{_text(f', not one of {allowed}')}",
-                           f"{is_set(child)} and {is_set(parent)} and not {_matches(parent, ids, names)}")))
+                           f"{is_set(child)} and {is_set(parent)} and not {_matches(parent, ids, names)}"),
+                    variant=pname))
 
     for f in mt.fields:
         if not (f.has_predefined_values and cols.has(f.name)):
@@ -184,7 +190,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
         if values is None:
             continue  # account-specific list not in the catalogue: VAN checks it
         c, cname = cols.q(f.name), cols.name(f.name)
-        ids, names = _accepted(catalog, mt, f.name)
+        ids, names = accepted_values(catalog, mt, f.name)
         rules.append(Rule(
             "predefined_value", cname, ROW, f"{cname} is one of {len(ids)} predefined values",
             _query("predefined_value", lit(cname), c,
@@ -203,18 +209,19 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                 if not cols.has(pfield):
                     continue
                 parent = cols.q(pfield)
-                pids, pnames = _accepted(catalog, mt, cols.name(pfield), allowed)
+                pids, pnames = accepted_values(catalog, mt, cols.name(pfield), allowed)
                 pids = sorted(set(pids) | set(allowed))
                 vids, vnames = [v.id], ([v.name.strip().lower()] if v.name.strip().lower() in names else [])
                 by_parent.setdefault(cols.name(pfield), []).append(
                     f"({_matches(c, vids, vnames)} and ({is_blank(parent)} or not {_matches(parent, pids, pnames)}))")
         for pname, conds in sorted(by_parent.items()):
+            # Value-level parents (allowedParentValues) are the same VAN rule seen from the value side.
             rules.append(Rule(
-                "value_parent", cname, ROW, f"values of {cname} allowed only with listed {pname} values",
-                _query("value_parent", lit(cname), c,
+                "parent_value", cname, ROW, f"values of {cname} allowed only with listed {pname} values",
+                _query("parent_value", lit(cname), c,
                        f"{_text(f'column {cname} value ')} || {_shown(c)} || "
                        f"{_text(f' is not allowed with {pname} = ')} || {_shown(cols.q(pname))}",
-                       f"{is_set(c)} and (" + " or ".join(conds) + ")")))
+                       f"{is_set(c)} and (" + " or ".join(conds) + ")"), variant=f"values:{pname}"))
 
     for fname, fmt in mt.field_formats.items():
         if fmt.lower() not in FORMATS:
@@ -226,14 +233,16 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             fdef = mt.field(fname)
         except CatalogError:
             fdef = None  # a key column (e.g. VanID) with a format
-        if fdef is not None and fdef.has_predefined_values and catalog.values(mt.name, fname) is not None:
-            continue  # checked against the predefined list instead
         c, cname = cols.q(fname), cols.name(fname)
+        exempt = ""
+        if fdef is not None and fdef.has_predefined_values and catalog.values(mt.name, fname) is not None:
+            # An accepted id or unique name of the list is never a format error (a name is not an integer).
+            exempt = f" and not {_matches(c, *accepted_values(catalog, mt, fname))}"
         rules.append(Rule(
             "format", cname, ROW, f"{cname} is {format_label(fmt)}",
             _query("format", lit(cname), c,
                    f"{_text(f'column {cname} value ')} || {_shown(c)} || {_text(f' is not {format_label(fmt)}')}",
-                   f"{is_set(c)} and not {valid_format(fmt, c)}")))
+                   f"{is_set(c)} and not {valid_format(fmt, c)}{exempt}")))
 
     for fname, n in mt.max_lengths.items():
         if not cols.has(fname):
@@ -273,16 +282,56 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             _query("disclosure_row_both", set_cols, "cast(null as varchar)",
                    f"{_text('columns ')} || {set_cols} || {_text(f' mix {cats} disclosure fields in one row')}",
                    f"{n_cats_in_row} >= 2")))
-        n_cats_in_file = " + ".join(
-            f"(case when exists (select 1 from {{batch}} where {s}) then 1 else 0 end)" for s in any_set.values())
-        any_disclosure = " or ".join(any_set.values())
+        # Without a split, the rows of the category most rows carry stay; rows of any other category
+        # are rejected (they need a job of their own). Ties go to the category named first.
+        counts = " union all ".join(
+            f"select {lit(cat)} as cat, (select count(*) from {{batch}} where {cond}) as n"
+            for cat, cond in any_set.items())
+        keep = f"(select cat from ({counts}) c order by n desc, cat limit 1)"
+        row_cat = "case " + " ".join(f"when {cond} then {lit(cat)}" for cat, cond in any_set.items()) + " end"
         rules.append(Rule(
-            "disclosure_mixed", "disclosure", FILE,
-            f"one file carries {' or '.join(sorted(groups))} disclosure fields, never both",
+            "disclosure_mixed", "disclosure", ROW,
+            f"one file carries {' or '.join(sorted(groups))} disclosure fields, never both: rows of the "
+            "category fewer rows carry are rejected (or the view is split, with split_disclosure)",
             _query("disclosure_mixed", set_cols, "cast(null as varchar)",
-                   f"{_text('columns ')} || {set_cols} || "
-                   f"{_text(f' are disclosure fields, and this view mixes {cats} disclosure fields; VAN needs them in separate jobs')}",
-                   f"({any_disclosure}) and ({n_cats_in_file}) >= 2")))
+                   f"{_text('columns ')} || {set_cols} || {_text(' are ')} || {row_cat} || "
+                   f"{_text(' disclosure fields, but most rows of this view carry ')} || {keep} || "
+                   f"{_text(' ones; VAN takes each category in its own job (set split_disclosure to send both)')}",
+                   f"({n_cats_in_row}) = 1 and {row_cat} <> {keep}")))
+    return rules
+
+
+def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any]) -> list[Rule]:
+    """Rules that depend on the run's static values (fields VAN takes as ``staticValue``, not a column).
+
+    A child column whose parent is static is allowed only when the static value is one of
+    ``limitedToParentValues``; with any other static value every row that sets the child is rejected.
+    These rules depend on the run, not the catalogue, so they are SQL-only (not in the GX suites)."""
+    cols = _Columns(mt.staging_columns)
+    given = {k.lower(): v for k, v in statics.items()}
+    rules: list[Rule] = []
+    for f in mt.fields:
+        if not cols.has(f.name):
+            continue
+        child, cname = cols.q(f.name), cols.name(f.name)
+        for p in f.parents:
+            if cols.has(p.parent_field) or p.limited_to_parent_values is None:
+                continue
+            value = given.get(p.parent_field.lower())
+            if value is None:
+                continue  # unknown static: the submit step refuses to send a required field without it
+            ids, names = accepted_values(catalog, mt, p.parent_field, p.limited_to_parent_values)
+            ids = sorted(set(ids) | set(p.limited_to_parent_values))
+            v = str(value).strip()
+            if v in ids or v.lower() in names:
+                continue
+            allowed = ", ".join(ids) or "(none)"
+            rules.append(Rule(
+                "parent_value", cname, ROW, f"{cname} set requires static {p.parent_field} in {allowed}",
+                _query("parent_value", lit(cname), child,
+                       _text(f"column {cname} is set but its parent {p.parent_field} is the static value "
+                             f"'{v}', not one of {allowed}"),
+                       is_set(child)), variant=f"static:{p.parent_field}", in_suite=False))
     return rules
 
 

@@ -34,6 +34,7 @@ __all__ = ["ExpectationOutcome", "GxRun", "gx_root", "run_checkpoint"]
 
 @dataclass
 class ExpectationOutcome:
+    key: str  # Rule.key / StructuralCheck.key, from the expectation's meta
     rule: str
     column: str
     level: str
@@ -117,7 +118,7 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
             exc = r.exception_info or {}
             raised = exc.get("raised_exception") if isinstance(exc, dict) else False
             rows.append(ExpectationOutcome(
-                rule=meta.get("rule", r.expectation_config.type), column=meta.get("column", "*"),
+                key=meta.get("key", ""), rule=meta.get("rule", r.expectation_config.type), column=meta.get("column", "*"),
                 level=meta.get("level", "row"), success=bool(r.success),
                 observed=(r.result or {}).get("observed_value"),
                 exception=exc.get("exception_message") if raised else None))

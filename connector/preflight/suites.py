@@ -41,10 +41,10 @@ def suites_dir(gx_root: Path) -> Path:
 def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
     if isinstance(item, Rule):
         etype, kwargs = "unexpected_rows_expectation", {"unexpected_rows_query": item.query}
-        meta = {"rule": item.rule, "column": item.column, "level": item.level}
+        meta = {"rule": item.rule, "column": item.column, "level": item.level, "key": item.key}
     else:
         etype, kwargs = item.expectation_type, dict(item.kwargs)
-        meta = {"rule": item.rule, "column": "*", "level": "file"}
+        meta = {"rule": item.rule, "column": "*", "level": "file", "key": item.key}
     return {
         "type": etype,
         "id": str(uuid.uuid5(_NS, f"{suite}/{item.key}")),
@@ -57,7 +57,7 @@ def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
 
 def suite_dict(catalog: Catalog, mt: MappingType) -> dict[str, Any]:
     name = suite_name(mt.name)
-    items: list[Rule | StructuralCheck] = [*structural_checks(mt), *build_rules(catalog, mt)]
+    items: list[Rule | StructuralCheck] = [*structural_checks(mt), *(r for r in build_rules(catalog, mt) if r.in_suite)]
     keys = [i.key for i in items]
     dupes = {k for k in keys if keys.count(k) > 1}
     if dupes:  # two rules with one key would share an expectation id

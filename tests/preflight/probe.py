@@ -43,6 +43,7 @@ def write_overlay(root: Path) -> Path:
         _field("Region", predefined=True), _field("Turf", predefined=True),
         _field("Notes"),
         _field("CommitteeID", required=True, column=False),  # static only: not a view column
+        _field("Memo", parents=[{"parentFieldName": "CommitteeID", "limitedToParentValues": ["77"]}]),
     ]
     (root / "mapping_types" / f"{PROBE}.json").write_text(json.dumps({
         "name": PROBE, "displayName": "Preflight Probe", "allowMultipleMode": "Single",
@@ -86,7 +87,7 @@ GOOD = {  # a complete valid row; each case below changes a few columns
     "ContributionID": "c-1", "VanID": "1001", "Amount": "25.00", "DateReceived": "2026-03-01", "DesignationID": "10",
     "PaymentTypeID": "2", "CheckNumber": "1234", "Email": "ana@example.org", "Phone": "2025550143",
     "Zip": "20001", "State": "DC", "Country": "US", "IsMember": "true", "Quantity": "3", "Rate": "0.5",
-    "BatchTime": "2026-03-01 10:30", "Employer": "Acme", "Occupation": "Welder", "OrgName": None,
+    "BatchTime": "2026-03-01 10:30", "Memo": "m", "Employer": "Acme", "Occupation": "Welder", "OrgName": None,
     "OrgContact": None, "Region": "1", "Turf": "11", "Notes": "ok",
 }
 
@@ -108,9 +109,10 @@ CASES: dict[str, tuple[dict, set]] = {
     "bad-parent-value": ({"PaymentTypeID": "1"}, {("parent_value", "CheckNumber")}),
     "bad-parent-value-blank": ({"PaymentTypeID": None}, {("parent_required", "CheckNumber")}),
     "bad-predefined": ({"DesignationID": "general", "PaymentTypeID": "3", "CheckNumber": None},
-                       {("predefined_value", "DesignationID"), ("predefined_value", "PaymentTypeID")}),
-    "bad-value-parent": ({"Region": "2", "Turf": "11"}, {("value_parent", "Turf")}),
-    "bad-value-parent-blank": ({"Region": None, "Turf": "N1"}, {("value_parent", "Turf")}),
+                       {("predefined_value", "DesignationID"), ("format", "DesignationID"),
+                        ("predefined_value", "PaymentTypeID")}),
+    "bad-value-parent": ({"Region": "2", "Turf": "11"}, {("parent_value", "Turf")}),
+    "bad-value-parent-blank": ({"Region": None, "Turf": "N1"}, {("parent_value", "Turf")}),
     "bad-date": ({"DateReceived": "2023-02-29"}, {("format", "DateReceived")}),
     "bad-date2": ({"DateReceived": "03/01/2026"}, {("format", "DateReceived")}),
     "bad-date3": ({"DateReceived": "2026-04-31"}, {("format", "DateReceived")}),

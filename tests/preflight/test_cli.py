@@ -19,7 +19,8 @@ def test_validate_prints_summary_and_data_docs(tmp_path, monkeypatch):
     env.make_view(catalog, "ActivistCode", [("ac-1", "101", "4150001", None, None, None),
                                             ("ac-2", "102", "4150001", None, "2026-05-01", None)])
     runner = CliRunner()
-    args = ["validate", "--project-dir", str(tmp_path), "-s", "ActivistCode", "--run-id", "cli-1"]
+    args = ["validate", "--project-dir", str(tmp_path), "-s", "ActivistCode", "--run-id", "cli-1",
+            "--static", "ApplyContactCustomFields.CustomFieldGroupID=501"]
     out = runner.invoke(main, args)
     assert out.exit_code == 0, out.output
     assert "rejected        1" in out.output and "parent_required" in out.output

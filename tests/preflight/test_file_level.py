@@ -61,3 +61,17 @@ def test_available_and_permitted_by_display_name(good_probe, env, probe_catalog)
     res = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-ok", env.with_settings(
         permitted_mapping_types=("preflight probe",)), available_mapping_types={PROBE}, gx=False).results[PROBE]
     assert not res.blocked and [r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)] == ["k1"]
+
+
+@pytest.mark.parametrize("static, rejected", [("12", True), ("77", False), (None, False)])
+def test_child_of_a_static_parent(good_probe, env, probe_catalog, static, rejected):
+    statics = {PROBE: {"CommitteeID": static}} if static else None
+    report = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-static", env.settings,
+                           static_values=statics, gx=False)
+    rows = env.warehouse.fetchall(f"select source_row_key, rule, column_name, message from {report.rejects_relation} "
+                                  "where run_id = 'run-static'")
+    if rejected:
+        assert rows == [("k1", "parent_value", "Memo", "row 'k1': column Memo is set but its parent CommitteeID is "
+                                                      "the static value '12', not one of 77 (rule parent_value)")]
+    else:
+        assert rows == []

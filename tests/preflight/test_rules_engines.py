@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 
 from connector.preflight import run_preflight
-from tests.preflight.probe import CASES, GOOD, PROBE, expected, rows
+from tests.preflight.probe import CASES, PROBE, expected, rows
 
 RUN = "run-probe"
 
@@ -82,19 +82,24 @@ def test_disclosure_split_into_two_column_groups(probe):
     assert [len(env.warehouse.fetchall(sql)[0]) for sql in res.split_rows_sql] == [len(ind), len(org)]
 
 
-def test_disclosure_mixed_blocks_without_split(probe, probe_catalog):
+def test_without_split_the_minority_disclosure_rows_are_rejected(probe, probe_catalog):
     env, settings, _, _ = probe
     report = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-nosplit", settings.replace(split_disclosure=False))
     res = report.results[PROBE]
-    assert res.blocked and "disclosure_mixed" in res.rules_failed and not res.split
-    assert env.warehouse.fetchall(res.passing_rows_sql) == []
-    mixed = env.warehouse.fetchall(
-        f"select count(*) from {report.rejects_relation} where run_id = 'run-nosplit' and rule = 'disclosure_mixed'")
-    with_disclosure = sum(1 for ch, _ in CASES.values()
-                          if any({**GOOD, **ch}.get(c) for c in ("Employer", "Occupation", "OrgName", "OrgContact")))
-    assert mixed[0][0] == with_disclosure + 1  # the duplicated key row is there twice
+    assert not res.blocked and not res.split and "disclosure_mixed" in res.rules_failed
+    rows = env.warehouse.fetchall(
+        f"select source_row_key, column_name, message from {report.rejects_relation} "
+        "where run_id = 'run-nosplit' and rule = 'disclosure_mixed'")
+    # Individual rows are the majority: the one Organization-only row is rejected, the mixed row keeps
+    # its own rule (disclosure_row_both), and nothing else.
+    assert rows == [("ok-04-org", "OrgName, OrgContact",
+                     "row 'ok-04-org': columns OrgName, OrgContact are Organization disclosure fields, but most rows "
+                     "of this view carry Individual ones; VAN takes each category in its own job "
+                     "(set split_disclosure to send both) (rule disclosure_mixed)")]
+    sent = {r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)}
+    assert sent == {k for k, (_, exp) in CASES.items() if not exp} - {"ok-04-org"}
     out = {(o.rule, o.column): o for o in res.outcomes}
-    assert out[("disclosure_mixed", "disclosure")].gx_unexpected == out[("disclosure_mixed", "disclosure")].rows
+    assert out[("disclosure_mixed", "disclosure")].gx_unexpected == out[("disclosure_mixed", "disclosure")].rows == 1
 
 
 def test_rerun_replaces_the_runs_rows(probe, probe_catalog):
