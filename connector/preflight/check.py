@@ -10,7 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
-from connector.preflight.rejects import ensure_table, reject_counts, rejects_relation, replace_rejects
+from connector.preflight.rejects import (ensure_table, reject_counts, rejects_relation, replace_rejects,
+                                        write_blocked_rejects)
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
                                        disclosure_groups)
@@ -30,17 +31,17 @@ def _norm(names: Iterable[str] | None) -> set[str] | None:
     return None if names is None else {n.strip().lower() for n in names}
 
 
-def _availability(mt: MappingType, settings, available: set[str] | None) -> list[tuple[str, str]]:
+def _availability(mt: MappingType, settings, available: set[str] | None) -> list[tuple[str, str | None, str]]:
     reasons = []
     if settings.database_mode not in mt.database_modes:
         modes = ", ".join(DATABASE_MODES.get(m, str(m)) for m in mt.database_modes) or "none"
-        reasons.append(("database_mode", f"{mt.name} is not available in database mode {settings.database_mode} "
+        reasons.append(("database_mode", None, f"{mt.name} is not available in database mode {settings.database_mode} "
                                          f"({DATABASE_MODES.get(settings.database_mode)}); available in: {modes}"))
     names = {mt.name.lower(), mt.display_name.lower()}
     for source, allowed in (("the API key (VAN's mapping type list)", _norm(available)),
                             ("settings.permitted_mapping_types", _norm(settings.permitted_mapping_types))):
         if allowed is not None and not names & allowed:
-            reasons.append(("not_permitted", f"{mt.name} is not permitted for {source}"
+            reasons.append(("not_permitted", None, f"{mt.name} is not permitted for {source}"
                                              + ("; it needs a support request to enable" if mt.requires_permission else "")))
     return reasons
 
@@ -79,15 +80,23 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
     ``gx=False`` skips the GX checkpoint (same rejects, no Data Docs) for callers that only need the rows.
-    ``static_values``: mapping type -> field -> the ``staticValue`` the job will send; enables the
-    checks that depend on it (a child column under a static parent, a static predefined value).
+    ``static_values``: mapping type -> field -> the ``staticValue`` the job will send (default
+    ``settings.static_values``); enables the checks that depend on it (a child column under a static
+    parent, a static predefined value, a required static field nobody gave: ``missing_static_value``).
+    A blocked view's rows that broke no row rule get a reject naming the reason (``write_blocked_rejects``).
     """
+    if static_values is None:
+        static_values = getattr(settings, "static_values", None)
+    # Only a caller that states the run's static values (the pipeline always does) can be told one is
+    # missing; without them (a bare `validate` of the rules) the check would block every such view.
+    know_statics = static_values is not None
     schema = settings.results_schema or warehouse.default_schema
     ensure_table(warehouse, schema)
     rejects_rel = rejects_relation(warehouse, schema)
     checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
     report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel)
     counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
+    present: set[str] = set()  # mapping types whose view exists
     targets: list[tuple[str, str]] = []
 
     for requested in mapping_types:
@@ -99,9 +108,11 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         # reconnect per statement (DuckDB reopens the file on each new connection).
         with warehouse.begin() as conn:
             state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
-                               checked_at, available_mapping_types, _statics_for(mt, static_values))
+                               checked_at, available_mapping_types, _statics_for(mt, static_values),
+                               know_statics)
         if state in ("checked", "drift"):
             targets.append((mt.name, mt.staging_view))
+            present.add(mt.name)
         if state == "checked":
             counted.add(mt.name)
 
@@ -116,6 +127,14 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             if res is None or mt_name not in counted:
                 continue
             _merge_gx(res, outs, settings)
+    # A blocked view sends nothing: its rows without a row-rule reject get one saying why (after GX,
+    # which may block too), so every row of the view is accounted for in the rejects table.
+    for name, res in report.results.items():
+        if res.blocked and name in present:
+            with warehouse.begin() as conn:
+                res.rows_blocked = write_blocked_rejects(
+                    conn, warehouse, schema, run_id, name, res.relation, res.block_details, checked_at)
+            res.rows_rejected = res.rows_checked
     return report
 
 
@@ -126,21 +145,30 @@ def _statics_for(mt: MappingType, static_values: Mapping[str, Mapping[str, Any]]
     return {}
 
 
-def _static_problems(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any]) -> list[tuple[str, str]]:
-    """A static value for a predefined-value field must be an allowed id or unique name (file level)."""
-    out = []
+def _static_problems(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any]
+                     ) -> list[tuple[str, str | None, str]]:
+    """(rule, field, reason) for static values that cannot work (file level): an unknown field, a
+    predefined-value field whose value is not an allowed id or unique name, or a required field that no
+    column can carry and nobody gave (VAN refuses such a job at POST)."""
+    out: list[tuple[str, str | None, str]] = []
+    given = {k.lower() for k in statics}
     for fname, value in statics.items():
         try:
             f = mt.field(fname)
         except CatalogError:
-            out.append(("static_value", f"static value for {fname!r}: {mt.name} has no such field"))
+            out.append(("static_value", fname, f"static value for {fname!r}: {mt.name} has no such field"))
             continue
         if not f.has_predefined_values or catalog.values(mt.name, f.name) is None:
             continue
         ids, names = accepted_values(catalog, mt, f.name)
         v = str(value).strip()
         if v not in ids and v.lower() not in names:
-            out.append(("static_value", f"static value {f.name}={v!r} is not an allowed id or unique name"))
+            out.append(("static_value", f.name, f"static value {f.name}={v!r} is not an allowed id or unique name"))
+    for f in mt.required_fields:
+        if not f.can_be_mapped_to_column and f.name.lower() not in given:
+            out.append(("missing_static_value", f.name,
+                        f"required field {f.name} cannot come from a column and has no static value "
+                        f"(set static_values.{mt.name}.{f.name} in vanbulk.yml or --static {mt.name}.{f.name}=VALUE)"))
     return out
 
 
@@ -160,13 +188,19 @@ def _view_columns(conn: Connection, schema: str, view: str) -> list[str] | None:
 
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
-               available: set[str] | None, statics: Mapping[str, Any]) -> str:
+               available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True) -> str:
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
-    for rule, reason in [*_availability(mt, settings, available), *_static_problems(catalog, mt, statics)]:
+
+    def block(rule: str, column: str | None, reason: str) -> None:
         failed.add(rule)
         res.block_reasons.append(reason)
+        res.block_details.append((rule, column, reason))
+
+    for rule, column, reason in [*_availability(mt, settings, available), *_static_problems(catalog, mt, statics)]:
+        if rule != "missing_static_value" or know_statics:
+            block(rule, column, reason)
 
     def finish() -> None:
         res.rules_failed = sorted(failed)
@@ -177,19 +211,19 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
 
     actual = _view_columns(conn, settings.staging_schema, mt.staging_view)
     if actual is None:
-        failed.add("missing_view")
-        res.block_reasons.append(f"staging view {relation} does not exist (run dbt first)")
+        block("missing_view", None, f"staging view {relation} does not exist (run dbt first)")
         finish()
         return "missing"
     if len(actual) > MAX_COLUMNS:
-        failed.add("column_count")
-        res.block_reasons.append(f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
+        block("column_count", None, f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
     res.rows_checked = int(_scalar(conn, f"select count(*) from {relation}"))
     drift = _drift_reason(cols, actual)
     if drift:
         # Row rules reference the catalogue's columns: on a drifted view they cannot run meaningfully.
-        failed.add("columns_match_catalog")
-        res.block_reasons.append(drift)
+        block("columns_match_catalog", None, drift)
+        # Row rules did not run: drop rows an earlier check of this run wrote; the blocked rows follow.
+        conn.execute(sa.text(f"delete from {rejects_rel} where run_id = :r and mapping_type = :m"),
+                     {"r": run_id, "m": mt.name})
         res.rows_rejected = res.rows_checked
         finish()
         return "drift"
@@ -229,6 +263,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     res.rows_rejected = res.rows_checked - int(_scalar(conn, f"select count(*) from ({passing}) p"))
     if settings.preflight_policy == "block" and res.rows_rejected:
         res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
+        res.block_details.append(("policy_block", None, res.block_reasons[-1]))
     res.passing_rows_sql = passing
     if split:
         in_groups = {c for cat in present for c in groups[cat]}
@@ -262,6 +297,7 @@ def _merge_gx(res: MappingTypeResult, outs, settings) -> None:
                    f"(GX {o.exception or oc.gx_unexpected}, SQL {oc.rows}); not sending")
             log.error(msg)
             res.block_reasons.append(msg)
+            res.block_details.append(("gx_disagreement", None, msg))
             res.blocked = True
             res.passing_rows_sql = f"select v.* from {res.relation} v where 1 = 0"
             res.split_rows_sql = []

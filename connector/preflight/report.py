@@ -35,6 +35,9 @@ class MappingTypeResult:
     split_rows_sql: list[str] = field(default_factory=list)  # one SELECT per ``split`` group, same order
     split_categories: list[str] = field(default_factory=list)  # disclosure category of each ``split`` group
     block_reasons: list[str] = field(default_factory=list)
+    # (rule, column or None, reason) per block reason: names the reject rows of a blocked view's other rows
+    block_details: list[tuple[str, str | None, str]] = field(default_factory=list)
+    rows_blocked: int = 0  # rows rejected only because the mapping type was blocked (rule mapping_type_blocked...)
     outcomes: list[RuleOutcome] = field(default_factory=list)
 
     @property

@@ -20,10 +20,24 @@ def shapes(env, probe_catalog):
     return run_preflight(env.warehouse, probe_catalog, [PROBE, WIDE], "run-shapes", env.settings)
 
 
-def test_drift_blocks_with_clear_error(shapes):
+def _rejects(env, run_id, mt):
+    return env.warehouse.fetchall(
+        "select source_row_key, rule, column_name, message from van_preflight_rejects "
+        "where run_id = :r and mapping_type = :m order by 1", {"r": run_id, "m": mt}) if env.engine == "duckdb" else \
+        env.warehouse.fetchall(
+            f"select source_row_key, rule, column_name, message from {env.settings.results_schema}.van_preflight_rejects "
+            "where run_id = :r and mapping_type = :m order by 1", {"r": run_id, "m": mt})
+
+
+def test_drift_blocks_with_clear_error(shapes, env):
     res = shapes.results[PROBE]
     assert res.blocked and "columns_match_catalog" in res.rules_failed
     assert any("missing Rate" in r and "unexpected Extra" in r for r in res.block_reasons), res.block_reasons
+    # the drifted view's row is still accounted for: one reject saying why nothing was sent
+    [(key, rule, col, msg)] = _rejects(env, "run-shapes", PROBE)
+    assert (key, rule, col, res.rows_blocked, res.rows_rejected) == ("k1", "mapping_type_blocked", None, 1, 1)
+    assert msg.startswith(f"row 'k1': not sent because mapping type {PROBE} is blocked: view columns differ")
+    assert msg.endswith("(rule mapping_type_blocked)")
 
 
 def test_more_than_50_columns_blocks_and_gx_says_so(shapes, env):
@@ -31,6 +45,7 @@ def test_more_than_50_columns_blocks_and_gx_says_so(shapes, env):
     assert res.blocked and "column_count" in res.rules_failed and res.rows_checked == 1
     assert env.warehouse.fetchall(res.passing_rows_sql) == []
     assert shapes.gx_success is False
+    assert [r[:2] for r in _rejects(env, "run-shapes", WIDE)] == [("w1", "mapping_type_blocked")]
 
 
 def test_missing_view_blocks(env, probe_catalog):
@@ -53,8 +68,26 @@ def good_probe(env, probe_catalog):
 def test_unavailable_mapping_type_blocks(good_probe, env, probe_catalog, changes, available, rule):
     res = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-avail", env.with_settings(**changes),
                         available_mapping_types=available, gx=False).results[PROBE]
-    assert res.blocked and res.rules_failed == [rule] and res.rows_rejected == 0
+    # the view's one row broke no row rule, yet it is recorded: blocked, with the reason in the message
+    assert res.blocked and res.rules_failed == [rule] and res.rows_rejected == res.rows_blocked == 1
     assert env.warehouse.fetchall(res.passing_rows_sql) == []
+    [(key, r, col, msg)] = _rejects(env, "run-avail", PROBE)
+    assert (key, r, col) == ("k1", "mapping_type_blocked", None)
+    want = "is not available in database mode 0" if rule == "database_mode" else "is not permitted for"
+    assert msg.startswith(f"row 'k1': not sent because mapping type {PROBE} is blocked: {PROBE} {want}"), msg
+
+
+def test_missing_static_value_rejects_every_row(good_probe, env, probe_catalog):
+    """A required static-only field nobody gave: VAN would refuse the job, so pre-flight records each row."""
+    res = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-nostatic", env.settings,
+                        static_values={}, gx=False).results[PROBE]
+    assert res.blocked and "missing_static_value" in res.rules_failed
+    [(key, r, col, msg)] = _rejects(env, "run-nostatic", PROBE)
+    assert (key, r, col) == ("k1", "missing_static_value", "CommitteeID")
+    assert "required field CommitteeID cannot come from a column and has no static value" in msg
+    ok = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-nostatic", env.settings,
+                       static_values={PROBE: {"CommitteeID": "77"}}, gx=False).results[PROBE]
+    assert not ok.blocked and _rejects(env, "run-nostatic", PROBE) == []  # re-check replaces the rows
 
 
 def test_available_and_permitted_by_display_name(good_probe, env, probe_catalog):

@@ -115,6 +115,15 @@ def test_policy_block_blocks_any_reject(probe, probe_catalog):
                         gx=False).results[PROBE]
     assert res.blocked and res.rows_rejected > 0 and any("policy 'block'" in r for r in res.block_reasons)
     assert env.warehouse.fetchall(res.passing_rows_sql) == [] and res.split_rows_sql == []
+    # every row is in the rejects table once blocked: rule rejects plus one mapping_type_blocked per good row
+    rel = env.warehouse.relation("van_preflight_rejects", settings.results_schema or env.warehouse.default_schema)
+    keys = env.warehouse.fetchall(f"select count(distinct source_row_key) from {rel} where run_id = 'run-block' "
+                                  "and source_row_key is not null")[0][0]
+    blocked = env.warehouse.fetchall(f"select count(*) from {rel} where run_id = 'run-block' "
+                                     "and rule = 'mapping_type_blocked'")[0][0]
+    assert keys == int(env.warehouse.scalar(f"select count(distinct source_row_key) from {res.relation} "
+                                            "where trim(source_row_key) <> ''"))
+    assert blocked == res.rows_blocked > 0
 
 
 def test_engines_reject_identically(probe):
