@@ -49,6 +49,24 @@ def test_generated_dbt_files_match_the_catalogue():
     assert dbtgen.check() == [], "run `vanbulk catalog render-dbt` and commit the result"
 
 
+def test_generated_models_are_thin_and_the_macro_builds_the_ctes(engine):
+    """Each model is its config and one van_staging_view call; the CTE layering lives in macros/staging.sql."""
+    catalog = load_catalog()
+    for mt in catalog:
+        sql = dbtgen.render_model_sql(catalog, mt)
+        assert sql.count("vanbulk.van_staging_view(") == 1 and " as (" not in sql, mt.name
+        assert sql.count("{'column': ") == len(mt.staging_columns) - 1, mt.name
+    with engine.connect() as c:
+        defs = {r[0]: r[1] for r in c.execute(sa.text(
+            "select view_name, sql from duckdb_views() where schema_name = 'van_staging'"))}
+    assert set(defs) == {mt.staging_view for mt in catalog}
+    for name, sql in defs.items():
+        # DuckDB stores the view re-serialised (upper-case keywords, "source" quoted).
+        layers = [sql.lower().replace('"', "").find(f"{cte} as (") for cte in ("source", "normalized", "ranked",
+                                                                              "final")]
+        assert -1 not in layers and layers == sorted(layers), name
+
+
 def test_normalisation_and_pass_through(engine):
     ac = _rows(engine, "stg_van__activist_code")
     assert ac["ac-002"]["DateCanvassed"] == "2026-03-07" and ac["ac-002"]["ContactTypeID"] == "2"

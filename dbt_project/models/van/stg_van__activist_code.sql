@@ -10,65 +10,12 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('activist_code') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['activist_code_id', 'ActivistCodeID'])), {'volunteer prospect': '4150001', 'yard sign requested': '4150002', 'event attendee 2026': '4150003', 'phonebank volunteer': '4150004'}) }} as "ActivistCodeID",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['canvassed_by', 'CanvassedBy'])) }} as "CanvassedBy",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['date_canvassed', 'DateCanvassed'])) }} as "DateCanvassed",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['contact_type_id', 'ContactTypeID'])), {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}) }} as "ContactTypeID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ActivistCodeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CanvassedBy"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DateCanvassed"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ContactTypeID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "ActivistCodeID",
-        "CanvassedBy",
-        "DateCanvassed",
-        "ContactTypeID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("ActivistCodeID", "CanvassedBy", "DateCanvassed", "ContactTypeID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('activist_code', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'ActivistCodeID', 'inputs': ['activist_code_id', 'ActivistCodeID'], 'normalize': 'integer', 'values': {'volunteer prospect': '4150001', 'yard sign requested': '4150002', 'event attendee 2026': '4150003', 'phonebank volunteer': '4150004'}},
+        {'column': 'CanvassedBy', 'inputs': ['canvassed_by', 'CanvassedBy'], 'normalize': 'integer'},
+        {'column': 'DateCanvassed', 'inputs': ['date_canvassed', 'DateCanvassed'], 'normalize': 'date'},
+        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}},
+    ])
+}}

@@ -10,80 +10,17 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('canvass_results') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['contact_type_id', 'ContactTypeID'])), {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}) }} as "ContactTypeID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['result_id', 'ResultID'])), {'not home': '1', 'refused': '2', 'moved': '3', 'deceased': '4', 'canvassed': '14', 'wrong number': '18', 'left message': '20'}) }} as "ResultID",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['date_canvassed', 'DateCanvassed'])) }} as "DateCanvassed",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['canvassed_by', 'CanvassedBy'])) }} as "CanvassedBy",
-        {{ vanbulk.van_phone(vanbulk.van_col(input_columns, ['phone'])) }} as "Phone",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['country_code', 'CountryCode'])) }} as "CountryCode",
-        {{ vanbulk.van_value_id(vanbulk.van_text(vanbulk.van_col(input_columns, ['phone_type_id', 'PhoneTypeID'])), {'cell': 'C', 'home': 'H', 'work': 'W', 'main': 'M', 'office': 'O', 'fax': 'F', 'unknown': 'U'}) }} as "PhoneTypeID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['phone_opt_in_status_id', 'PhoneOptInStatusID'])), {'opt-in': '1', 'unknown': '2', 'opt-out': '3'}) }} as "PhoneOptInStatusID",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['address_id', 'AddressID'])) }} as "AddressID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ContactTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ResultID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DateCanvassed"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CanvassedBy"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Phone"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PhoneTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PhoneOptInStatusID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "ContactTypeID",
-        "ResultID",
-        "DateCanvassed",
-        "CanvassedBy",
-        "Phone",
-        "CountryCode",
-        "PhoneTypeID",
-        "PhoneOptInStatusID",
-        "AddressID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("ContactTypeID", "ResultID", "DateCanvassed", "CanvassedBy", "Phone", "CountryCode", "PhoneTypeID", "PhoneOptInStatusID", "AddressID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('canvass_results', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}},
+        {'column': 'ResultID', 'inputs': ['result_id', 'ResultID'], 'normalize': 'integer', 'values': {'not home': '1', 'refused': '2', 'moved': '3', 'deceased': '4', 'canvassed': '14', 'wrong number': '18', 'left message': '20'}},
+        {'column': 'DateCanvassed', 'inputs': ['date_canvassed', 'DateCanvassed'], 'normalize': 'date'},
+        {'column': 'CanvassedBy', 'inputs': ['canvassed_by', 'CanvassedBy'], 'normalize': 'integer'},
+        {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},
+        {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
+        {'column': 'PhoneTypeID', 'inputs': ['phone_type_id', 'PhoneTypeID'], 'normalize': 'text', 'values': {'cell': 'C', 'home': 'H', 'work': 'W', 'main': 'M', 'office': 'O', 'fax': 'F', 'unknown': 'U'}},
+        {'column': 'PhoneOptInStatusID', 'inputs': ['phone_opt_in_status_id', 'PhoneOptInStatusID'], 'normalize': 'integer', 'values': {'opt-in': '1', 'unknown': '2', 'opt-out': '3'}},
+        {'column': 'AddressID', 'inputs': ['address_id', 'AddressID'], 'normalize': 'integer'},
+    ])
+}}

@@ -10,65 +10,12 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('contact_custom_fields') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['cf101'])), {'s': '1', 'm': '2', 'l': '3', 'xl': '4'}) }} as "CF101",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['cf102'])) }} as "CF102",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['cf103'])) }} as "CF103",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['cf201'])), {'morning': '1', 'afternoon': '2', 'evening': '3'}) }} as "CF201",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CF101"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CF102"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CF103"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CF201"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "CF101",
-        "CF102",
-        "CF103",
-        "CF201"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("CF101", "CF102", "CF103", "CF201") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('contact_custom_fields', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'CF101', 'inputs': ['cf101'], 'normalize': 'integer', 'values': {'s': '1', 'm': '2', 'l': '3', 'xl': '4'}},
+        {'column': 'CF102', 'inputs': ['cf102'], 'normalize': 'date'},
+        {'column': 'CF103', 'inputs': ['cf103'], 'normalize': 'text'},
+        {'column': 'CF201', 'inputs': ['cf201'], 'normalize': 'integer', 'values': {'morning': '1', 'afternoon': '2', 'evening': '3'}},
+    ])
+}}

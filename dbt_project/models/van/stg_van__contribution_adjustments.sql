@@ -10,65 +10,12 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('contribution_adjustments') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['contribution_id', 'ContributionID'])) }} as "ContributionID",
-        {{ vanbulk.van_value_id(vanbulk.van_text(vanbulk.van_col(input_columns, ['adjustment_type', 'AdjustmentType'])), {'write off': 'WriteOff'}) }} as "AdjustmentType",
-        {{ vanbulk.van_decimal(vanbulk.van_col(input_columns, ['amount'])) }} as "Amount",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['date_posted', 'DatePosted'])) }} as "DatePosted",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['notes'])) }} as "Notes",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"ContributionID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AdjustmentType"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Amount"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DatePosted"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Notes"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "ContributionID",
-        "AdjustmentType",
-        "Amount",
-        "DatePosted",
-        "Notes"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("AdjustmentType", "Amount", "DatePosted", "Notes") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('contribution_adjustments', columns=[
+        {'column': 'ContributionID', 'inputs': ['contribution_id', 'ContributionID'], 'normalize': 'integer', 'key': true},
+        {'column': 'AdjustmentType', 'inputs': ['adjustment_type', 'AdjustmentType'], 'normalize': 'text', 'values': {'write off': 'WriteOff'}},
+        {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
+        {'column': 'DatePosted', 'inputs': ['date_posted', 'DatePosted'], 'normalize': 'date'},
+        {'column': 'Notes', 'inputs': ['notes'], 'normalize': 'text'},
+    ])
+}}

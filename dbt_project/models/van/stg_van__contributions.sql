@@ -10,95 +10,22 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('contributions') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_decimal(vanbulk.van_col(input_columns, ['amount'])) }} as "Amount",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['date_received', 'DateReceived'])) }} as "DateReceived",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['designation_id', 'DesignationID'])), {'friends of demo pac - federal': '740', 'demo action fund - state': '741'}) }} as "DesignationID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['payment_type_id', 'PaymentTypeID'])), {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}) }} as "PaymentTypeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['check_number', 'CheckNumber'])) }} as "CheckNumber",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['contribution_status', 'ContributionStatus'])) }} as "ContributionStatus",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['financial_batch_id', 'FinancialBatchID'])) }} as "FinancialBatchID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['source_code_id', 'SourceCodeID'])), {'spring appeal 2026': '9001', 'website': '9002', 'event table': '9003'}) }} as "SourceCodeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['external_contribution_id', 'ExternalContributionID'])) }} as "ExternalContributionID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['notes'])) }} as "Notes",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_employer', 'DisclosureEmployer'])) }} as "DisclosureEmployer",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_occupation', 'DisclosureOccupation'])) }} as "DisclosureOccupation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_organization_fecid', 'DisclosureOrganizationFECID'])) }} as "DisclosureOrganizationFECID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_organization_contact_name', 'DisclosureOrganizationContactName'])) }} as "DisclosureOrganizationContactName",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Amount"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DateReceived"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DesignationID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PaymentTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CheckNumber"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ContributionStatus"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"FinancialBatchID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"SourceCodeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ExternalContributionID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Notes"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureEmployer"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOccupation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOrganizationFECID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOrganizationContactName"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Amount",
-        "DateReceived",
-        "DesignationID",
-        "PaymentTypeID",
-        "CheckNumber",
-        "ContributionStatus",
-        "FinancialBatchID",
-        "SourceCodeID",
-        "ExternalContributionID",
-        "Notes",
-        "DisclosureEmployer",
-        "DisclosureOccupation",
-        "DisclosureOrganizationFECID",
-        "DisclosureOrganizationContactName"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Amount", "DateReceived", "DesignationID", "PaymentTypeID", "CheckNumber", "ContributionStatus", "FinancialBatchID", "SourceCodeID", "ExternalContributionID", "Notes", "DisclosureEmployer", "DisclosureOccupation", "DisclosureOrganizationFECID", "DisclosureOrganizationContactName") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('contributions', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
+        {'column': 'DateReceived', 'inputs': ['date_received', 'DateReceived'], 'normalize': 'date'},
+        {'column': 'DesignationID', 'inputs': ['designation_id', 'DesignationID'], 'normalize': 'integer', 'values': {'friends of demo pac - federal': '740', 'demo action fund - state': '741'}},
+        {'column': 'PaymentTypeID', 'inputs': ['payment_type_id', 'PaymentTypeID'], 'normalize': 'integer', 'values': {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}},
+        {'column': 'CheckNumber', 'inputs': ['check_number', 'CheckNumber'], 'normalize': 'text'},
+        {'column': 'ContributionStatus', 'inputs': ['contribution_status', 'ContributionStatus'], 'normalize': 'text'},
+        {'column': 'FinancialBatchID', 'inputs': ['financial_batch_id', 'FinancialBatchID'], 'normalize': 'integer'},
+        {'column': 'SourceCodeID', 'inputs': ['source_code_id', 'SourceCodeID'], 'normalize': 'integer', 'values': {'spring appeal 2026': '9001', 'website': '9002', 'event table': '9003'}},
+        {'column': 'ExternalContributionID', 'inputs': ['external_contribution_id', 'ExternalContributionID'], 'normalize': 'text'},
+        {'column': 'Notes', 'inputs': ['notes'], 'normalize': 'text'},
+        {'column': 'DisclosureEmployer', 'inputs': ['disclosure_employer', 'DisclosureEmployer'], 'normalize': 'text'},
+        {'column': 'DisclosureOccupation', 'inputs': ['disclosure_occupation', 'DisclosureOccupation'], 'normalize': 'text'},
+        {'column': 'DisclosureOrganizationFECID', 'inputs': ['disclosure_organization_fecid', 'DisclosureOrganizationFECID'], 'normalize': 'text'},
+        {'column': 'DisclosureOrganizationContactName', 'inputs': ['disclosure_organization_contact_name', 'DisclosureOrganizationContactName'], 'normalize': 'text'},
+    ])
+}}

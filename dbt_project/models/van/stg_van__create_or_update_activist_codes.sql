@@ -10,65 +10,12 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('create_or_update_activist_codes') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['activist_code_id', 'ActivistCodeID'])) }} as "ActivistCodeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['name'])) }} as "Name",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['description'])) }} as "Description",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['activist_code_type', 'ActivistCodeType'])) }} as "ActivistCodeType",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['status'])) }} as "Status",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"ActivistCodeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Name"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Description"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ActivistCodeType"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Status"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "ActivistCodeID",
-        "Name",
-        "Description",
-        "ActivistCodeType",
-        "Status"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("ActivistCodeID", "Name", "Description", "ActivistCodeType", "Status") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('create_or_update_activist_codes', columns=[
+        {'column': 'ActivistCodeID', 'inputs': ['activist_code_id', 'ActivistCodeID'], 'normalize': 'integer'},
+        {'column': 'Name', 'inputs': ['name'], 'normalize': 'text'},
+        {'column': 'Description', 'inputs': ['description'], 'normalize': 'text'},
+        {'column': 'ActivistCodeType', 'inputs': ['activist_code_type', 'ActivistCodeType'], 'normalize': 'text'},
+        {'column': 'Status', 'inputs': ['status'], 'normalize': 'text'},
+    ])
+}}

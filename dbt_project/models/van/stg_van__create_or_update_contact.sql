@@ -10,113 +10,28 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('create_or_update_contact') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['voter_van_id', 'VoterVanID'])) }} as "VoterVanID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['first_name', 'FirstName'])) }} as "FirstName",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['middle_name', 'MiddleName'])) }} as "MiddleName",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['last_name', 'LastName'])) }} as "LastName",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['dob'])) }} as "DOB",
-        {{ vanbulk.van_value_id(vanbulk.van_text(vanbulk.van_col(input_columns, ['sex'])), {'female': 'F', 'male': 'M', 'unknown': 'U', 'nonbinary': 'X'}) }} as "Sex",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line1', 'AddressLine1'])) }} as "AddressLine1",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line2', 'AddressLine2'])) }} as "AddressLine2",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line3', 'AddressLine3'])) }} as "AddressLine3",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['city'])) }} as "City",
-        {{ vanbulk.van_state(vanbulk.van_col(input_columns, ['state_or_province', 'StateOrProvince'])) }} as "StateOrProvince",
-        {{ vanbulk.van_zip(vanbulk.van_col(input_columns, ['zip_or_postal', 'ZipOrPostal'])) }} as "ZipOrPostal",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['country_code', 'CountryCode'])) }} as "CountryCode",
-        {{ vanbulk.van_boolean(vanbulk.van_col(input_columns, ['display_as_entered', 'DisplayAsEntered']), 'Y', 'N') }} as "DisplayAsEntered",
-        {{ vanbulk.van_phone(vanbulk.van_col(input_columns, ['cell_phone', 'CellPhone'])) }} as "CellPhone",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['cell_phone_country_code', 'CellPhoneCountryCode'])) }} as "CellPhoneCountryCode",
-        {{ vanbulk.van_phone(vanbulk.van_col(input_columns, ['phone'])) }} as "Phone",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['phone_country_code', 'PhoneCountryCode'])) }} as "PhoneCountryCode",
-        {{ vanbulk.van_email(vanbulk.van_col(input_columns, ['email'])) }} as "Email",
-        {{ vanbulk.van_email(vanbulk.van_col(input_columns, ['other_email', 'OtherEmail'])) }} as "OtherEmail",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"VoterVanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"FirstName"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MiddleName"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"LastName"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DOB"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Sex"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine1"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine2"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine3"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"City"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"StateOrProvince"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ZipOrPostal"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisplayAsEntered"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CellPhone"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CellPhoneCountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Phone"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PhoneCountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Email"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"OtherEmail"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "VoterVanID",
-        "FirstName",
-        "MiddleName",
-        "LastName",
-        "DOB",
-        "Sex",
-        "AddressLine1",
-        "AddressLine2",
-        "AddressLine3",
-        "City",
-        "StateOrProvince",
-        "ZipOrPostal",
-        "CountryCode",
-        "DisplayAsEntered",
-        "CellPhone",
-        "CellPhoneCountryCode",
-        "Phone",
-        "PhoneCountryCode",
-        "Email",
-        "OtherEmail"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("VanID", "VoterVanID", "FirstName", "MiddleName", "LastName", "DOB", "Sex", "AddressLine1", "AddressLine2", "AddressLine3", "City", "StateOrProvince", "ZipOrPostal", "CountryCode", "DisplayAsEntered", "CellPhone", "CellPhoneCountryCode", "Phone", "PhoneCountryCode", "Email", "OtherEmail") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('create_or_update_contact', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer'},
+        {'column': 'VoterVanID', 'inputs': ['voter_van_id', 'VoterVanID'], 'normalize': 'integer'},
+        {'column': 'FirstName', 'inputs': ['first_name', 'FirstName'], 'normalize': 'text'},
+        {'column': 'MiddleName', 'inputs': ['middle_name', 'MiddleName'], 'normalize': 'text'},
+        {'column': 'LastName', 'inputs': ['last_name', 'LastName'], 'normalize': 'text'},
+        {'column': 'DOB', 'inputs': ['dob'], 'normalize': 'date'},
+        {'column': 'Sex', 'inputs': ['sex'], 'normalize': 'text', 'values': {'female': 'F', 'male': 'M', 'unknown': 'U', 'nonbinary': 'X'}},
+        {'column': 'AddressLine1', 'inputs': ['address_line1', 'AddressLine1'], 'normalize': 'text'},
+        {'column': 'AddressLine2', 'inputs': ['address_line2', 'AddressLine2'], 'normalize': 'text'},
+        {'column': 'AddressLine3', 'inputs': ['address_line3', 'AddressLine3'], 'normalize': 'text'},
+        {'column': 'City', 'inputs': ['city'], 'normalize': 'text'},
+        {'column': 'StateOrProvince', 'inputs': ['state_or_province', 'StateOrProvince'], 'normalize': 'state'},
+        {'column': 'ZipOrPostal', 'inputs': ['zip_or_postal', 'ZipOrPostal'], 'normalize': 'zip'},
+        {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
+        {'column': 'DisplayAsEntered', 'inputs': ['display_as_entered', 'DisplayAsEntered'], 'normalize': 'boolean', 'ids': ['Y', 'N']},
+        {'column': 'CellPhone', 'inputs': ['cell_phone', 'CellPhone'], 'normalize': 'phone'},
+        {'column': 'CellPhoneCountryCode', 'inputs': ['cell_phone_country_code', 'CellPhoneCountryCode'], 'normalize': 'country'},
+        {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},
+        {'column': 'PhoneCountryCode', 'inputs': ['phone_country_code', 'PhoneCountryCode'], 'normalize': 'country'},
+        {'column': 'Email', 'inputs': ['email'], 'normalize': 'email'},
+        {'column': 'OtherEmail', 'inputs': ['other_email', 'OtherEmail'], 'normalize': 'email'},
+    ])
+}}

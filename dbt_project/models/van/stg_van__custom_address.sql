@@ -10,80 +10,17 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('custom_address') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['address_type_id', 'AddressTypeID'])), {'campus address': '101', 'summer address': '102', 'seasonal address': '103'}) }} as "AddressTypeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line1', 'AddressLine1'])) }} as "AddressLine1",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line2', 'AddressLine2'])) }} as "AddressLine2",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['address_line3', 'AddressLine3'])) }} as "AddressLine3",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['city'])) }} as "City",
-        {{ vanbulk.van_state(vanbulk.van_col(input_columns, ['state_or_province', 'StateOrProvince'])) }} as "StateOrProvince",
-        {{ vanbulk.van_zip(vanbulk.van_col(input_columns, ['zip_or_postal', 'ZipOrPostal'])) }} as "ZipOrPostal",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['country_code', 'CountryCode'])) }} as "CountryCode",
-        {{ vanbulk.van_boolean(vanbulk.van_col(input_columns, ['display_as_entered', 'DisplayAsEntered']), 'Y', 'N') }} as "DisplayAsEntered",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine1"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine2"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AddressLine3"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"City"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"StateOrProvince"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ZipOrPostal"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisplayAsEntered"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "AddressTypeID",
-        "AddressLine1",
-        "AddressLine2",
-        "AddressLine3",
-        "City",
-        "StateOrProvince",
-        "ZipOrPostal",
-        "CountryCode",
-        "DisplayAsEntered"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("AddressTypeID", "AddressLine1", "AddressLine2", "AddressLine3", "City", "StateOrProvince", "ZipOrPostal", "CountryCode", "DisplayAsEntered") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('custom_address', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'AddressTypeID', 'inputs': ['address_type_id', 'AddressTypeID'], 'normalize': 'integer', 'values': {'campus address': '101', 'summer address': '102', 'seasonal address': '103'}},
+        {'column': 'AddressLine1', 'inputs': ['address_line1', 'AddressLine1'], 'normalize': 'text'},
+        {'column': 'AddressLine2', 'inputs': ['address_line2', 'AddressLine2'], 'normalize': 'text'},
+        {'column': 'AddressLine3', 'inputs': ['address_line3', 'AddressLine3'], 'normalize': 'text'},
+        {'column': 'City', 'inputs': ['city'], 'normalize': 'text'},
+        {'column': 'StateOrProvince', 'inputs': ['state_or_province', 'StateOrProvince'], 'normalize': 'state'},
+        {'column': 'ZipOrPostal', 'inputs': ['zip_or_postal', 'ZipOrPostal'], 'normalize': 'zip'},
+        {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
+        {'column': 'DisplayAsEntered', 'inputs': ['display_as_entered', 'DisplayAsEntered'], 'normalize': 'boolean', 'ids': ['Y', 'N']},
+    ])
+}}

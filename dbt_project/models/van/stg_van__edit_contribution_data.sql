@@ -10,83 +10,18 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('edit_contribution_data') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['contribution_id', 'ContributionID'])) }} as "ContributionID",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['date_thanked', 'DateThanked'])) }} as "DateThanked",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['payment_type_id', 'PaymentTypeID'])), {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}) }} as "PaymentTypeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['check_number', 'CheckNumber'])) }} as "CheckNumber",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['financial_batch_id', 'FinancialBatchID'])) }} as "FinancialBatchID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['source_code_id', 'SourceCodeID'])), {'spring appeal 2026': '9001', 'website': '9002', 'event table': '9003'}) }} as "SourceCodeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['notes'])) }} as "Notes",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_employer', 'DisclosureEmployer'])) }} as "DisclosureEmployer",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_occupation', 'DisclosureOccupation'])) }} as "DisclosureOccupation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_organization_fecid', 'DisclosureOrganizationFECID'])) }} as "DisclosureOrganizationFECID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['disclosure_organization_contact_name', 'DisclosureOrganizationContactName'])) }} as "DisclosureOrganizationContactName",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"ContributionID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DateThanked"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PaymentTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CheckNumber"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"FinancialBatchID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"SourceCodeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Notes"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureEmployer"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOccupation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOrganizationFECID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DisclosureOrganizationContactName"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "ContributionID",
-        "DateThanked",
-        "PaymentTypeID",
-        "CheckNumber",
-        "FinancialBatchID",
-        "SourceCodeID",
-        "Notes",
-        "DisclosureEmployer",
-        "DisclosureOccupation",
-        "DisclosureOrganizationFECID",
-        "DisclosureOrganizationContactName"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("DateThanked", "PaymentTypeID", "CheckNumber", "FinancialBatchID", "SourceCodeID", "Notes", "DisclosureEmployer", "DisclosureOccupation", "DisclosureOrganizationFECID", "DisclosureOrganizationContactName") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('edit_contribution_data', columns=[
+        {'column': 'ContributionID', 'inputs': ['contribution_id', 'ContributionID'], 'normalize': 'integer', 'key': true},
+        {'column': 'DateThanked', 'inputs': ['date_thanked', 'DateThanked'], 'normalize': 'date'},
+        {'column': 'PaymentTypeID', 'inputs': ['payment_type_id', 'PaymentTypeID'], 'normalize': 'integer', 'values': {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}},
+        {'column': 'CheckNumber', 'inputs': ['check_number', 'CheckNumber'], 'normalize': 'text'},
+        {'column': 'FinancialBatchID', 'inputs': ['financial_batch_id', 'FinancialBatchID'], 'normalize': 'integer'},
+        {'column': 'SourceCodeID', 'inputs': ['source_code_id', 'SourceCodeID'], 'normalize': 'integer', 'values': {'spring appeal 2026': '9001', 'website': '9002', 'event table': '9003'}},
+        {'column': 'Notes', 'inputs': ['notes'], 'normalize': 'text'},
+        {'column': 'DisclosureEmployer', 'inputs': ['disclosure_employer', 'DisclosureEmployer'], 'normalize': 'text'},
+        {'column': 'DisclosureOccupation', 'inputs': ['disclosure_occupation', 'DisclosureOccupation'], 'normalize': 'text'},
+        {'column': 'DisclosureOrganizationFECID', 'inputs': ['disclosure_organization_fecid', 'DisclosureOrganizationFECID'], 'normalize': 'text'},
+        {'column': 'DisclosureOrganizationContactName', 'inputs': ['disclosure_organization_contact_name', 'DisclosureOrganizationContactName'], 'normalize': 'text'},
+    ])
+}}

@@ -10,62 +10,11 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('email') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_email(vanbulk.van_col(input_columns, ['email'])) }} as "Email",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['email_type_id', 'EmailTypeId'])), {'personal': '1', 'work': '2', 'other': '3'}) }} as "EmailTypeId",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['email_subscription_status_id', 'EmailSubscriptionStatusId'])), {'unsubscribed': '0', 'not subscribed': '1', 'subscribed': '2'}) }} as "EmailSubscriptionStatusId",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Email"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"EmailTypeId"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"EmailSubscriptionStatusId"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Email",
-        "EmailTypeId",
-        "EmailSubscriptionStatusId"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Email", "EmailTypeId", "EmailSubscriptionStatusId") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('email', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Email', 'inputs': ['email'], 'normalize': 'email'},
+        {'column': 'EmailTypeId', 'inputs': ['email_type_id', 'EmailTypeId'], 'normalize': 'integer', 'values': {'personal': '1', 'work': '2', 'other': '3'}},
+        {'column': 'EmailSubscriptionStatusId', 'inputs': ['email_subscription_status_id', 'EmailSubscriptionStatusId'], 'normalize': 'integer', 'values': {'unsubscribed': '0', 'not subscribed': '1', 'subscribed': '2'}},
+    ])
+}}

@@ -10,59 +10,10 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('external_id') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['external_id_type_id', 'ExternalIDTypeID'])), {'crm id': '1', 'membership number': '2', 'payment processor customer id': '3'}) }} as "ExternalIDTypeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['external_id', 'ExternalID'])) }} as "ExternalID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ExternalIDTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"ExternalID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "ExternalIDTypeID",
-        "ExternalID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("ExternalIDTypeID", "ExternalID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('external_id', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'ExternalIDTypeID', 'inputs': ['external_id_type_id', 'ExternalIDTypeID'], 'normalize': 'integer', 'values': {'crm id': '1', 'membership number': '2', 'payment processor customer id': '3'}},
+        {'column': 'ExternalID', 'inputs': ['external_id', 'ExternalID'], 'normalize': 'text'},
+    ])
+}}

@@ -10,68 +10,13 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('jobs') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['employer'])) }} as "Employer",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['occupation'])) }} as "Occupation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['job_title', 'JobTitle'])) }} as "JobTitle",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['start_date', 'StartDate'])) }} as "StartDate",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['end_date', 'EndDate'])) }} as "EndDate",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Employer"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Occupation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"JobTitle"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"StartDate"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"EndDate"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Employer",
-        "Occupation",
-        "JobTitle",
-        "StartDate",
-        "EndDate"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Employer", "Occupation", "JobTitle", "StartDate", "EndDate") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('jobs', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Employer', 'inputs': ['employer'], 'normalize': 'text'},
+        {'column': 'Occupation', 'inputs': ['occupation'], 'normalize': 'text'},
+        {'column': 'JobTitle', 'inputs': ['job_title', 'JobTitle'], 'normalize': 'text'},
+        {'column': 'StartDate', 'inputs': ['start_date', 'StartDate'], 'normalize': 'date'},
+        {'column': 'EndDate', 'inputs': ['end_date', 'EndDate'], 'normalize': 'date'},
+    ])
+}}

@@ -10,77 +10,16 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('mailing_address') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['mailing_address', 'MailingAddress'])) }} as "MailingAddress",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['mailing_address_line2', 'MailingAddressLine2'])) }} as "MailingAddressLine2",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['mailing_address_line3', 'MailingAddressLine3'])) }} as "MailingAddressLine3",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['mailing_city', 'MailingCity'])) }} as "MailingCity",
-        {{ vanbulk.van_state(vanbulk.van_col(input_columns, ['mailing_state_or_province', 'MailingStateOrProvince'])) }} as "MailingStateOrProvince",
-        {{ vanbulk.van_zip(vanbulk.van_col(input_columns, ['mailing_zip_or_postal', 'MailingZipOrPostal'])) }} as "MailingZipOrPostal",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['mailing_country_code', 'MailingCountryCode'])) }} as "MailingCountryCode",
-        {{ vanbulk.van_boolean(vanbulk.van_col(input_columns, ['mailing_display_as_entered', 'MailingDisplayAsEntered']), '1', '0') }} as "MailingDisplayAsEntered",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingAddress"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingAddressLine2"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingAddressLine3"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingCity"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingStateOrProvince"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingZipOrPostal"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingCountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"MailingDisplayAsEntered"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "MailingAddress",
-        "MailingAddressLine2",
-        "MailingAddressLine3",
-        "MailingCity",
-        "MailingStateOrProvince",
-        "MailingZipOrPostal",
-        "MailingCountryCode",
-        "MailingDisplayAsEntered"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("MailingAddress", "MailingAddressLine2", "MailingAddressLine3", "MailingCity", "MailingStateOrProvince", "MailingZipOrPostal", "MailingCountryCode", "MailingDisplayAsEntered") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('mailing_address', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'MailingAddress', 'inputs': ['mailing_address', 'MailingAddress'], 'normalize': 'text'},
+        {'column': 'MailingAddressLine2', 'inputs': ['mailing_address_line2', 'MailingAddressLine2'], 'normalize': 'text'},
+        {'column': 'MailingAddressLine3', 'inputs': ['mailing_address_line3', 'MailingAddressLine3'], 'normalize': 'text'},
+        {'column': 'MailingCity', 'inputs': ['mailing_city', 'MailingCity'], 'normalize': 'text'},
+        {'column': 'MailingStateOrProvince', 'inputs': ['mailing_state_or_province', 'MailingStateOrProvince'], 'normalize': 'state'},
+        {'column': 'MailingZipOrPostal', 'inputs': ['mailing_zip_or_postal', 'MailingZipOrPostal'], 'normalize': 'zip'},
+        {'column': 'MailingCountryCode', 'inputs': ['mailing_country_code', 'MailingCountryCode'], 'normalize': 'country'},
+        {'column': 'MailingDisplayAsEntered', 'inputs': ['mailing_display_as_entered', 'MailingDisplayAsEntered'], 'normalize': 'boolean', 'ids': ['1', '0']},
+    ])
+}}

@@ -10,80 +10,17 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('names_and_salutations') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['title'])) }} as "Title",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['suffix'])) }} as "Suffix",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['nickname'])) }} as "Nickname",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['salutation'])) }} as "Salutation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['formal_salutation', 'FormalSalutation'])) }} as "FormalSalutation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['additional_salutation', 'AdditionalSalutation'])) }} as "AdditionalSalutation",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['envelope_name', 'EnvelopeName'])) }} as "EnvelopeName",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['formal_envelope_name', 'FormalEnvelopeName'])) }} as "FormalEnvelopeName",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['additional_envelope_name', 'AdditionalEnvelopeName'])) }} as "AdditionalEnvelopeName",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Title"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Suffix"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Nickname"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Salutation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"FormalSalutation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AdditionalSalutation"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"EnvelopeName"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"FormalEnvelopeName"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"AdditionalEnvelopeName"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Title",
-        "Suffix",
-        "Nickname",
-        "Salutation",
-        "FormalSalutation",
-        "AdditionalSalutation",
-        "EnvelopeName",
-        "FormalEnvelopeName",
-        "AdditionalEnvelopeName"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Title", "Suffix", "Nickname", "Salutation", "FormalSalutation", "AdditionalSalutation", "EnvelopeName", "FormalEnvelopeName", "AdditionalEnvelopeName") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('names_and_salutations', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Title', 'inputs': ['title'], 'normalize': 'text'},
+        {'column': 'Suffix', 'inputs': ['suffix'], 'normalize': 'text'},
+        {'column': 'Nickname', 'inputs': ['nickname'], 'normalize': 'text'},
+        {'column': 'Salutation', 'inputs': ['salutation'], 'normalize': 'text'},
+        {'column': 'FormalSalutation', 'inputs': ['formal_salutation', 'FormalSalutation'], 'normalize': 'text'},
+        {'column': 'AdditionalSalutation', 'inputs': ['additional_salutation', 'AdditionalSalutation'], 'normalize': 'text'},
+        {'column': 'EnvelopeName', 'inputs': ['envelope_name', 'EnvelopeName'], 'normalize': 'text'},
+        {'column': 'FormalEnvelopeName', 'inputs': ['formal_envelope_name', 'FormalEnvelopeName'], 'normalize': 'text'},
+        {'column': 'AdditionalEnvelopeName', 'inputs': ['additional_envelope_name', 'AdditionalEnvelopeName'], 'normalize': 'text'},
+    ])
+}}

@@ -10,59 +10,10 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('organizing_turfs') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['region_id', 'RegionID'])), {'north region': '11', 'south region': '12'}) }} as "RegionID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['turf_id', 'TurfID'])), {'north - turf a': '1101', 'north - turf b': '1102', 'south - turf a': '1201'}) }} as "TurfID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"RegionID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"TurfID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "RegionID",
-        "TurfID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("RegionID", "TurfID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('organizing_turfs', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'RegionID', 'inputs': ['region_id', 'RegionID'], 'normalize': 'integer', 'values': {'north region': '11', 'south region': '12'}},
+        {'column': 'TurfID', 'inputs': ['turf_id', 'TurfID'], 'normalize': 'integer', 'values': {'north - turf a': '1101', 'north - turf b': '1102', 'south - turf a': '1201'}},
+    ])
+}}

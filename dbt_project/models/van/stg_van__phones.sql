@@ -10,71 +10,14 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('phones') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_phone(vanbulk.van_col(input_columns, ['phone'])) }} as "Phone",
-        {{ vanbulk.van_value_id(vanbulk.van_text(vanbulk.van_col(input_columns, ['phone_type_id', 'PhoneTypeID'])), {'cell': 'C', 'home': 'H', 'work': 'W', 'main': 'M', 'office': 'O', 'fax': 'F', 'unknown': 'U'}) }} as "PhoneTypeID",
-        {{ vanbulk.van_country(vanbulk.van_col(input_columns, ['country_code', 'CountryCode'])) }} as "CountryCode",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['ext'])) }} as "Ext",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['phone_opt_in_status_id', 'PhoneOptInStatusID'])), {'opt-in': '1', 'unknown': '2', 'opt-out': '3'}) }} as "PhoneOptInStatusID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['is_cell_status_id', 'IsCellStatusID'])), {'verified cell': '1', 'likely cell': '2', 'likely not a cell': '3', 'verified not a cell': '4', 'unknown': '5'}) }} as "IsCellStatusID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Phone"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PhoneTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CountryCode"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Ext"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PhoneOptInStatusID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"IsCellStatusID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Phone",
-        "PhoneTypeID",
-        "CountryCode",
-        "Ext",
-        "PhoneOptInStatusID",
-        "IsCellStatusID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Phone", "PhoneTypeID", "CountryCode", "Ext", "PhoneOptInStatusID", "IsCellStatusID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('phones', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},
+        {'column': 'PhoneTypeID', 'inputs': ['phone_type_id', 'PhoneTypeID'], 'normalize': 'text', 'values': {'cell': 'C', 'home': 'H', 'work': 'W', 'main': 'M', 'office': 'O', 'fax': 'F', 'unknown': 'U'}},
+        {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
+        {'column': 'Ext', 'inputs': ['ext'], 'normalize': 'integer'},
+        {'column': 'PhoneOptInStatusID', 'inputs': ['phone_opt_in_status_id', 'PhoneOptInStatusID'], 'normalize': 'integer', 'values': {'opt-in': '1', 'unknown': '2', 'opt-out': '3'}},
+        {'column': 'IsCellStatusID', 'inputs': ['is_cell_status_id', 'IsCellStatusID'], 'normalize': 'integer', 'values': {'verified cell': '1', 'likely cell': '2', 'likely not a cell': '3', 'verified not a cell': '4', 'unknown': '5'}},
+    ])
+}}

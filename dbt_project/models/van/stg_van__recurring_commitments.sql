@@ -10,74 +10,15 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('recurring_commitments') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_decimal(vanbulk.van_col(input_columns, ['amount'])) }} as "Amount",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['frequency'])) }} as "Frequency",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['start_date', 'StartDate'])) }} as "StartDate",
-        {{ vanbulk.van_date(vanbulk.van_col(input_columns, ['end_date', 'EndDate'])) }} as "EndDate",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['designation_id', 'DesignationID'])), {'friends of demo pac - federal': '740', 'demo action fund - state': '741'}) }} as "DesignationID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['payment_type_id', 'PaymentTypeID'])), {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}) }} as "PaymentTypeID",
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['commitment_status', 'CommitmentStatus'])) }} as "CommitmentStatus",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Amount"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"Frequency"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"StartDate"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"EndDate"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"DesignationID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"PaymentTypeID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"CommitmentStatus"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "Amount",
-        "Frequency",
-        "StartDate",
-        "EndDate",
-        "DesignationID",
-        "PaymentTypeID",
-        "CommitmentStatus"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("Amount", "Frequency", "StartDate", "EndDate", "DesignationID", "PaymentTypeID", "CommitmentStatus") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('recurring_commitments', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
+        {'column': 'Frequency', 'inputs': ['frequency'], 'normalize': 'text'},
+        {'column': 'StartDate', 'inputs': ['start_date', 'StartDate'], 'normalize': 'date'},
+        {'column': 'EndDate', 'inputs': ['end_date', 'EndDate'], 'normalize': 'date'},
+        {'column': 'DesignationID', 'inputs': ['designation_id', 'DesignationID'], 'normalize': 'integer', 'values': {'friends of demo pac - federal': '740', 'demo action fund - state': '741'}},
+        {'column': 'PaymentTypeID', 'inputs': ['payment_type_id', 'PaymentTypeID'], 'normalize': 'integer', 'values': {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}},
+        {'column': 'CommitmentStatus', 'inputs': ['commitment_status', 'CommitmentStatus'], 'normalize': 'text'},
+    ])
+}}

@@ -10,59 +10,10 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('relationships') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['relationship_id', 'RelationshipID'])), {'spouse': '1', 'parent': '2', 'child': '3', 'sibling': '4', 'employer': '5', 'household member': '6'}) }} as "RelationshipID",
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['secondary_van_id', 'SecondaryVanID'])) }} as "SecondaryVanID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"RelationshipID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"SecondaryVanID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "RelationshipID",
-        "SecondaryVanID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("RelationshipID", "SecondaryVanID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('relationships', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'RelationshipID', 'inputs': ['relationship_id', 'RelationshipID'], 'normalize': 'integer', 'values': {'spouse': '1', 'parent': '2', 'child': '3', 'sibling': '4', 'employer': '5', 'household member': '6'}},
+        {'column': 'SecondaryVanID', 'inputs': ['secondary_van_id', 'SecondaryVanID'], 'normalize': 'integer'},
+    ])
+}}

@@ -10,56 +10,9 @@
     )
 }}
 
-{%- set input_relation = vanbulk.van_input('suppressions') -%}
-{%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
-
-with
-
-source as (
-
-    select * from {{ input_relation }}
-
-),
-
-normalized as (
-
-    select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
-        {{ vanbulk.van_integer(vanbulk.van_col(input_columns, ['van_id', 'VanID'])) }} as "VanID",
-        {{ vanbulk.van_value_id(vanbulk.van_integer(vanbulk.van_col(input_columns, ['suppression_id', 'SuppressionID'])), {'do not call': '1', 'do not email': '2', 'do not mail': '3', 'do not walk': '4', 'do not text': '5'}) }} as "SuppressionID",
-        {{ vanbulk.van_updated_at(input_columns) }} as _vanbulk_updated_at
-
-    from source
-
-),
-
-ranked as (
-
-    select
-        *,
-        row_number() over (
-            partition by source_row_key
-            order by
-                _vanbulk_updated_at desc nulls last,
-                {{ vanbulk.van_binary_order('"VanID"') }} asc nulls last,
-                {{ vanbulk.van_binary_order('"SuppressionID"') }} asc nulls last
-        ) as _vanbulk_rank
-
-    from normalized
-
-),
-
-final as (
-
-    select
-        source_row_key,
-        "VanID",
-        "SuppressionID"
-
-    from ranked
-    where _vanbulk_rank = 1
-        and coalesce("SuppressionID") is not null
-
-)
-
-select * from final
+{{-
+    vanbulk.van_staging_view('suppressions', columns=[
+        {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
+        {'column': 'SuppressionID', 'inputs': ['suppression_id', 'SuppressionID'], 'normalize': 'integer', 'values': {'do not call': '1', 'do not email': '2', 'do not mail': '3', 'do not walk': '4', 'do not text': '5'}},
+    ])
+}}
