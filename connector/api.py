@@ -28,6 +28,7 @@ from connector.pipeline import (
     _send_view,
     finish_job,
     finish_jobs,
+    resolve_static_values,
     run,
     runtime,
 )
@@ -95,6 +96,7 @@ def retry_failed(settings: Settings, run_id: str, *, wait: bool = True, force: b
         if not rows:
             rt.echo(f"run {run_id}: no failed rows")
         resources = rt.client.get_resources()
+        statics = resolve_static_values(rt.catalog, s.static_values)
         jobs: list[dict] = []
         for row in rows:
             mt = rt.catalog.get(row["mapping_type"])
@@ -109,7 +111,7 @@ def retry_failed(settings: Settings, run_id: str, *, wait: bool = True, force: b
                    f"and l.source_row_key = v.{q('source_row_key')} and l.row_status = 'processed')")
             rt.echo(f"{mt.name}: {row['n']} failed row(s) in run {run_id}")
             summary.mt(mt.name).rows_checked = int(row["n"])
-            jobs += _send_view(rt, summary, JobSpec((MappingSpec(mt.name),)), sql,
+            jobs += _send_view(rt, summary, JobSpec((MappingSpec(mt.name, statics.get(mt.name, {})),)), sql,
                                f"{s.staging_schema}.{mt.staging_view}", resources, dry_run=False, force=force,
                                retry_of_run_id=run_id)
         if wait and jobs:

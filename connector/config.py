@@ -8,6 +8,7 @@ A key that already ends in ``|0``/``|1`` carries its own database mode, as van-c
 from __future__ import annotations
 
 import dataclasses
+import json
 import os
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -58,6 +59,9 @@ class Settings:
     preflight_policy: str = "send_passing"  # or "block"
     split_disclosure: bool = False
     permitted_mapping_types: tuple[str, ...] | None = None  # None: ask VAN / assume all
+    # MappingType -> {Field: staticValue} for fields no column carries (e.g. CustomFieldGroupID);
+    # env VANBULK_STATIC_VALUES as JSON; `vanbulk run --static MT.FIELD=VALUE` wins per field.
+    static_values: dict[str, dict[str, str]] | None = None
     # export and hosting
     hosting: str = "local"  # "local", "s3://bucket/prefix", "gs://bucket/prefix"
     hosting_public_url: str | None = None  # base URL of the local host as VAN sees it
@@ -97,6 +101,7 @@ class Settings:
             raise ConfigError("result_file_size_kb_limit must be between 5000 and 100000 (VAN's range)")
         if self.max_zipped_bytes > 100 * 1024 * 1024:
             raise ConfigError("max_zipped_bytes must not exceed VAN's 100 MB limit")
+        self.static_values = _static_values(self.static_values)
         register_secret(self.api_key)
 
     @property
@@ -120,6 +125,29 @@ class Settings:
     def __repr__(self) -> str:  # never show the key
         shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
         return f"Settings({shown}, api_key={'***' if self.api_key else None})"
+
+
+def _static_values(value: Any) -> dict[str, dict[str, str]] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"static_values must be JSON like {{\"MappingType\": {{\"Field\": \"value\"}}}}: {exc}")
+    if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
+        raise ConfigError("static_values must map a mapping type to {field: value}")
+    # VAN takes static values as strings; YAML may have read 501 as an int.
+    return {str(mt): {str(f): str(v) for f, v in fv.items() if v is not None} for mt, fv in value.items()}
+
+
+def merge_static_values(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:
+    """Later layers win per (mapping type, field): settings first, then the CLI's --static flags."""
+    out: dict[str, dict[str, str]] = {}
+    for layer in layers:
+        for mt, fv in (layer or {}).items():
+            out.setdefault(str(mt), {}).update({str(f): str(v) for f, v in fv.items()})
+    return out
 
 
 def _coerce(f: dataclasses.Field, value: Any) -> Any:

@@ -204,6 +204,21 @@ class Ledger:
                 total += max(res.rowcount or 0, 0)
         return total
 
+    def add_refused(self, job_key: str, mapping_types: Sequence[str], run_id: str | None, message: str) -> None:
+        """VAN refused the POST (400/403): no job exists, nothing was imported. Every row the chunk carried
+        gets a ``refused`` result with VAN's (redacted) error, so the row is accounted for and
+        ``retry-failed`` can send it again once the cause (permission, static value...) is fixed."""
+        with self.wh.begin() as c:
+            c.execute(sa.text(f"delete from {self.rel(ROW_RESULTS)} where job_key = :k"), {"k": job_key})
+            for mt in mapping_types:
+                c.execute(sa.text(
+                    f"insert into {self.rel(ROW_RESULTS)} (job_key, van_job_id, run_id, mapping_type, source_row_key, "
+                    f"row_status, first_error_message, error_category, loaded_at) "
+                    f"select s.job_key, cast(null as bigint), cast(:r as varchar(64)), cast(:mt as varchar(128)), "
+                    f"s.source_row_key, 'refused', cast(:m as text), 'refused', :t "
+                    f"from {self.rel(JOB_ROWS)} s where s.job_key = :k"),
+                    {"r": run_id, "mt": mt, "k": job_key, "m": message, "t": utcnow()})
+
     def status_counts(self, job_key: str) -> dict[str, int]:
         rows = self.query(f"select row_status, count(*) as n from {self.rel(ROW_RESULTS)} where job_key = :k "
                           "group by row_status", {"k": job_key})

@@ -26,7 +26,8 @@ from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 from connector.catalog import load_catalog
-from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, Settings
+from connector.config import (SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, ConfigError, Settings,
+                              merge_static_values)
 from connector.errors import (
     ConnectorError,
     VanPermissionError,
@@ -212,6 +213,7 @@ def submit_chunk(rt: Runtime, spec: JobSpec, chunk: Chunk, chunk_count: int, *, 
         rt.ledger.update_job(job_key, local_state="submit_failed" if definite else "ambiguous",
                              errors_json=_errors_json(exc))
         _delete_hosted(rt, hosted_key)
+        exc.job_key = job_key  # the caller records the chunk's rows as refused
         raise
     rt.ledger.update_job(job_key, local_state="submitted", van_job_id=van_job_id, submitted_at=utcnow())
     rt.echo(f"submitted {spec.label} chunk {chunk.chunk_no}/{chunk_count}: {chunk.row_count} rows -> VAN job {van_job_id}")
@@ -376,9 +378,11 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
     if preflight is None:
         from connector.preflight import run_preflight as preflight
 
+    static_values = resolve_static_values(rt.catalog, s.static_values, static_values)
     echo(f"pre-flight checks: {', '.join(names)}")
     report = preflight(rt.warehouse, rt.catalog, names, run_id, s,
-                       available_mapping_types=set(available) if available is not None else None)
+                       available_mapping_types=set(available) if available is not None else None,
+                       static_values=static_values)
     summary.data_docs_path = str(getattr(report, "data_docs_path", "") or "") or None
     submitted: list[dict] = []
     for name in names:
@@ -389,7 +393,11 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
             continue
         ms.rows_checked, ms.rejected, ms.blocked = int(res.rows_checked), int(res.rows_rejected), bool(res.blocked)
         if res.blocked:
-            echo(f"{name}: blocked by pre-flight ({ms.rejected} rejected rows); nothing sent")
+            reasons = "; ".join(getattr(res, "block_reasons", None) or []) or "blocked by pre-flight"
+            msg = (f"{name}: blocked ({reasons}); nothing sent, all {ms.rejected} row(s) recorded in "
+                   "van_preflight_rejects")
+            echo(msg)
+            summary.messages.append(msg)
             continue
         for part_no, (sql, group) in enumerate(_passing_sqls(res), start=1):
             statics = dict(static_values.get(name, {}))
@@ -431,7 +439,7 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
                only_columns: Sequence[str] | None = None) -> list[dict]:
     s = rt.settings
     mts = [rt.catalog.get(n) for n in spec.mapping_names]
-    columns = _file_columns(rt, mts, relation)
+    columns = _file_columns(rt, mts, relation, {m.name: m.static_values for m in spec.mappings})
     if only_columns:
         keep = {c.lower() for c in only_columns} | {ROW_KEY}
         columns = [c for c in columns if c.lower() in keep]
@@ -457,11 +465,16 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
                                source_relation=relation, force=force, retry_of_run_id=retry_of_run_id)
         except (VanValidationError, VanPermissionError) as exc:
             # VAN refused this job (no job exists; ledger row submit_failed): the other mapping types go on.
-            msg = f"{spec.label} chunk {c.chunk_no}: VAN refused the job: {exc}"
+            # Its rows get row_status 'refused' with VAN's error, counted by _account.
+            msg = redact(f"{spec.label} chunk {c.chunk_no}: VAN refused the job: {exc}")
             rt.echo(msg)
             summary.messages.append(msg)
-            for name in spec.mapping_names:
-                summary.mt(name).refused += c.row_count
+            if getattr(exc, "job_key", None):
+                rt.ledger.add_refused(exc.job_key, spec.mapping_names, summary.run_id,
+                                      redact(f"VAN refused the job at POST: {exc}"))
+            else:  # not recorded in the ledger: count here so the summary still adds up
+                for name in spec.mapping_names:
+                    summary.mt(name).refused += c.row_count
             continue
         finally:
             c.zip_path.unlink(missing_ok=True)
@@ -488,14 +501,49 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
     return jobs
 
 
-def _file_columns(rt: Runtime, mts, relation: str) -> list[str]:
-    """``source_row_key``, key columns, then every column-mappable field the view carries (contract order)."""
+def resolve_static_values(catalog, *layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:
+    """Settings' ``static_values`` merged with the CLI's (later wins), keyed by canonical mapping type name."""
+    out: dict[str, dict[str, str]] = {}
+    for layer in layers:  # resolved per layer, so a display name in one layer and the API name in another merge
+        for mt_name, fields in merge_static_values(layer).items():
+            mt = catalog.find(mt_name)
+            if mt is None:
+                raise ConfigError(f"static_values: unknown mapping type {mt_name!r}")
+            out.setdefault(mt.name, {}).update(fields)
+    return out
+
+
+def excluded_by_statics(catalog, mt, statics: Mapping[str, Any]) -> set[str]:
+    """Fields (lower case) whose parent is a static value outside their ``limitedToParentValues``.
+
+    VAN refuses a job that maps such a field (CF201 of group 502 under CustomFieldGroupID 501), so the file
+    leaves the column out; pre-flight has already rejected every row that carries a value in it."""
+    from connector.preflight.rules import accepted_values
+
+    given = {k.lower(): str(v).strip() for k, v in (statics or {}).items()}
+    out: set[str] = set()
+    for f in mt.fields:
+        for p in f.parents:
+            v = given.get(p.parent_field.lower())
+            if v is None or p.limited_to_parent_values is None:
+                continue
+            ids, names = accepted_values(catalog, mt, p.parent_field, p.limited_to_parent_values)
+            if v not in set(ids) | set(p.limited_to_parent_values) and v.lower() not in names:
+                out.add(f.name.lower())
+    return out
+
+
+def _file_columns(rt: Runtime, mts, relation: str, statics: Mapping[str, Mapping[str, Any]] | None = None
+                  ) -> list[str]:
+    """``source_row_key``, key columns, then every column-mappable field the view carries (contract order),
+    minus fields a static parent value does not allow."""
     schema, view = relation.split(".", 1)
     have = {c.lower(): c for c in rt.warehouse.columns(view, schema)}
     cols: list[str] = []
     for mt in mts:
+        drop = excluded_by_statics(rt.catalog, mt, (statics or {}).get(mt.name, {}))
         for c in mt.staging_columns:
-            if c.lower() in have and c not in cols:
+            if c.lower() in have and c not in cols and c.lower() not in drop:
                 cols.append(have[c.lower()])
     if ROW_KEY not in cols:
         raise ConnectorError(f"{relation} has no {ROW_KEY} column")
@@ -509,7 +557,7 @@ def _account(rt: Runtime, summary: RunSummary) -> None:
                      f"join {L.rel('van_bulk_jobs')} j on j.job_key = r.job_key where j.run_id = :r "
                      "group by r.mapping_type, r.row_status", {"r": summary.run_id}):
         ms = summary.mt(r["mapping_type"])
-        if r["row_status"] in ("processed", "failed", "not_in_results"):
+        if r["row_status"] in ("processed", "failed", "not_in_results", "refused"):
             setattr(ms, r["row_status"], getattr(ms, r["row_status"]) + int(r["n"]))
     for j in L.jobs(run_id=summary.run_id):
         for name in str(j["mapping_types"]).split("+"):

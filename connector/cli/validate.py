@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 import click
 
 from connector.cli import main
-from connector.config import ConfigError, load_settings
+from connector.config import ConfigError, load_settings, merge_static_values
 
 
 @main.command("validate")
@@ -76,6 +76,8 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
         if not (sep and dot and mt_name and field_name):
             raise click.BadParameter(f"{item!r}: expected MappingType.Field=VALUE", param_hint="--static")
         static_values.setdefault(catalog.get(mt_name).name, {})[field_name] = value
+    # vanbulk.yml's static_values, overridden per field by --static (as in `vanbulk run`)
+    static_values = merge_static_values(settings.static_values, static_values)
     report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values)
     click.echo(report.summary())
     blocked = bool(report.blocked)

@@ -47,7 +47,8 @@ def make_staging(url: str, schema: str = "van_staging", activist_code_id: str | 
     wh.dispose()
 
 
-def passthrough_preflight(warehouse, catalog, mapping_types, run_id, settings, available_mapping_types=None):
+def passthrough_preflight(warehouse, catalog, mapping_types, run_id, settings, available_mapping_types=None,
+                          static_values=None):
     report = PreflightReport(run_id)
     for name in mapping_types:
         mt = catalog.get(name)
