@@ -8,7 +8,6 @@ unchanged catalogue rewrites nothing and a diff shows only real rule changes.
 
 from __future__ import annotations
 
-import json
 import uuid
 from pathlib import Path
 from typing import Any
@@ -73,7 +72,11 @@ def suite_dict(catalog: Catalog, mt: MappingType) -> dict[str, Any]:
 
 
 def suite_json(catalog: Catalog, mt: MappingType) -> str:
-    return json.dumps(suite_dict(catalog, mt), indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+    """The suite exactly as GX's own store serialises it, so GX re-saving a suite during a run (it does,
+    when validation definitions are stored) leaves the committed file byte-identical."""
+    from great_expectations.core.expectation_suite import ExpectationSuite, ExpectationSuiteSchema
+
+    return ExpectationSuiteSchema().dumps(ExpectationSuite(**suite_dict(catalog, mt)), indent=2, sort_keys=True)
 
 
 def write_suites(catalog: Catalog, gx_root: Path, mapping_types: list[str] | None = None,

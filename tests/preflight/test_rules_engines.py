@@ -10,9 +10,6 @@ from tests.preflight.probe import CASES, PROBE, expected, rows
 
 RUN = "run-probe"
 
-_identical: dict[str, set] = {}
-
-
 @pytest.fixture(scope="module")
 def probe(env, probe_catalog):
     env.make_view(probe_catalog, PROBE, rows(probe_catalog.get(PROBE).staging_columns))
@@ -126,10 +123,32 @@ def test_policy_block_blocks_any_reject(probe, probe_catalog):
     assert blocked == res.rows_blocked > 0
 
 
-def test_engines_reject_identically(probe):
-    env, _, _, rejects = probe
-    _identical[env.engine] = {tuple(r) for r in rejects}
-    if len(_identical) < 2:
-        pytest.skip("compared when the second engine has run")
-    a, b = _identical.values()
-    assert a == b
+def test_engines_reject_identically(tmp_path, postgres_url, probe_catalog):
+    """Both engines in one test (not one per parametrised run), so the comparison never depends on order."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    from connector.config import Settings
+    from connector.warehouse import Warehouse
+    from tests.preflight.conftest import Env, _duckdb_env
+
+    tag = uuid.uuid4().hex[:8]
+    pg = Env("postgresql", Warehouse(postgres_url),
+             Settings(project_dir=tmp_path, warehouse_url=postgres_url, staging_schema=f"pf_{tag}_stg",
+                      results_schema=f"pf_{tag}"))
+    got = {}
+    try:
+        for env in (_duckdb_env(tmp_path), pg):
+            env.make_view(probe_catalog, PROBE, rows(probe_catalog.get(PROBE).staging_columns))
+            report = run_preflight(env.warehouse, probe_catalog, [PROBE], RUN, env.with_settings(split_disclosure=True),
+                                   gx=False)
+            got[env.engine] = sorted((tuple(r) for r in env.warehouse.fetchall(
+                f"select source_row_key, rule, column_name, value, message from {report.rejects_relation} "
+                "where run_id = :r", {"r": RUN})), key=repr)
+    finally:
+        with pg.warehouse.begin() as c:
+            for schema in (pg.settings.staging_schema, pg.settings.results_schema):
+                c.execute(sa.text(f'drop schema if exists "{schema}" cascade'))
+        pg.warehouse.dispose()
+    assert got["duckdb"] and got["duckdb"] == got["postgresql"]
