@@ -62,6 +62,9 @@ class Settings:
     # MappingType -> {Field: staticValue} for fields no column carries (e.g. CustomFieldGroupID);
     # env VANBULK_STATIC_VALUES as JSON; `vanbulk run --static MT.FIELD=VALUE` wins per field.
     static_values: dict[str, dict[str, str]] | None = None
+    # Multi-mapping jobs: [{name, mapping_types: [primary, extra, ...]}]; one file = the primary's staging view
+    # LEFT JOIN the extras' on source_row_key (docs/connector.md). Env VANBULK_COMBINED_JOBS as JSON.
+    combined_jobs: list[dict[str, Any]] | None = None
     # export and hosting
     hosting: str = "local"  # "local", "s3://bucket/prefix", "gs://bucket/prefix"
     hosting_public_url: str | None = None  # base URL of the local host as VAN sees it
@@ -102,6 +105,7 @@ class Settings:
         if self.max_zipped_bytes > 100 * 1024 * 1024:
             raise ConfigError("max_zipped_bytes must not exceed VAN's 100 MB limit")
         self.static_values = _static_values(self.static_values)
+        self.combined_jobs = _combined_jobs(self.combined_jobs)
         register_secret(self.api_key)
 
     @property
@@ -139,6 +143,27 @@ def _static_values(value: Any) -> dict[str, dict[str, str]] | None:
         raise ConfigError("static_values must map a mapping type to {field: value}")
     # VAN takes static values as strings; YAML may have read 501 as an int.
     return {str(mt): {str(f): str(v) for f, v in fv.items() if v is not None} for mt, fv in value.items()}
+
+
+def _combined_jobs(value: Any) -> list[dict[str, Any]] | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = json.loads(value)
+        except json.JSONDecodeError as exc:
+            raise ConfigError(f"combined_jobs must be JSON like [{{\"mapping_types\": [\"A\", \"B\"]}}]: {exc}")
+    if not isinstance(value, list):
+        raise ConfigError("combined_jobs must be a list of {name, mapping_types: [primary, extra, ...]}")
+    out = []
+    for i, cj in enumerate(value):
+        mts = cj.get("mapping_types") if isinstance(cj, Mapping) else None
+        if not isinstance(mts, list) or len(mts) < 2 or not all(isinstance(m, str) and m for m in mts):
+            raise ConfigError(f"combined_jobs[{i}]: needs mapping_types: a list of at least two mapping type names")
+        if len({m.lower() for m in mts}) != len(mts):
+            raise ConfigError(f"combined_jobs[{i}]: a mapping type is listed twice")
+        out.append({"name": str(cj.get("name") or "+".join(mts)), "mapping_types": [str(m) for m in mts]})
+    return out
 
 
 def merge_static_values(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:

@@ -62,7 +62,9 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("submitted_at", "timestamp"), ("last_polled_at", "timestamp"), ("completed_at", "timestamp"),
         ("hosted_deleted_at", "timestamp"),
     ],
-    JOB_ROWS: [("job_key", "varchar(64)"), ("source_row_key", "text")],
+    # mapping_type NULL: the row is carried for every mapping type of the job; set (multi-mapping jobs):
+    # the row has data for that mapping type only, so results and the anti-join are limited to it.
+    JOB_ROWS: [("job_key", "varchar(64)"), ("source_row_key", "text"), ("mapping_type", "varchar(128)")],
     ROW_RESULTS: [
         ("job_key", "varchar(64)"), ("van_job_id", "bigint"), ("run_id", "varchar(64)"),
         ("mapping_type", "varchar(128)"), ("source_row_key", "text"), ("bulk_upload_data_id", "bigint"),
@@ -141,13 +143,26 @@ class Ledger:
                           "order by created_at desc", {"k": key})
         return rows[0] if rows else None
 
-    def create_job(self, fields: Mapping[str, Any], row_keys: Iterable[str]) -> str:
+    def create_job(self, fields: Mapping[str, Any], row_keys: Iterable[str],
+                   mapping_rows: Iterable[tuple[str, str]] | None = None) -> str:
+        """Job row + the rows it carries. ``mapping_rows`` (multi-mapping jobs): (source_row_key, mapping type)
+        pairs, one per mapping type the row has data for; otherwise each key is carried for every type."""
         job_key = fields.get("job_key") or new_id()
         values = {"job_key": job_key, "created_at": utcnow(), "local_state": "exported", **fields}
         with self.wh.begin() as c:
             self.insert(JOBS, values, conn=c)
-            self.bulk_load(JOB_ROWS, ["job_key", "source_row_key"], ((job_key, k) for k in row_keys), conn=c)
+            if mapping_rows is not None:
+                self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
+                               ((job_key, k, mt) for k, mt in mapping_rows), conn=c)
+            else:
+                self.bulk_load(JOB_ROWS, ["job_key", "source_row_key"], ((job_key, k) for k in row_keys), conn=c)
         return job_key
+
+    def carried_counts(self, job_key: str) -> dict[str, int]:
+        """Multi-mapping job: rows carried per mapping type (empty for a single-mapping job)."""
+        return {r["mapping_type"]: int(r["n"]) for r in self.query(
+            f"select mapping_type, count(*) as n from {self.rel(JOB_ROWS)} where job_key = :k "
+            "and mapping_type is not null group by mapping_type", {"k": job_key})}
 
     def update_job(self, job_key: str, **fields: Any) -> None:
         self.update(JOBS, "job_key", job_key, fields)
@@ -197,7 +212,8 @@ class Ledger:
                     f"select s.job_key, cast(:j as bigint), cast(:r as varchar(64)), cast(:mt as varchar(128)), "
                     f"s.source_row_key, 'not_in_results', "
                     f"'row absent from VAN''s result files (rejected by VAN validation)', 'not_in_results', :t "
-                    f"from {self.rel(JOB_ROWS)} s where s.job_key = :k and not exists ("
+                    f"from {self.rel(JOB_ROWS)} s where s.job_key = :k "
+                    f"and (s.mapping_type is null or s.mapping_type = cast(:mt as varchar(128))) and not exists ("
                     f"select 1 from {self.rel(ROW_RESULTS)} r where r.job_key = s.job_key "
                     f"and r.mapping_type = cast(:mt as varchar(128)) and r.source_row_key = s.source_row_key)"),
                     {"j": van_job_id, "r": run_id, "mt": mt, "k": job_key, "t": utcnow()})
@@ -216,8 +232,20 @@ class Ledger:
                     f"row_status, first_error_message, error_category, loaded_at) "
                     f"select s.job_key, cast(null as bigint), cast(:r as varchar(64)), cast(:mt as varchar(128)), "
                     f"s.source_row_key, 'refused', cast(:m as text), 'refused', :t "
-                    f"from {self.rel(JOB_ROWS)} s where s.job_key = :k"),
+                    f"from {self.rel(JOB_ROWS)} s where s.job_key = :k "
+                    f"and (s.mapping_type is null or s.mapping_type = cast(:mt as varchar(128)))"),
                     {"r": run_id, "mt": mt, "k": job_key, "m": message, "t": utcnow()})
+
+    def drop_uncarried_results(self, job_key: str) -> None:
+        """VAN answers every mapping column of a multi-mapping file for every row; keep only the (row,
+        mapping type) pairs the file carried data for, so a staging view's rows add up."""
+        with self.wh.begin() as c:
+            c.execute(sa.text(
+                f"delete from {self.rel(ROW_RESULTS)} where job_key = :k and exists (select 1 from "
+                f"{self.rel(JOB_ROWS)} s where s.job_key = :k and s.mapping_type is not null) and not exists ("
+                f"select 1 from {self.rel(JOB_ROWS)} s where s.job_key = {self.rel(ROW_RESULTS)}.job_key "
+                f"and s.source_row_key = {self.rel(ROW_RESULTS)}.source_row_key "
+                f"and s.mapping_type = {self.rel(ROW_RESULTS)}.mapping_type)"), {"k": job_key})
 
     def status_counts(self, job_key: str) -> dict[str, int]:
         rows = self.query(f"select row_status, count(*) as n from {self.rel(ROW_RESULTS)} where job_key = :k "

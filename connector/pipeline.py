@@ -36,10 +36,10 @@ from connector.errors import (
     VanConnectionError,
     VanError,
 )
-from connector.export import ROW_KEY, Chunk, export_query
+from connector.export import ROW_KEY, VAN_MAX_COLUMNS, Chunk, export_query
 from connector.hosting import Host, open_host
 from connector.ledger import AMBIGUOUS_STATES, Ledger, content_key, new_id, utcnow
-from connector.payload import JobSpec, MappingSpec, build_payload, choose_resource_type
+from connector.payload import COLUMN_SEP, JobSpec, MappingSpec, build_payload, choose_resource_type
 from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
 from connector.redaction import redact, strip_query
 from connector.results import download_results, parse_results
@@ -177,8 +177,10 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
 # -- submission ------------------------------------------------------------------------------------
 def submit_chunk(rt: Runtime, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: str,
                  resource_type: str, source_relation: str, force: bool = False,
-                 retry_of_run_id: str | None = None) -> dict:
-    """Submit one chunk unless its content already has a job. Returns the ledger row (new or existing)."""
+                 retry_of_run_id: str | None = None, mapping_rows: Sequence[tuple[str, str]] | None = None) -> dict:
+    """Submit one chunk unless its content already has a job. Returns the ledger row (new or existing).
+
+    ``mapping_rows`` (multi-mapping jobs): (source_row_key, mapping type) for each type a row has data for."""
     s = rt.settings
     ck = content_key(spec.mapping_names, rt.api_target, s.database_mode, chunk.sha256)
     existing = rt.ledger.find_by_content(ck)
@@ -192,7 +194,7 @@ def submit_chunk(rt: Runtime, spec: JobSpec, chunk: Chunk, chunk_count: int, *, 
         "database_mode": s.database_mode, "chunk_no": chunk.chunk_no, "chunk_count": chunk_count,
         "row_count": chunk.row_count, "file_name": chunk.file_name, "file_sha256": chunk.sha256,
         "zipped_bytes": chunk.zipped_bytes, "forced": bool(force and existing), "retry_of_run_id": retry_of_run_id,
-    }, chunk.row_keys())
+    }, chunk.row_keys(), mapping_rows)
     hosted_key = f"{run_id}/{job_key}/{chunk.zip_path.name}"
     hosted = rt.host.put(chunk.zip_path, hosted_key)
     rt.ledger.update_job(job_key, local_state="uploaded", storage_uri=hosted.storage_uri, hosted_key=hosted_key)
@@ -251,6 +253,7 @@ def finish_job(rt: Runtime, job: Mapping[str, Any], body: Mapping[str, Any]) -> 
         files = download_results(rt.client, body, dest)
         rows = parse_results(files, mts, job_key=job_key, van_job_id=van_job_id, run_id=job["run_id"], loaded_at=now)
         rt.ledger.replace_results(job_key, rows)
+        rt.ledger.drop_uncarried_results(job_key)
     else:
         rt.ledger.replace_results(job_key, [])
     rt.ledger.add_not_in_results(job_key, mts, van_job_id, job["run_id"])
@@ -385,6 +388,8 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
                        static_values=static_values)
     summary.data_docs_path = str(getattr(report, "data_docs_path", "") or "") or None
     submitted: list[dict] = []
+    plans = _plan_combined(rt, summary, names, report, static_values)
+    in_plan = {n: p for p in plans for n in p.names}
     for name in names:
         mt = rt.catalog.get(name)
         res = report.results.get(name) if hasattr(report.results, "get") else report.results[name]
@@ -392,6 +397,14 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
         if res is None:
             continue
         ms.rows_checked, ms.rejected, ms.blocked = int(res.rows_checked), int(res.rows_rejected), bool(res.blocked)
+        if name in in_plan:
+            plan = in_plan[name]
+            ms.rejected = plan.rejected[name]
+            if name != plan.names[0]:  # the extra's rows whose key the primary view lacks go in a job of their own
+                submitted += _send_view(rt, summary, JobSpec((MappingSpec(name, dict(static_values.get(name, {}))),)),
+                                        plan.alone_sql[name], f"{s.staging_schema}.{mt.staging_view}", resources,
+                                        dry_run=dry_run, force=force, part=2)
+            continue
         if res.blocked:
             reasons = "; ".join(getattr(res, "block_reasons", None) or []) or "blocked by pre-flight"
             msg = (f"{name}: blocked ({reasons}); nothing sent, all {ms.rejected} row(s) recorded in "
@@ -412,6 +425,9 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
             submitted += _send_view(rt, summary, JobSpec((MappingSpec(name, statics),)), sql,
                                     f"{s.staging_schema}.{mt.staging_view}", resources, dry_run=dry_run,
                                     force=force, part=part_no, only_columns=group)
+    for plan in plans:
+        submitted += _send_view(rt, summary, plan.spec, plan.sql, plan.relation, resources, dry_run=dry_run,
+                                force=force, columns=[c for c, _, _ in plan.columns], carried=plan.carried)
     if dry_run:
         summary.status = "dry_run"
         return
@@ -436,10 +452,15 @@ def _passing_sqls(res) -> list[tuple[str, list[str] | None]]:
 
 def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relation: str, resources, *,
                dry_run: bool, force: bool, part: int = 1, retry_of_run_id: str | None = None,
-               only_columns: Sequence[str] | None = None) -> list[dict]:
+               only_columns: Sequence[str] | None = None, columns: Sequence[str] | None = None,
+               carried: Mapping[str, set[str]] | None = None) -> list[dict]:
+    """Export ``sql`` and submit each chunk. A combined job passes its ``columns`` and ``carried``: the keys
+    each extra mapping type has data for (the first mapping type carries every row of the file)."""
     s = rt.settings
     mts = [rt.catalog.get(n) for n in spec.mapping_names]
-    columns = _file_columns(rt, mts, relation, {m.name: m.static_values for m in spec.mappings})
+    if columns is None:
+        columns = _file_columns(rt, mts, relation, {m.name: m.static_values for m in spec.mappings})
+    columns = list(columns)
     if only_columns:
         keep = {c.lower() for c in only_columns} | {ROW_KEY}
         columns = [c for c in columns if c.lower() in keep]
@@ -449,20 +470,30 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
     resource_type = choose_resource_type(mts, resources) if not dry_run else None
     jobs: list[dict] = []
     for c in chunks:
+        mapping_rows = None
+        per_mt = {name: c.row_count for name in spec.mapping_names}
+        if carried is not None:
+            primary = spec.mapping_names[0]
+            mapping_rows = []
+            for k in c.row_keys():
+                mapping_rows.append((k, primary))
+                mapping_rows += [(k, name) for name in spec.mapping_names[1:] if k in carried.get(name, ())]
+            per_mt = {name: sum(1 for _, m in mapping_rows if m == name) for name in spec.mapping_names}
         for name in spec.mapping_names:
-            summary.mt(name).to_send += c.row_count
+            summary.mt(name).to_send += per_mt[name]
             summary.mt(name).chunks += 1
         if dry_run:
             ck = content_key(spec.mapping_names, rt.api_target, s.database_mode, c.sha256)
             if rt.ledger.find_by_content(ck) and not force:
                 for name in spec.mapping_names:
-                    summary.mt(name).unchanged += c.row_count
+                    summary.mt(name).unchanged += per_mt[name]
             rt.echo(f"[dry run] {spec.label} chunk {c.chunk_no}/{len(chunks)}: {c.row_count} rows, "
                     f"{c.zipped_bytes} bytes zipped -> {c.zip_path}")
             continue
         try:
             job = submit_chunk(rt, spec, c, len(chunks), run_id=summary.run_id, resource_type=resource_type,
-                               source_relation=relation, force=force, retry_of_run_id=retry_of_run_id)
+                               source_relation=relation, force=force, retry_of_run_id=retry_of_run_id,
+                               mapping_rows=mapping_rows)
         except (VanValidationError, VanPermissionError) as exc:
             # VAN refused this job (no job exists; ledger row submit_failed): the other mapping types go on.
             # Its rows get row_status 'refused' with VAN's error, counted by _account.
@@ -474,7 +505,7 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
                                       redact(f"VAN refused the job at POST: {exc}"))
             else:  # not recorded in the ledger: count here so the summary still adds up
                 for name in spec.mapping_names:
-                    summary.mt(name).refused += c.row_count
+                    summary.mt(name).refused += per_mt[name]
             continue
         finally:
             c.zip_path.unlink(missing_ok=True)
@@ -483,9 +514,9 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
             state = job["local_state"]
             for name in spec.mapping_names:
                 if state in AMBIGUOUS_STATES:
-                    summary.mt(name).ambiguous += c.row_count
+                    summary.mt(name).ambiguous += per_mt[name]
                 else:
-                    summary.mt(name).unchanged += c.row_count
+                    summary.mt(name).unchanged += per_mt[name]
             msg = (f"{spec.label} chunk {c.chunk_no}: identical content already "
                    + (f"in VAN job {job['van_job_id']} ({job['van_status'] or job['local_state']})"
                       if job.get("van_job_id") else f"recorded as {state} (job key {job['job_key']}); "
@@ -496,7 +527,7 @@ def _send_view(rt: Runtime, summary: RunSummary, spec: JobSpec, sql: str, relati
                 summary.messages.append(msg)
             continue
         for name in spec.mapping_names:
-            summary.mt(name).sent += c.row_count
+            summary.mt(name).sent += per_mt[name]
         jobs.append(job)
     return jobs
 
@@ -550,6 +581,163 @@ def _file_columns(rt: Runtime, mts, relation: str, statics: Mapping[str, Mapping
     return cols
 
 
+# -- multi-mapping (combined) jobs ---------------------------------------------------------------------
+COMBINED_RULE = "combined_job"
+KEY_CONFLICT_RULE = "combined_key_conflict"
+
+
+@dataclass
+class CombinedPlan:
+    names: list[str]  # primary first
+    spec: JobSpec
+    relation: str  # label for the ledger: the primary view + the extras'
+    columns: list[tuple[str, int, str]]  # (file column, view index, view column)
+    sql: str
+    carried: dict[str, set[str]]  # extra mapping type -> keys of the file that carry its data
+    alone_sql: dict[str, str]  # extra mapping type -> its passing rows whose key the primary view lacks
+    rejected: dict[str, int]  # distinct rejected keys per mapping type after waiver and propagation
+
+
+def combined_columns(views: Sequence[tuple[str, Sequence[str], Sequence[str]]]) -> list[tuple[str, int, str]]:
+    """File columns of a combined job: ``views`` = (mapping type, its file columns, its key columns), primary
+    first. Returns (file column, view index, view column): ``source_row_key`` and key columns once (from the
+    first view that has them), every other column once; a name already taken is prefixed
+    ``<MappingType>__`` (the payload binds such a column to that mapping type). More than VAN's 50: error."""
+    out: list[tuple[str, int, str]] = []
+    seen: set[str] = set()
+    for i, (name, cols, key_cols) in enumerate(views):
+        keys = {k.lower() for k in key_cols} | {ROW_KEY.lower()}
+        for c in cols:
+            alias = c
+            if c.lower() in seen:
+                if c.lower() in keys:
+                    continue
+                alias = f"{name}{COLUMN_SEP}{c}"
+                if alias.lower() in seen:
+                    raise ConnectorError(f"combined job: column {alias} twice")
+            out.append((alias, i, c))
+            seen.add(alias.lower())
+    if len(out) > VAN_MAX_COLUMNS:
+        raise ConnectorError(
+            f"combined job {'+'.join(v[0] for v in views)}: {len(out)} file columns, VAN accepts at most "
+            f"{VAN_MAX_COLUMNS}; combine fewer mapping types")
+    return out
+
+
+def _plan_combined(rt: Runtime, summary: RunSummary, names: Sequence[str], report,
+                   static_values: Mapping[str, Mapping[str, Any]]) -> list[CombinedPlan]:
+    """``settings.combined_jobs`` for this run: adjust the run's rejects (waive the extras' key-required
+    rejects for keys the creating primary carries; reject a key in every included view once it is rejected
+    in one) and build each combined file's SELECT. See docs/connector.md "Multi-mapping jobs"."""
+    s, cat, wh = rt.settings, rt.catalog, rt.warehouse
+    if not s.combined_jobs:
+        return []
+    from connector.preflight.rejects import ensure_table
+
+    rejects = ensure_table(wh, rt.ledger.schema)
+    q, run_id = wh.quote, summary.run_id
+    plans: list[CombinedPlan] = []
+    used: set[str] = set()
+    for entry in s.combined_jobs:
+        wanted = []
+        for n in entry["mapping_types"]:
+            mt = cat.find(n)
+            if mt is None:
+                raise ConfigError(f"combined_jobs: unknown mapping type {n!r}")
+            if mt.name in used or mt.name in wanted:
+                raise ConfigError(f"combined_jobs: {mt.name} is in more than one combined job")
+            wanted.append(mt.name)
+        used |= set(wanted)
+        included = []
+        for n in wanted:
+            res = report.results.get(n) if n in names else None
+            mt = cat.get(n)
+            statics = static_values.get(n, {})
+            if res is None or res.blocked or len(_passing_sqls(res)) > 1 or any(
+                    not f.can_be_mapped_to_column and f.name not in statics for f in mt.required_fields):
+                continue  # not selected, blocked, split by disclosure or missing a static value: handled alone
+            included.append(n)
+        if len(included) < 2 or included[0] != wanted[0]:
+            if any(n in names for n in wanted):
+                msg = (f"combined job {entry['name']}: not combined this run (needs {wanted[0]} and at least one "
+                       f"extra, selected and not blocked); {', '.join(n for n in wanted if n in names)} sent alone")
+                rt.echo(msg)
+                summary.messages.append(msg)
+            continue
+        plans.append(_plan_one(rt, run_id, included, report, static_values, rejects))
+    return plans
+
+
+def _plan_one(rt: Runtime, run_id: str, included: list[str], report, static_values, rejects: str) -> CombinedPlan:
+    s, cat, wh = rt.settings, rt.catalog, rt.warehouse
+    q = wh.quote
+    primary, extras = included[0], included[1:]
+    pmt = cat.get(primary)
+    views = {n: wh.relation(cat.get(n).staging_view, s.staging_schema) for n in included}
+    passing = {n: report.results[n].passing_rows_sql for n in included}
+    p_fields = {f.name.lower() for f in pmt.fields}
+    label = "+".join(included)
+    now = utcnow()
+    with wh.begin() as c:
+        ex = lambda sql, **kw: c.execute(sa_text(sql), {"r": run_id, "t": now, **kw})  # noqa: E731
+        for e in extras:
+            emt = cat.get(e)
+            for k in [k for k in emt.key_columns if k.lower() not in {f.name.lower() for f in emt.fields}]:
+                if k.lower() in p_fields or pmt.meta.get("createsRecords"):
+                    # The primary creates (or names) the record in the same job: a blank key is not an error.
+                    ex(f"delete from {rejects} where run_id = :r and mapping_type = :m and rule = 'required' "
+                       f"and lower(column_name) = lower(:k) and source_row_key in (select source_row_key from "
+                       f"({passing[primary]}) p) and source_row_key not in (select x.source_row_key from {rejects} x "
+                       f"where x.run_id = :r and x.mapping_type = :m and not (x.rule = 'required' "
+                       f"and lower(x.column_name) = lower(:k)))", m=e, k=k)
+                if k in pmt.staging_columns:
+                    # One key column in the file (the primary's): an extra naming another record is rejected.
+                    ex(f"insert into {rejects} (run_id, mapping_type, source_row_key, rule, column_name, value, "
+                       f"message, checked_at) select :r, :m, e.source_row_key, :rule, :k, e.{q(k)}, "
+                       f"'{k} differs from {primary}''s {k} for the same source_row_key (combined job)', :t "
+                       f"from {views[e]} e join {views[primary]} p on p.source_row_key = e.source_row_key "
+                       f"where e.{q(k)} is not null and trim(e.{q(k)}) <> '' and (p.{q(k)} is null "
+                       f"or trim(p.{q(k)}) <> trim(e.{q(k)})) and not exists (select 1 from {rejects} x "
+                       f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = e.source_row_key)",
+                       m=e, k=k, rule=KEY_CONFLICT_RULE)
+        in_list = ", ".join(f"'{n}'" for n in included)
+        for n in included:  # rejected in one included view: sent in none
+            ex(f"insert into {rejects} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
+               f"checked_at) select distinct :r, :m, v.source_row_key, :rule, cast(null as varchar), "
+               f"cast(null as varchar), 'rejected in another mapping type of the combined job {label}', :t "
+               f"from {views[n]} v where exists (select 1 from {rejects} x where x.run_id = :r "
+               f"and x.mapping_type in ({in_list}) and x.source_row_key = v.source_row_key) and not exists ("
+               f"select 1 from {rejects} x where x.run_id = :r and x.mapping_type = :m "
+               f"and x.source_row_key = v.source_row_key)", m=n, rule=COMBINED_RULE)
+    rejected = {n: int(wh.scalar(f"select count(distinct source_row_key) from {rejects} where run_id = :r "
+                                 "and mapping_type = :m", {"r": run_id, "m": n}) or 0) for n in included}
+    per_view = []
+    for n in included:
+        mt = cat.get(n)
+        per_view.append((n, _file_columns(rt, [mt], f"{s.staging_schema}.{mt.staging_view}",
+                                          {n: static_values.get(n, {})}), mt.key_columns))
+    columns = combined_columns(per_view)
+    alias = {0: "p", **{i: f"e{i}" for i in range(1, len(included))}}
+    select = ", ".join(f"{alias[i]}.{q(src)} as {q(col)}" for col, i, src in columns)
+    joins = "".join(f" left join ({passing[e]}) e{i} on e{i}.source_row_key = p.source_row_key"
+                    for i, e in enumerate(extras, start=1))
+    sql = f"select {select} from ({passing[primary]}) p{joins}"
+    carried = {e: {str(k) for (k,) in wh.fetchall(
+        f"select e.source_row_key from ({passing[e]}) e where e.source_row_key in (select source_row_key from "
+        f"({passing[primary]}) p)")} for e in extras}
+    alone = {e: f"select e.* from ({passing[e]}) e where e.source_row_key not in (select source_row_key "
+                f"from {views[primary]} where source_row_key is not null)" for e in extras}
+    specs = tuple(MappingSpec(n, dict(static_values.get(n, {}))) for n in included)
+    relation = " + ".join(f"{s.staging_schema}.{cat.get(n).staging_view}" for n in included)
+    return CombinedPlan(included, JobSpec(specs), relation, columns, sql, carried, alone, rejected)
+
+
+def sa_text(sql: str):
+    import sqlalchemy as sa
+
+    return sa.text(sql)
+
+
 def _account(rt: Runtime, summary: RunSummary) -> None:
     """Fill processed / failed / not_in_results / pending from the ledger for this run's jobs."""
     L = rt.ledger
@@ -560,11 +748,15 @@ def _account(rt: Runtime, summary: RunSummary) -> None:
         if r["row_status"] in ("processed", "failed", "not_in_results", "refused"):
             setattr(ms, r["row_status"], getattr(ms, r["row_status"]) + int(r["n"]))
     for j in L.jobs(run_id=summary.run_id):
-        for name in str(j["mapping_types"]).split("+"):
+        names = str(j["mapping_types"]).split("+")
+        waiting = j["local_state"] in ("submitted", "polling", "timed_out", *AMBIGUOUS_STATES)
+        carried = L.carried_counts(j["job_key"]) if waiting and len(names) > 1 else {}
+        for name in names:
             ms = summary.mt(name)
+            n = carried.get(name, 0) if carried else int(j["row_count"] or 0)
             if j["van_job_id"] is not None and j["van_job_id"] not in ms.van_job_ids:
                 ms.van_job_ids.append(int(j["van_job_id"]))
             if j["local_state"] in ("submitted", "polling", "timed_out"):
-                ms.pending += int(j["row_count"] or 0)
+                ms.pending += n
             elif j["local_state"] in AMBIGUOUS_STATES:
-                ms.ambiguous += int(j["row_count"] or 0)
+                ms.ambiguous += n
