@@ -153,7 +153,7 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
 
             sim = stack.enter_context(SimulatorServer(
                 state_dir=Path(settings.state_dir) / "simulator", host="127.0.0.1", port=0,
-                config=simulator_config or SimulatorConfig()))
+                config=simulator_config or SimulatorConfig(seed_contacts=[])))  # demo_world seeds it
             settings = settings.replace(api_base_url=sim.base_url, application_name=SIMULATOR_DEMO_APPLICATION,
                                         api_key=SIMULATOR_DEMO_KEY, use_simulator=True,
                                         poll_interval_seconds=min(settings.poll_interval_seconds, 0.5),
@@ -369,6 +369,12 @@ def _run(rt: Runtime, summary: RunSummary, select, *, dry_run, resume, force, wa
 
         echo(f"dbt build ({' '.join(dbt_select) if dbt_select else 'all staging views'})")
         build(s, select=dbt_select or None, vars=vars)
+    if rt.simulator is not None:
+        from connector.demo_world import seed_simulator
+
+        n_contacts, n_records = seed_simulator(rt.warehouse, rt.simulator)
+        if n_contacts or n_records:
+            echo(f"simulator: loaded the demo's existing VAN records ({n_contacts} contacts, {n_records} contributions)")
     names = [n for n in names if rt.warehouse.relation_exists(rt.catalog.get(n).staging_view, s.staging_schema)]
     if not names:
         summary.status = "success"

@@ -49,6 +49,8 @@ def _phone(v: str) -> Result:
         return digits, None
     if 7 <= len(digits) <= 15 and v.lstrip().startswith("+"):
         return digits, None  # international numbers arrive with their country prefix
+    if 11 <= len(digits) <= 15 and digits[0] != "0":
+        return digits, None  # E.164 digits without the '+' (country prefix, then the national number)
     return None, "Invalid phone number"
 
 

@@ -349,6 +349,7 @@ class SimulatorServer:
         self._store = Store(self.state_dir)
         self._store.seed_contacts(self.config.seed_contacts)
         self._store.seed_records(self.config.seed_records)
+        self._store.seed_records(_catalogue_records(self.catalog))
         self._httpd = _HTTPServer((self.host, self.port), Handler)
         self._httpd.sim = self
         self.port = self._httpd.server_address[1]
@@ -414,3 +415,24 @@ class SimulatorServer:
 
     def add_contacts(self, contacts: list[dict[str, Any]]) -> None:
         self._store.seed_contacts(contacts)
+
+    def add_records(self, records: list[dict[str, Any]]) -> None:
+        """Records other than contacts that exist before any job (same shape as ``seed_records``)."""
+        self._store.seed_records(records)
+
+
+def _catalogue_records(catalog: Catalog) -> list[dict[str, Any]]:
+    """Records this VAN already holds because its own metadata lists them: a predefined value of a field
+    that is a resource's key column (e.g. the ActivistCodeID values served by /values are the account's
+    activist codes, which the ActivistCodes resource can update)."""
+    keys = {info.get("keyColumn"): rt for rt in catalog.resources
+            if (info := catalog.resource_info(rt)).get("keyColumn") not in (None, "VanID")}
+    out: dict[tuple[str, int], dict[str, Any]] = {}
+    for mt in catalog:
+        for fd in mt.fields:
+            if fd.name in keys and fd.has_predefined_values:
+                for v in catalog.values(mt.name, fd.name) or []:
+                    if v.id.isdigit():
+                        out[(fd.name, int(v.id))] = {"keyType": fd.name, "pk": int(v.id), "resource": keys[fd.name],
+                                                     "fields": {"Name": v.name}}
+    return list(out.values())

@@ -15,7 +15,8 @@ from connector.simulator import SimulatorConfig
 from connector.warehouse import Warehouse
 
 REPO = Path(__file__).resolve().parents[2]
-FAST = SimulatorConfig(pending_seconds=0.0, seconds_per_1000_rows=0.0, min_processing_seconds=0.0)
+# as the demo starts it: an empty VAN world that connector.demo_world fills from the demo seeds
+FAST = SimulatorConfig(pending_seconds=0.0, seconds_per_1000_rows=0.0, min_processing_seconds=0.0, seed_contacts=[])
 
 
 @pytest.mark.slow
@@ -43,6 +44,12 @@ def test_demo_run_accounts_for_every_row(tmp_path):
             assert len(keys) == len(rejected) + len(results) + m.pending, (name, keys - rejected - results)
             assert m.rows_checked == m.rejected + m.sent, name
             assert m.refused == 0 and m.pending == 0, (name, summary.messages)  # vanbulk.yml avoids refusals
+        # every row that passed pre-flight is one VAN accepts: the demo's existing contacts, contributions and
+        # activist codes exist on the VAN side, and pre-flight and VAN agree on formats
+        not_processed = wh.fetchall("select mapping_type, source_row_key, row_status, first_error_message "
+                                    "from van_bulk_row_results where run_id = :r and row_status <> 'processed'",
+                                    {"r": summary.run_id})
+        assert not_processed == [], not_processed
         sup = summary.mapping_types["Suppressions"]
         assert sup.blocked and sup.rejected == sup.rows_checked > 0
         assert {r[0] for r in wh.fetchall("select distinct rule from van_preflight_rejects where run_id = :r and "
