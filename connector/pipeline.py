@@ -153,7 +153,7 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
 
             sim = stack.enter_context(SimulatorServer(
                 state_dir=Path(settings.state_dir) / "simulator", host="127.0.0.1", port=0,
-                config=simulator_config or SimulatorConfig(seed_contacts=[])))  # demo_world seeds it
+                config=simulator_config or SimulatorConfig()))
             settings = settings.replace(api_base_url=sim.base_url, application_name=SIMULATOR_DEMO_APPLICATION,
                                         api_key=SIMULATOR_DEMO_KEY, use_simulator=True,
                                         poll_interval_seconds=min(settings.poll_interval_seconds, 0.5),
