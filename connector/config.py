@@ -131,14 +131,20 @@ class Settings:
         return f"Settings({shown}, api_key={'***' if self.api_key else None})"
 
 
+def _from_json(value: Any, name: str, example: str) -> Any:
+    """Structured settings arrive as JSON text from the environment, as data from vanbulk.yml."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"{name} must be JSON like {example}: {exc}") from None
+
+
 def _static_values(value: Any) -> dict[str, dict[str, str]] | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"static_values must be JSON like {{\"MappingType\": {{\"Field\": \"value\"}}}}: {exc}")
+    value = _from_json(value, "static_values", '{"MappingType": {"Field": "value"}}')
     if not isinstance(value, Mapping) or not all(isinstance(v, Mapping) for v in value.values()):
         raise ConfigError("static_values must map a mapping type to {field: value}")
     # VAN takes static values as strings; YAML may have read 501 as an int.
@@ -148,11 +154,7 @@ def _static_values(value: Any) -> dict[str, dict[str, str]] | None:
 def _combined_jobs(value: Any) -> list[dict[str, Any]] | None:
     if value is None:
         return None
-    if isinstance(value, str):
-        try:
-            value = json.loads(value)
-        except json.JSONDecodeError as exc:
-            raise ConfigError(f"combined_jobs must be JSON like [{{\"mapping_types\": [\"A\", \"B\"]}}]: {exc}")
+    value = _from_json(value, "combined_jobs", '[{"mapping_types": ["A", "B"]}]')
     if not isinstance(value, list):
         raise ConfigError("combined_jobs must be a list of {name, mapping_types: [primary, extra, ...]}")
     out = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,19 +14,22 @@ class HostedFile:
     storage_uri: str = ""  # where it lives, without query string (stored in the ledger)
 
 
-class Host:
+class Host(ABC):
     """Put a file, hand out a time-limited URL, remove it afterwards."""
 
     name = "base"
 
+    @abstractmethod
     def put(self, path: Path, key: str) -> HostedFile:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def delete(self, key: str) -> None:
-        raise NotImplementedError
+        ...
 
+    @abstractmethod
     def exists(self, key: str) -> bool:
-        raise NotImplementedError
+        ...
 
     def close(self) -> None:
         """Stop background services (the local server); hosted files stay until ``delete``."""
