@@ -8,14 +8,12 @@ rows shows memory is bounded: the peak should not grow with the row count.
 
 from __future__ import annotations
 
-import json
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 import zipfile
 from pathlib import Path
+
+from bench._harness import entry_point, peak_rss_mb, run_child
 
 ROWS = 1_000_000
 COLS = ["source_row_key", "VanID", "FirstName", "LastName", "Email", "City", "ZipOrPostal", "Phone"]
@@ -59,15 +57,13 @@ def child(mode: str, db: str, out: str) -> dict:
         chunks = len(res)
         wh.dispose()
     secs = time.perf_counter() - t0
-    peak_mb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak_mb = peak_rss_mb()
     return {"mode": mode, "seconds": secs, "peak_rss_mb": peak_mb, "zipped_bytes": zipped, "chunks": chunks}
 
 
 def measure(mode: str, db: Path) -> dict:
     with tempfile.TemporaryDirectory() as out:
-        r = subprocess.run([sys.executable, "-m", "bench.bench_export", "--child", mode, str(db), out],
-                           capture_output=True, text=True, check=True)
-    return json.loads(r.stdout.strip().splitlines()[-1])
+        return run_child("bench.bench_export", mode, str(db), out)
 
 
 def main() -> int:
@@ -89,7 +85,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(sys.argv[2], sys.argv[3], sys.argv[4])))
-        sys.exit(0)
-    sys.exit(main())
+    entry_point(child, main)

@@ -12,14 +12,12 @@ measurement runs in its own process (peak RSS is per process); about 1% of rows 
 
 from __future__ import annotations
 
-import json
 import os
-import resource
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench._harness import entry_point, peak_rss_mb, run_child
 
 ROWS = 1_000_000
 MT = "CreateOrUpdateContact"
@@ -64,7 +62,7 @@ def child(mode: str, db: str, project: str) -> dict:
     wh, catalog = Warehouse(url), load_catalog()
     settings = Settings(project_dir=project, warehouse_url=url)
     view = wh.relation(catalog.get(MT).staging_view, settings.staging_schema)
-    rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    rss_before = peak_rss_mb()
     t0 = time.perf_counter()
     extra: dict = {}
     if mode == "scan":
@@ -83,16 +81,12 @@ def child(mode: str, db: str, project: str) -> dict:
                      gx_agrees=all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
                      if mode == "gx" else None)
     secs = time.perf_counter() - t0
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    peak = peak_rss_mb()
     return {"mode": mode, "seconds": secs, "peak_rss_mb": peak, "rss_before_mb": rss_before, **extra}
 
 
 def measure(mode: str, db: Path, project: Path) -> dict:
-    r = subprocess.run([sys.executable, "-m", "bench.bench_preflight", "--child", mode, str(db), str(project)],
-                       capture_output=True, text=True)
-    if r.returncode:
-        raise SystemExit(f"{mode} failed:\n{r.stderr}")
-    return json.loads(r.stdout.strip().splitlines()[-1])
+    return run_child("bench.bench_preflight", mode, str(db), str(project))
 
 
 def main() -> int:
@@ -117,7 +111,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) > 1 and sys.argv[1] == "--child":
-        print(json.dumps(child(sys.argv[2], sys.argv[3], sys.argv[4])))
-        sys.exit(0)
-    sys.exit(main())
+    entry_point(child, main)

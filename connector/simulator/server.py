@@ -38,7 +38,7 @@ MAX_BODY = 5 * 1024 * 1024
 
 
 class _Dropped(Exception):
-    pass
+    """A fault rule closed the connection; the handler must not write a response."""
 
 
 class _HTTPServer(ThreadingHTTPServer):

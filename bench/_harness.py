@@ -1,0 +1,30 @@
+"""What every benchmark shares: each measurement runs in its own process, so the peak RSS read at its end
+belongs to that measurement alone, and reports one JSON line back to the parent."""
+
+from __future__ import annotations
+
+import json
+import resource
+import subprocess
+import sys
+from typing import Callable
+
+
+def peak_rss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def run_child(module: str, *args: str) -> dict:
+    """Run ``python -m <module> --child <args>`` and return the dict its ``child`` function produced."""
+    r = subprocess.run([sys.executable, "-m", module, "--child", *args], capture_output=True, text=True)
+    if r.returncode:
+        raise SystemExit(f"{module} {' '.join(args[:1])} failed:\n{r.stderr}")
+    return json.loads(r.stdout.strip().splitlines()[-1])
+
+
+def entry_point(child: Callable[..., dict], main: Callable[[], int]) -> None:
+    """The ``if __name__ == "__main__"`` block: ``--child ARGS`` measures once, otherwise run the comparison."""
+    if len(sys.argv) > 1 and sys.argv[1] == "--child":
+        print(json.dumps(child(*sys.argv[2:])))
+        sys.exit(0)
+    sys.exit(main())
