@@ -35,7 +35,7 @@ __all__ = [
 
 _WHERE = {
     "Settings": "connector.config", "load_settings": "connector.config",
-    "VanClient": "connector.van_client", "RunSummary": "connector.pipeline",
+    "VanClient": "connector.van_client", "RunSummary": "connector.run.summary",
     **{n: "connector.api" for n in ("CheckResult", "debug", "refresh_catalog", "results", "retry_failed", "run",
                                     "status")},
     **{n: "connector.errors" for n in ("BulkImportJobFailed", "PollTimeout", "SubmitAmbiguous", "VanAuthError",

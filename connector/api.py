@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 import secrets
 import tempfile
 from dataclasses import dataclass
@@ -20,106 +19,42 @@ import httpx
 
 from connector.config import Settings
 from connector.errors import ConnectorError, VanError
-from connector.ledger import new_id, utcnow
-from connector.payload import JobSpec, MappingSpec
-from connector.pipeline import (
-    RunSummary,
-    _account,
-    _send_view,
-    finish_job,
-    finish_jobs,
-    resolve_static_values,
-    run,
-    runtime,
-)
 from connector.redaction import redact
-from connector.results import ResultFile, parse_results
+from connector.run import RunSummary, collect, load_job_results, retry_failed, run, runtime
+from connector.run.reconcile import reload_from_raw
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckResult", "debug", "refresh_catalog", "results", "retry_failed", "run", "status"]
-
-_RUN_ID = re.compile(r"^[0-9a-f]{32}$")
+__all__ = ["CheckResult", "RunSummary", "debug", "refresh_catalog", "results", "retry_failed", "run", "status"]
 
 
 def status(settings: Settings, *, wait: bool = False, limit: int = 20, echo: Callable[[str], None] | None = None,
            **runtime_kwargs: Any) -> list[dict]:
-    """Poll every job in flight once (or until done with ``wait``), load results of finished ones,
-    and return the most recent jobs from the ledger."""
+    """Poll every job VAN has or finished whose results are not loaded (once, or until done with ``wait``),
+    load the results of finished ones, and return the most recent jobs from the ledger."""
     with runtime(settings, echo=echo, **runtime_kwargs) as rt:
-        flying = rt.ledger.in_flight()
+        flying = rt.ledger.collectable()
         if flying:
-            rt.echo(f"{len(flying)} job(s) in flight: polling")
-            finish_jobs(rt, flying, timeout=None if wait else 0.0)
-        return rt.ledger.query(f"select * from {rt.ledger.rel('van_bulk_jobs')} order by created_at desc limit {int(limit)}")
+            rt.echo(f"{len(flying)} job(s) to collect: polling")
+            collect(rt, flying, timeout=None if wait else 0.0)
+        return rt.ledger.recent_jobs(limit)
 
 
 def results(settings: Settings, van_job_id: int, *, echo: Callable[[str], None] | None = None,
             **runtime_kwargs: Any) -> dict:
     """(Re)fetch a job's result files and reload its rows. Uses the raw copies when VAN's links expired."""
     with runtime(settings, echo=echo, **runtime_kwargs) as rt:
-        job = rt.ledger.get_job(van_job_id=van_job_id)
+        job = rt.ledger.job(van_job_id=van_job_id)
         if job is None:
             raise ConnectorError(f"VAN job {van_job_id} is not in the ledger")
         body = rt.client.get_job(van_job_id)
         try:
-            finish_job(rt, job, body)
+            load_job_results(rt, job, body)
         except VanError as exc:
-            raw = sorted((Path(rt.settings.state_dir) / "results" / str(van_job_id)).glob("result-*.csv"))
-            if not raw:
+            rt.echo(f"result links unusable ({exc}); re-parsing the raw files kept locally")
+            if reload_from_raw(rt, rt.ledger.job(job["job_key"])) is None:
                 raise
-            rt.echo(f"result links unusable ({exc}); re-parsing {len(raw)} raw file(s) kept locally")
-            files = [ResultFile(int(p.stem.split("-")[1]), p, "", None) for p in raw]
-            mts = str(job["mapping_types"]).split("+")
-            rt.ledger.replace_results(job["job_key"], parse_results(
-                files, mts, job_key=job["job_key"], van_job_id=van_job_id, run_id=job["run_id"], loaded_at=utcnow()))
-            rt.ledger.add_not_in_results(job["job_key"], mts, van_job_id, job["run_id"])
-        return rt.ledger.get_job(job["job_key"])
-
-
-def retry_failed(settings: Settings, run_id: str, *, wait: bool = True, force: bool = False,
-                 echo: Callable[[str], None] | None = None, **runtime_kwargs: Any) -> RunSummary:
-    """A new job per mapping type from the rows of ``run_id`` that failed or were absent from VAN's results
-    (and have not been processed since), read fresh from the staging view so fixed data goes out."""
-    if not _RUN_ID.match(run_id or ""):
-        raise ConnectorError(f"not a run id: {run_id!r}")
-    new_run = new_id()
-    with runtime(settings, echo=echo, **runtime_kwargs) as rt:
-        s, L = rt.settings, rt.ledger
-        summary = RunSummary(new_run, simulated=s.simulated, warehouse=rt.warehouse.redacted_url(),
-                             duckdb_path=rt.warehouse.duckdb_path, schema=L.schema)
-        L.start_run(new_run, "retry-failed", selector=run_id, simulated=s.simulated, args={"retry_of": run_id})
-        rows = L.query(
-            f"select r.mapping_type, count(*) as n from {L.rel('van_bulk_row_results')} r "
-            f"join {L.rel('van_bulk_jobs')} j on j.job_key = r.job_key where j.run_id = :r "
-            "and r.row_status <> 'processed' group by r.mapping_type", {"r": run_id})
-        if not rows:
-            rt.echo(f"run {run_id}: no failed rows")
-        resources = rt.client.get_resources()
-        statics = resolve_static_values(rt.catalog, s.static_values)
-        jobs: list[dict] = []
-        for row in rows:
-            mt = rt.catalog.get(row["mapping_type"])
-            view = rt.warehouse.relation(mt.staging_view, s.staging_schema)
-            q = rt.warehouse.quote
-            # Rows failed in that run, unless a later job processed them (latest view).
-            sql = (f"select v.* from {view} v where exists (select 1 from {L.rel('van_bulk_row_results')} r "
-                   f"join {L.rel('van_bulk_jobs')} j on j.job_key = r.job_key where j.run_id = '{run_id}' "
-                   f"and r.mapping_type = '{mt.name}' and r.row_status <> 'processed' "
-                   f"and r.source_row_key = v.{q('source_row_key')}) and not exists (select 1 from "
-                   f"{L.rel('van_bulk_row_latest')} l where l.mapping_type = '{mt.name}' "
-                   f"and l.source_row_key = v.{q('source_row_key')} and l.row_status = 'processed')")
-            rt.echo(f"{mt.name}: {row['n']} failed row(s) in run {run_id}")
-            summary.mt(mt.name).rows_checked = int(row["n"])
-            jobs += _send_view(rt, summary, JobSpec((MappingSpec(mt.name, statics.get(mt.name, {})),)), sql,
-                               f"{s.staging_schema}.{mt.staging_view}", resources, dry_run=False, force=force,
-                               retry_of_run_id=run_id)
-        if wait and jobs:
-            finish_jobs(rt, jobs)
-        _account(rt, summary)
-        summary.status = "success"
-        L.finish_run(new_run, "success", summary.to_dict())
-        return summary
+        return rt.ledger.job(job["job_key"])
 
 
 @dataclass

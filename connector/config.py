@@ -65,6 +65,9 @@ class Settings:
     # Multi-mapping jobs: [{name, mapping_types: [primary, extra, ...]}]; one file = the primary's staging view
     # LEFT JOIN the extras' on source_row_key (docs/connector.md). Env VANBULK_COMBINED_JOBS as JSON.
     combined_jobs: list[dict[str, Any]] | None = None
+    # row-level sync: a row version VAN failed, dropped or refused is sent again by up to this many runs,
+    # then left for `vanbulk retry-failed` (docs/sync.md)
+    max_row_tries: int = 3
     # export and hosting
     hosting: str = "local"  # "local", "s3://bucket/prefix", "gs://bucket/prefix"
     hosting_public_url: str | None = None  # base URL of the local host as VAN sees it
@@ -102,6 +105,8 @@ class Settings:
             raise ConfigError(f"preflight_policy must be 'send_passing' or 'block', got {self.preflight_policy!r}")
         if not 5000 <= int(self.result_file_size_kb_limit) <= 100000:
             raise ConfigError("result_file_size_kb_limit must be between 5000 and 100000 (VAN's range)")
+        if int(self.max_row_tries) < 1:
+            raise ConfigError("max_row_tries must be at least 1")
         if self.max_zipped_bytes > 100 * 1024 * 1024:
             raise ConfigError("max_zipped_bytes must not exceed VAN's 100 MB limit")
         self.static_values = _static_values(self.static_values)

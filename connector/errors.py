@@ -19,6 +19,7 @@ __all__ = [
     "PollTimeout",
     "SubmitAmbiguous",
     "VanAuthError",
+    "VanConnectError",
     "VanConnectionError",
     "VanError",
     "VanNotFound",
@@ -101,6 +102,10 @@ class VanConnectionError(VanError):
     """Connection refused, reset or timed out."""
 
     retriable = True
+
+
+class VanConnectError(VanConnectionError):
+    """The connection could not be made: the request never reached VAN (a POST created nothing)."""
 
 
 class SubmitAmbiguous(VanError):

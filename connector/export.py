@@ -7,7 +7,7 @@ field (VAN leaves the stored value unchanged), UTF-8, CRLF. Column order is exac
 Chunks roll over before ``max_zipped_bytes`` (measured on the zip as it is written, with a safety
 margin for what deflate still buffers) or ``max_rows_per_chunk``. Each chunk records the sha256 of its
 CSV bytes (the idempotency key of the job ledger) and writes the ``source_row_key`` of every row it
-carries to a side file, so the ledger can record which rows a job sent without holding them in memory.
+carries to a side file (JSON lines), so the ledger can record which rows a job sent without holding them in memory.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import json
 import logging
 import zipfile
 from dataclasses import dataclass
@@ -43,12 +44,12 @@ class Chunk:
     csv_bytes: int
     zipped_bytes: int
     sha256: str  # of the CSV bytes
-    keys_path: Path  # one source_row_key per line
+    keys_path: Path  # one JSON string per line: keys round-trip whatever they contain (CR, LF, tabs)
 
     def row_keys(self) -> Iterator[str]:
         with open(self.keys_path, encoding="utf-8") as f:
             for line in f:
-                yield line.rstrip("\n")
+                yield json.loads(line)
 
 
 class _HashingWriter(io.RawIOBase):
@@ -157,7 +158,7 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
             if key is None or key == "":
                 raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
             state["writer"].writerow(["" if v is None else v for v in row])
-            state["keys"].write(f"{key}\n")
+            state["keys"].write(json.dumps(str(key)) + "\n")
             state["rows"] += 1
             total += 1
             if on_progress and total % 50_000 == 0:

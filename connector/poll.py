@@ -55,11 +55,13 @@ class JobToPoll:
 def poll_jobs(client, jobs: list[JobToPoll], *, interval: float, max_interval: float, timeout: float,
               on_status: Callable[[JobToPoll, Mapping[str, Any]], None] | None = None,
               on_terminal: Callable[[JobToPoll, Mapping[str, Any]], None],
+              on_error: Callable[[JobToPoll, VanError], None] | None = None,
               sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time
               ) -> list[JobToPoll]:
     """Poll until every job is terminal (``on_terminal`` runs at once for each) or ``timeout``.
 
-    Returns the jobs still running when the time ran out (empty when all finished).
+    Returns the jobs still running when the time ran out (empty when all finished). A job VAN answers
+    with a non-retriable error is handed to ``on_error`` and dropped (without it, the error is raised).
     """
     pending = list(jobs)
     start = clock()
@@ -70,15 +72,21 @@ def poll_jobs(client, jobs: list[JobToPoll], *, interval: float, max_interval: f
         for job in pending:
             try:
                 body = client.get_job(job.van_job_id)
-            except VanNotFound:
+            except VanNotFound as exc:
                 if clock() - job.submitted_at < NOT_VISIBLE_GRACE_SECONDS:
                     logger.info("job %s not visible yet", job.van_job_id)
                     still.append(job)
                     continue
-                raise
+                if on_error is None:
+                    raise
+                on_error(job, exc)
+                continue
             except VanError as exc:
                 if not exc.retriable:
-                    raise
+                    if on_error is None:
+                        raise
+                    on_error(job, exc)
+                    continue
                 logger.warning("polling job %s: %s; will retry", job.van_job_id, exc)
                 still.append(job)
                 continue

@@ -23,6 +23,7 @@ import httpx
 from connector.errors import (
     SubmitAmbiguous,
     VanAuthError,
+    VanConnectError,
     VanConnectionError,
     VanError,
     VanNotFound,
@@ -163,7 +164,7 @@ class VanClient:
                 resp = self._http.request(method, url, **kwargs)
             except httpx.ConnectError as exc:
                 # Never reached VAN: safe to retry even a POST.
-                err: VanError = VanConnectionError(f"{method} {_path(url)}: cannot connect ({type(exc).__name__})")
+                err: VanError = VanConnectError(f"{method} {_path(url)}: cannot connect ({type(exc).__name__})")
             except httpx.TransportError as exc:
                 if not idempotent:
                     raise SubmitAmbiguous(

@@ -131,6 +131,18 @@ class MappingType:
         return self.meta.get("disclosureCategory", {})
 
     @property
+    def write_semantics(self) -> str:
+        """``append`` (each processed row created a record: never sent again) or ``upsert`` (sets values: a
+        changed row is sent again). Missing or unclear evidence: ``append``, the safe default."""
+        return "upsert" if self.meta.get("writeSemantics") == "upsert" else "append"
+
+    @property
+    def change_via(self) -> str | None:
+        """The mapping type that changes an imported record of an append type (Contributions: Edit Contribution
+        Data), when there is one."""
+        return self.meta.get("changeVia")
+
+    @property
     def row_requirements(self) -> list[Mapping[str, Any]]:
         return list(self.meta.get("rowRequirements", []))
 

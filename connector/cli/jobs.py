@@ -52,9 +52,15 @@ def _fail(exc: Exception) -> None:
 @target_opt
 @profiles_opt
 @click.option("--vars", "vars_", envvar="VANBULK_VARS", help="dbt vars as a YAML string.")
-@click.option("--dry-run", is_flag=True, help="Build, validate and export; report counts; submit nothing.")
-@click.option("--resume", is_flag=True, help="First collect jobs still in flight from earlier runs.")
-@click.option("--force", is_flag=True, help="Submit chunks even if identical content already has a job.")
+@click.option("--dry-run", is_flag=True, help="Build, validate, plan and export; store and print the plan; submit nothing.")
+@click.option("--full-refresh", is_flag=True,
+              help="Send every passing row of upsert types again, not only new and changed ones.")
+@click.option("--duplicate-append-types", "duplicate_append", is_flag=True,
+              help="With --full-refresh: append types too (Contributions, canvass results...): DUPLICATES records.")
+@click.option("--resume", is_flag=True, help="First wait for jobs still in flight from earlier runs.")
+@click.option("--force", is_flag=True,
+              help="Submit a chunk even if identical content already has a job (rows are still never sent "
+                   "while a job holds them).")
 @click.option("--wait/--no-wait", default=True, show_default=True, help="Poll jobs to the end and load results.")
 @click.option("--skip-dbt", is_flag=True, help="Use the staging views as they are (no dbt build).")
 @click.option("--static", "statics", multiple=True, metavar="MAPPINGTYPE.FIELD=VALUE",
@@ -62,10 +68,12 @@ def _fail(exc: Exception) -> None:
                    "ApplyContactCustomFields.CustomFieldGroupID=501); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
 @project_opt
-def run_cmd(select, target, profiles_dir, vars_, dry_run, resume, force, wait, skip_dbt, statics, as_json,
-            project_dir):
-    """dbt build -> pre-flight -> export -> host -> submit -> poll -> results -> ledger."""
-    from connector.pipeline import run
+def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicate_append, resume, force, wait,
+            skip_dbt, statics, as_json, project_dir):
+    """dbt build -> pre-flight -> plan -> export -> host -> submit -> poll -> reconcile -> ledger.
+
+    Incremental: only new, changed and retryable rows are sent (docs/sync.md)."""
+    from connector.run import run
 
     settings = _settings(project_dir, target, profiles_dir)
     parsed_vars = yaml.safe_load(vars_) if vars_ else None
@@ -78,7 +86,8 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, resume, force, wait, s
         static_values.setdefault(mt_name, {})[field_name] = value
     try:
         summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
-                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values)
+                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values,
+                      full_refresh=full_refresh, duplicate_append=duplicate_append)
     except ConnectorError as exc:
         _fail(exc)
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
@@ -128,16 +137,18 @@ def results_cmd(job_id, project_dir):
 
 
 @main.command("retry-failed")
-@click.option("--run", "run_id", required=True, help="Run id whose failed / absent rows to resubmit.")
+@click.option("--run", "run_id", help="Only rows with a result in this run (default: every retryable row).")
+@click.option("-s", "--select", "select", multiple=True, help="Mapping types (default: all).")
 @click.option("--wait/--no-wait", default=True, show_default=True)
-@click.option("--force", is_flag=True, help="Resubmit even if an identical retry file was already sent.")
+@click.option("--force", is_flag=True, help="Resubmit even if an identical file already has a job.")
 @project_opt
-def retry_failed_cmd(run_id, wait, force, project_dir):
-    """A new job per mapping type from exactly the rows that failed in RUN_ID."""
-    from connector.api import retry_failed
+def retry_failed_cmd(run_id, select, wait, force, project_dir):
+    """Send again the rows whose last outcome is failed, not_in_results or refused (a plan over `retry`)."""
+    from connector.run import retry_failed
 
     try:
-        summary = retry_failed(_settings(project_dir), run_id, wait=wait, force=force, echo=_echo)
+        summary = retry_failed(_settings(project_dir), run_id, select=list(select) or None, wait=wait,
+                               force=force, echo=_echo)
     except ConnectorError as exc:
         _fail(exc)
     click.echo(summary.render())

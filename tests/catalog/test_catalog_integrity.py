@@ -164,3 +164,19 @@ def test_known_facts(catalog):
         cols = mt.staging_columns
         assert cols[0] == "source_row_key" and len(set(c.lower() for c in cols)) == len(cols), mt.name
         assert len(cols) - 1 <= 50, mt.name  # VAN's column limit
+
+
+def test_write_semantics_are_data_with_evidence(catalog):
+    """Every mapping type says whether VAN appends a record per row or sets values, with an evidence tag;
+    the types that create money or history records are append, and unknown evidence means append."""
+    for mt in catalog:
+        assert mt.meta.get("writeSemantics") in ("append", "upsert"), mt.name
+        assert _tag(mt.meta["evidence"]["writeSemantics"]) in EVIDENCE_TAGS, mt.name
+        if _tag(mt.meta["evidence"]["writeSemantics"]) == "unknown":
+            assert mt.write_semantics == "append", mt.name
+    for name in ("Contributions", "ContributionAdjustments", "CanvassResults", "RecurringCommitments"):
+        assert catalog.get(name).write_semantics == "append", name
+    for name in ("CreateOrUpdateContact", "Phones", "Email", "ApplyContactCustomFields", "MailingAddress"):
+        assert catalog.get(name).write_semantics == "upsert", name
+    assert catalog.get("Contributions").change_via == "EditContributionData"
+    assert catalog.find(catalog.get("Contributions").change_via) is not None

@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from connector.api import retry_failed
 from connector.catalog import load_catalog
 from connector.config import ConfigError, Settings, load_settings, merge_static_values
-from connector.pipeline import resolve_static_values, run
+from connector.run import resolve_static_values, run
 from connector.preflight import run_preflight
 from connector.preflight.rejects import ensure_table
 from connector.simulator import SimulatorConfig

@@ -9,7 +9,8 @@ import pytest
 
 from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, ConfigError, Settings, load_settings
 from connector.errors import ConnectorError
-from connector.pipeline import combined_columns, run
+from connector.run import run
+from connector.run.combined import combined_columns
 from connector.preflight import run_preflight
 from tests.connector.test_accounting import CAT, assert_accounted, fetch, make_view
 

@@ -10,7 +10,7 @@ import pytest
 
 from connector.catalog import load_catalog
 from connector.config import load_settings
-from connector.pipeline import run
+from connector.run import run
 from connector.simulator import SimulatorConfig
 from connector.warehouse import Warehouse
 

@@ -14,7 +14,7 @@ import sqlalchemy as sa
 
 from connector.api import retry_failed, status
 from connector.config import Settings
-from connector.pipeline import run
+from connector.run import run
 from connector.simulator import SimulatorConfig
 from connector.warehouse import Warehouse
 from tests.connector.helpers import ACTIVIST_ROWS, CONTACT_ROWS, make_staging, passthrough_preflight
@@ -72,25 +72,40 @@ def test_run_accounts_for_every_row_and_second_run_submits_nothing(tmp_path):
     assert len(raw) == 2
     n_jobs = sim_jobs(tmp_path)
 
+    # The second run sends only the two rows VAN failed or dropped (retry); processed rows are unchanged.
     second = go(s)
-    assert sim_jobs(tmp_path) == n_jobs == 2
-    assert second.mapping_types["ActivistCode"].unchanged == 5 and second.mapping_types["ActivistCode"].sent == 0
-    assert q(s, "select count(*) from van_bulk_runs") == [(2,)]
+    ac2, co2 = second.mapping_types["ActivistCode"], second.mapping_types["CreateOrUpdateContact"]
+    assert ac2.plan == {"unchanged": 3, "retry": 2} and ac2.sent == 2 and ac2.unchanged == 3
+    assert co2.plan == {"unchanged": 3} and co2.sent == 0
+    assert sim_jobs(tmp_path) == n_jobs + 1 == 3
+    assert q(s, "select source_row_key from van_bulk_job_rows r join van_bulk_jobs j on j.job_key = r.job_key "
+                "where j.run_id = :r order by 1", r=second.run_id) == [("ac-4",), ("ac-5",)]
+    # max_row_tries (3) per row version: the third run tries once more, the fourth leaves them for retry-failed
+    go(s)
+    fourth = go(s)
+    assert fourth.mapping_types["ActivistCode"].plan == {"unchanged": 3, "retry_exhausted": 2}
+    assert sim_jobs(tmp_path) == 4
+    assert q(s, "select source_row_key, outcome, tries from van_bulk_row_state where mapping_type = 'ActivistCode' "
+                "and outcome <> 'processed' order by 1") == [("ac-4", "failed", 3), ("ac-5", "not_in_results", 3)]
+    assert any("left for `vanbulk retry-failed`" in m for m in fourth.messages)
+    assert q(s, "select count(*) from van_bulk_runs") == [(4,)]
 
 
 def test_retry_failed_resubmits_exactly_the_failed_rows(tmp_path):
     s = settings_for(tmp_path)
     make_staging(s.warehouse_url)
     first = go(s)
-    retry = retry_failed(s, first.run_id, simulator_config=FAST)
+    retry = retry_failed(s, first.run_id, simulator_config=FAST, preflight=passthrough_preflight)
     sent = q(s, "select r.source_row_key from van_bulk_job_rows r join van_bulk_jobs j on j.job_key = r.job_key "
                 "where j.run_id = :r order by 1", r=retry.run_id)
     assert sent == [("ac-4",), ("ac-5",)]
     assert q(s, "select retry_of_run_id from van_bulk_jobs where run_id = :r", r=retry.run_id) == [(first.run_id,)]
     assert sim_jobs(tmp_path) == 3
-    # the same retry again is identical content: not resubmitted
-    retry_failed(s, first.run_id, simulator_config=FAST)
-    assert sim_jobs(tmp_path) == 3
+    # still failing: asking again sends them again (a job whose rows all failed does not block its content)
+    again = retry_failed(s, first.run_id, simulator_config=FAST, preflight=passthrough_preflight)
+    assert again.mapping_types["ActivistCode"].plan == {"retry": 2} and sim_jobs(tmp_path) == 4
+    # processed rows are never part of a retry
+    assert "CreateOrUpdateContact" not in again.mapping_types or again.mapping_types["CreateOrUpdateContact"].sent == 0
 
 
 def test_jobs_left_in_flight_are_resumed_without_double_submit(tmp_path):
@@ -100,10 +115,10 @@ def test_jobs_left_in_flight_are_resumed_without_double_submit(tmp_path):
     assert first.mapping_types["ActivistCode"].pending == 5
     assert {st for (st,) in q(s, "select local_state from van_bulk_jobs")} == {"submitted"}
     resumed = go(s, resume=True)
-    assert sim_jobs(tmp_path) == 2
-    assert resumed.mapping_types["ActivistCode"].unchanged == 5
+    assert sim_jobs(tmp_path) == 3  # only the retry of ac-4 / ac-5 is new
+    assert resumed.mapping_types["ActivistCode"].plan == {"unchanged": 3, "retry": 2}
     assert {st for (st,) in q(s, "select local_state from van_bulk_jobs")} == {"results_loaded"}
-    assert q(s, "select count(*) from van_bulk_row_results") == [(8,)]
+    assert q(s, "select count(*) from van_bulk_row_results") == [(10,)]
 
 
 def test_status_collects_jobs_in_flight(tmp_path):
@@ -128,8 +143,10 @@ def test_same_run_on_postgres(tmp_path, pg_schema):
                                       "group by row_status"))
             assert counts == {"processed": 6, "failed": 1, "not_in_results": 1}
             assert wh.scalar(f'select count(*) from "{schema}".van_bulk_row_latest') == 8
-        go(s)
-        assert sim_jobs(tmp_path) == 2
+        second = go(s)
+        assert sim_jobs(tmp_path) == 3 and second.mapping_types["ActivistCode"].plan == {"unchanged": 3, "retry": 2}
+        with Warehouse(url) as wh:
+            assert wh.scalar(f'select count(*) from "{schema}".van_bulk_row_state') == 8
     finally:
         with Warehouse(url) as wh:
             wh.execute(f'drop schema if exists "{stg}" cascade')

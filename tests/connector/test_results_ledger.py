@@ -13,7 +13,7 @@ from connector.errors import SubmitAmbiguous, VanValidationError
 from connector.export import export_rows
 from connector.ledger import Ledger, content_key, utcnow
 from connector.payload import JobSpec, MappingSpec
-from connector.pipeline import runtime, submit_chunk
+from connector.run import runtime, submit_chunk
 from connector.results import ResultFile, categorize, parse_results
 from connector.warehouse import Warehouse
 

@@ -17,7 +17,7 @@ import pytest
 
 from connector.config import Settings
 from connector.logging_setup import configure
-from connector.pipeline import run
+from connector.run import run
 from connector.simulator import SimulatorConfig, SimulatorServer
 from connector.simulator.config import ApiKey
 from connector.warehouse import Warehouse

@@ -1,0 +1,578 @@
+"""The job ledger in the target warehouse: the single record of what was sent, to whom, and what happened.
+
+The ledger owns every state transition (``connector.ledger.states``): a job moves only through the
+``mark_*`` / ``load_results`` methods, each of which checks the state it leaves and writes the job row, its
+rows' results and their sync state in one transaction, so a crash leaves either the old or the new state.
+
+Protocol around the POST (why each write is where it is):
+
+1. ``record_job``: job row (``exported``) + one ``van_bulk_job_rows`` row per (key, mapping type) it carries.
+2. ``mark_uploaded`` once the file is hosted.
+3. ``mark_submitting``, committed BEFORE the POST: claims every carried row in ``van_bulk_row_state``
+   (outcome ``pending``, the planned row hash, this job). A row another job holds ``pending`` fails the
+   claim (``RowClaimConflict``) and nothing is POSTed: two workers can never both send a row.
+4. ``mark_submitted`` with VAN's job id, or ``mark_ambiguous`` / ``mark_refused``.
+5. ``load_results``: row results, the anti-join (``not_in_results``), the rows' outcomes and the job's final
+   state in one transaction.
+
+A crash between 3 and 4 leaves ``submitting`` with rows ``pending``: the plan puts them in ``ambiguous``
+and never resends them automatically. Idempotency per chunk stays as a second guard: ``content_key`` =
+sha256(mapping types | VAN target | database mode | file sha256).
+
+Bulk writes stream through a temporary CSV: DuckDB reads it with ``read_csv``, PostgreSQL with ``COPY``;
+other engines fall back to ``executemany`` in batches. Memory stays bounded for million-row jobs.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import tempfile
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Iterable, Mapping, Sequence
+
+import sqlalchemy as sa
+
+from connector.errors import ConnectorError
+from connector.ledger.schema import (JOB_ROWS, JOBS, PLAN_COUNTS, PLAN_ROWS, PRIMARY_KEYS, ROW_LATEST,
+                                     ROW_RESULTS, ROW_STATE, RUNS, TABLES)
+from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JOB_TRANSITIONS,
+                                     RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, JobState, PlanCategory,
+                                     RowOutcome, RowStatus, sql_list)
+from connector.ledger.sync import PlanRequest, categorize_sql, row_hash_sql
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["Ledger", "LedgerStateError", "RowClaimConflict", "content_key", "new_id", "utcnow"]
+
+
+class LedgerStateError(ConnectorError):
+    """A transition from a state that does not allow it (a bug, or two processes on one job)."""
+
+
+class RowClaimConflict(ConnectorError):
+    """Another job holds some of this job's rows (pending at VAN or being submitted): not POSTed."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc).replace(tzinfo=None)
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex
+
+
+def content_key(mapping_types: Sequence[str], api_target: str, database_mode: int, file_sha256: str) -> str:
+    raw = "|".join(["+".join(mapping_types), api_target, str(database_mode), file_sha256])
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Ledger:
+    def __init__(self, warehouse, schema: str | None = None, *, api_target: str = "", database_mode: int = 1):
+        self.wh = warehouse
+        self.schema = schema or warehouse.default_schema
+        self.api_target = api_target
+        self.database_mode = int(database_mode)
+        self.notes: list[str] = []  # what ensure() did that a user should hear about (migrations)
+
+    def rel(self, name: str) -> str:
+        return self.wh.relation(name, self.schema)
+
+    # -- DDL -------------------------------------------------------------------------------------
+    def ensure(self) -> None:
+        created: set[str] = set()
+        with self.wh.begin() as c:
+            c.execute(sa.text(f"create schema if not exists {self.wh.quote(self.schema)}"))
+            for table, cols in TABLES.items():
+                have = {r[0] for r in c.execute(sa.text(
+                    "select column_name from information_schema.columns where table_schema = :s and table_name = :t"),
+                    {"s": self.schema, "t": table})}
+                if not have:
+                    body = ", ".join(f"{self.wh.quote(n)} {t}" for n, t in cols)
+                    if table in PRIMARY_KEYS:
+                        body += f", primary key ({', '.join(self.wh.quote(k) for k in PRIMARY_KEYS[table])})"
+                    c.execute(sa.text(f"create table if not exists {self.rel(table)} ({body})"))
+                    created.add(table)
+                    continue
+                for n, t in cols:  # tables from an older version gain new columns instead of failing
+                    if n not in have:
+                        c.execute(sa.text(f"alter table {self.rel(table)} add column {self.wh.quote(n)} {t}"))
+            c.execute(sa.text(
+                f"create or replace view {self.rel(ROW_LATEST)} as "
+                f"select job_key, van_job_id, run_id, mapping_type, source_row_key, primary_key, primary_key_type, "
+                f"row_status, first_error_message, error_category, mapping_messages_json, loaded_at from ("
+                f"select r.*, row_number() over (partition by mapping_type, source_row_key "
+                f"order by loaded_at desc, job_key desc) as rn from {self.rel(ROW_RESULTS)} r) t where rn = 1"))
+            if ROW_STATE in created and JOBS not in created:
+                self._migrate_row_state(c)
+
+    def _migrate_row_state(self, c) -> None:
+        """A ledger from before row-level sync: every row an earlier job carried gets its sync state from
+        its latest job (and whether any job processed it). Its row hash stays NULL until the next plan, which
+        takes the current view's values as the version sent (docs/sync.md, "Upgrading")."""
+        j, jr, r = self.rel(JOBS), self.rel(JOB_ROWS), self.rel(ROW_RESULTS)
+        collectable, ambiguous = sql_list(COLLECTABLE_JOB_STATES), sql_list(AMBIGUOUS_JOB_STATES)
+        c.execute(sa.text(
+            f"insert into {self.rel(ROW_STATE)} (api_target, database_mode, mapping_type, source_row_key, row_hash, "
+            f"outcome, job_key, run_id, tries, processed_hash, processed_at, updated_at) "
+            f"select api_target, database_mode, mapping_type, source_row_key, cast(null as varchar(32)), outcome, "
+            f"job_key, run_id, 1, cast(null as varchar(32)), processed_at, :t from ("
+            f"select x.*, row_number() over (partition by api_target, database_mode, mapping_type, source_row_key "
+            f"order by created_at desc, job_key desc) as rn, max(case when outcome = 'processed' then loaded_at end) "
+            f"over (partition by api_target, database_mode, mapping_type, source_row_key) as processed_at from ("
+            f"select j.api_target, j.database_mode, coalesce(jr.mapping_type, j.mapping_types) as mapping_type, "
+            f"jr.source_row_key, j.job_key, j.run_id, j.created_at, r.loaded_at, case "
+            f"when r.row_status is not null then r.row_status "
+            f"when j.local_state in ({collectable}) then '{RowOutcome.PENDING}' "
+            f"when j.local_state in ({ambiguous}) then '{RowOutcome.AMBIGUOUS}' "
+            f"when j.local_state = '{JobState.SUBMIT_FAILED}' then '{RowOutcome.REFUSED}' end as outcome "
+            f"from {jr} jr join {j} j on j.job_key = jr.job_key left join {r} r on r.job_key = jr.job_key "
+            f"and r.source_row_key = jr.source_row_key "
+            f"and r.mapping_type = coalesce(jr.mapping_type, j.mapping_types)) x where x.outcome is not null) y "
+            f"where rn = 1"), {"t": utcnow()})
+        n = c.execute(sa.text(f"select count(*), count(processed_at) from {self.rel(ROW_STATE)}")).one()
+        if n[0]:
+            self.notes.append(
+                f"ledger upgraded to row-level sync: {n[0]} row(s) of earlier jobs now have a sync state "
+                f"({n[1]} processed); processed rows take the current view's values as the version sent, so "
+                "they are `unchanged` unless they change from now on")
+
+    # -- runs ------------------------------------------------------------------------------------
+    def start_run(self, run_id: str, command: str, *, selector: str | None = None, target: str | None = None,
+                  dry_run: bool = False, simulated: bool = False, args: Mapping[str, Any] | None = None) -> None:
+        from importlib.metadata import PackageNotFoundError, version
+
+        try:
+            pkg_version = version("vanbulk")
+        except PackageNotFoundError:
+            pkg_version = None
+        self._insert(RUNS, {"run_id": run_id, "invoked_at": utcnow(), "command": command, "selector": selector,
+                            "target": target, "package_version": pkg_version, "dry_run": dry_run,
+                            "simulated": simulated, "status": "running",
+                            "args_json": json.dumps(args or {}, default=str)})
+
+    def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any] | None = None) -> None:
+        self._update(RUNS, "run_id", run_id, {"finished_at": utcnow(), "status": status,
+                                              "summary_json": json.dumps(summary or {}, default=str)})
+
+    # -- jobs: reads -----------------------------------------------------------------------------
+    def job(self, job_key: str | None = None, van_job_id: int | None = None) -> dict | None:
+        if job_key:
+            rows = self._query(f"select * from {self.rel(JOBS)} where job_key = :k", {"k": job_key})
+        else:
+            rows = self._query(f"select * from {self.rel(JOBS)} where van_job_id = :j order by created_at desc",
+                               {"j": int(van_job_id)})
+        return rows[0] if rows else None
+
+    def jobs(self, run_id: str | None = None, states: Iterable[str] | None = None) -> list[dict]:
+        where, params = [], {}
+        if run_id:
+            where.append("run_id = :r")
+            params["r"] = run_id
+        if states is not None:
+            where.append(f"local_state in ({sql_list(states)})")
+        sql = f"select * from {self.rel(JOBS)}" + (f" where {' and '.join(where)}" if where else "")
+        return self._query(sql + " order by created_at, chunk_no", params)
+
+    def recent_jobs(self, limit: int = 20) -> list[dict]:
+        return self._query(f"select * from {self.rel(JOBS)} order by created_at desc limit {int(limit)}")
+
+    def collectable(self) -> list[dict]:
+        """Jobs VAN has (or finished) whose results are not loaded: every later run and `status` collect them."""
+        return [j for j in self.jobs(states=COLLECTABLE_JOB_STATES) if j["van_job_id"] is not None]
+
+    def blocking_job_for_content(self, key: str) -> dict | None:
+        """The latest job with this content that must not be sent again: in flight, ambiguous, or loaded with
+        at least one processed row. A job VAN failed or refused, or whose rows all failed, does not block."""
+        rows = self._query(
+            f"select * from {self.rel(JOBS)} j where content_key = :k and (local_state in ({sql_list(COLLECTABLE_JOB_STATES | AMBIGUOUS_JOB_STATES)}) "
+            f"or (local_state = '{JobState.RESULTS_LOADED}' and coalesce(rows_processed, 0) > 0)) "
+            "order by created_at desc", {"k": key})
+        return rows[0] if rows else None
+
+    def carried_counts(self, job_key: str) -> dict[str, int]:
+        """Rows carried per mapping type."""
+        return {r["mapping_type"]: int(r["n"]) for r in self._query(
+            f"select mapping_type, count(*) as n from {self.rel(JOB_ROWS)} where job_key = :k "
+            "group by mapping_type", {"k": job_key})}
+
+    def status_counts(self, job_key: str, conn=None) -> dict[str, int]:
+        sql = (f"select row_status, count(*) as n from {self.rel(ROW_RESULTS)} where job_key = :k "
+               "group by row_status")
+        rows = (conn.execute(sa.text(sql), {"k": job_key}).mappings().all() if conn is not None
+                else self._query(sql, {"k": job_key}))
+        return {r["row_status"]: int(r["n"]) for r in rows}
+
+    # -- jobs: transitions -----------------------------------------------------------------------
+    def record_job(self, fields: Mapping[str, Any], mapping_rows: Iterable[tuple[str, str]]) -> str:
+        """Job row (``exported``) + the (source_row_key, mapping type) pairs it carries data for."""
+        job_key = fields.get("job_key") or new_id()
+        values = {"job_key": job_key, "created_at": utcnow(), "local_state": JobState.EXPORTED.value, **fields}
+        with self.wh.begin() as c:
+            self._insert(JOBS, values, conn=c)
+            self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
+                           ((job_key, k, mt) for k, mt in mapping_rows), conn=c)
+        return job_key
+
+    def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
+        allowed = JOB_TRANSITIONS[to]
+        row = c.execute(sa.text(f"select local_state from {self.rel(JOBS)} where job_key = :k"),
+                        {"k": job_key}).first()
+        if row is None:
+            raise LedgerStateError(f"job {job_key} is not in the ledger")
+        if JobState(row[0]) not in allowed:
+            raise LedgerStateError(f"job {job_key}: {row[0]} -> {to} is not a transition the ledger allows")
+        sets = {"local_state": to.value, **fields}
+        c.execute(sa.text(f"update {self.rel(JOBS)} set {', '.join(f'{self.wh.quote(k)} = :v_{k}' for k in sets)} "
+                          "where job_key = :key"), {**{f"v_{k}": v for k, v in sets.items()}, "key": job_key})
+
+    def transition(self, job_key: str, to: JobState, **fields: Any) -> None:
+        with self.wh.begin() as c:
+            self._transition(c, job_key, to, **fields)
+
+    def mark_uploaded(self, job_key: str, storage_uri: str, hosted_key: str) -> None:
+        self.transition(job_key, JobState.UPLOADED, storage_uri=storage_uri, hosted_key=hosted_key)
+
+    def mark_submitting(self, job_key: str, run_id: str) -> None:
+        """Claim the job's rows (sync state ``pending`` with the planned hash), then ``submitting``: one commit,
+        before the POST. Raises ``RowClaimConflict`` (nothing written) if another job holds a row."""
+        st, jr, pr, jobs = self.rel(ROW_STATE), self.rel(JOB_ROWS), self.rel(PLAN_ROWS), self.rel(JOBS)
+        x = (f"select jr.mapping_type, jr.source_row_key, pr.row_hash from {jr} jr join {pr} pr "
+             f"on pr.run_id = :r and pr.mapping_type = jr.mapping_type and pr.source_row_key = jr.source_row_key "
+             f"and pr.category in ({sql_list(SENT_CATEGORIES)}) where jr.job_key = :k")
+        p = {"k": job_key, "r": run_id, "t": self.api_target, "d": self.database_mode, "now": utcnow()}
+        try:
+            with self.wh.begin() as c:
+                c.execute(sa.text(
+                    f"update {st} set row_hash = x.row_hash, tries = case when {st}.row_hash = x.row_hash "
+                    f"and {st}.outcome <> '{RowOutcome.PROCESSED}' then coalesce({st}.tries, 0) + 1 else 1 end, "
+                    f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now from ({x}) x "
+                    f"where {st}.api_target = :t and {st}.database_mode = :d and {st}.mapping_type = x.mapping_type "
+                    f"and {st}.source_row_key = x.source_row_key and not ({st}.outcome in "
+                    f"('{RowOutcome.PENDING}', '{RowOutcome.AMBIGUOUS}') and {st}.job_key <> :k and not exists ("
+                    f"select 1 from {jobs} o where o.job_key = {st}.job_key "
+                    f"and o.local_state in ({sql_list(RESUBMITTABLE_JOB_STATES)})))"), p)
+                c.execute(sa.text(
+                    f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
+                    f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
+                    f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as varchar(32)), "
+                    f"cast(null as timestamp), :now from ({x}) x where not exists (select 1 from {st} s "
+                    f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
+                    f"and s.source_row_key = x.source_row_key)"), p)
+                claimed = c.execute(sa.text(f"select count(*) from {st} where job_key = :k and run_id = :r "
+                                            f"and outcome = '{RowOutcome.PENDING}'"), p).scalar()
+                carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar()
+                if int(claimed or 0) != int(carried or 0):
+                    raise RowClaimConflict(
+                        f"job {job_key}: {int(carried or 0) - int(claimed or 0)} of its {carried} row(s) are held by "
+                        "another job (in flight, or claimed by a concurrent run); not submitted")
+                self._transition(c, job_key, JobState.SUBMITTING)
+        except sa.exc.IntegrityError as exc:  # a concurrent run inserted the same row's state first
+            raise RowClaimConflict(f"job {job_key}: a concurrent run claimed its rows first; not submitted") from exc
+
+    def mark_claimed_elsewhere(self, job_key: str, message: str) -> None:
+        self.transition(job_key, JobState.CLAIMED_ELSEWHERE,
+                        errors_json=json.dumps([{"code": "CLAIMED_ELSEWHERE", "text": message}]))
+
+    def mark_submitted(self, job_key: str, van_job_id: int) -> None:
+        self.transition(job_key, JobState.SUBMITTED, van_job_id=int(van_job_id), submitted_at=utcnow())
+
+    def mark_ambiguous(self, job_key: str, errors_json: str) -> None:
+        with self.wh.begin() as c:
+            self._transition(c, job_key, JobState.AMBIGUOUS, errors_json=errors_json)
+            self._set_outcome(c, job_key, RowOutcome.AMBIGUOUS)
+
+    def mark_refused(self, job_key: str, mapping_types: Sequence[str], run_id: str | None, message: str,
+                     errors_json: str, to: JobState = JobState.SUBMIT_FAILED) -> None:
+        """No job exists at VAN (refused at POST, or confirmed absent): every carried row gets a ``refused``
+        result with the reason, and its sync state ``refused``, so the next run retries it."""
+        with self.wh.begin() as c:
+            self._transition(c, job_key, to, errors_json=errors_json)
+            c.execute(sa.text(f"delete from {self.rel(ROW_RESULTS)} where job_key = :k"), {"k": job_key})
+            c.execute(sa.text(
+                f"insert into {self.rel(ROW_RESULTS)} (job_key, van_job_id, run_id, mapping_type, source_row_key, "
+                f"row_status, first_error_message, error_category, loaded_at) "
+                f"select s.job_key, cast(null as bigint), cast(:r as varchar(64)), s.mapping_type, s.source_row_key, "
+                f"'{RowStatus.REFUSED}', cast(:m as text), 'refused', :t from {self.rel(JOB_ROWS)} s "
+                f"where s.job_key = :k"), {"r": run_id, "k": job_key, "m": message, "t": utcnow()})
+            self._set_outcome(c, job_key, RowOutcome.REFUSED)
+
+    def mark_polled(self, job_key: str, van_status: str, timed_out: bool = False) -> None:
+        self.transition(job_key, JobState.TIMED_OUT if timed_out else JobState.POLLING, van_status=van_status,
+                        last_polled_at=utcnow())
+
+    def mark_completed(self, job_key: str, van_status: str, errors_json: str | None) -> None:
+        """VAN says the job is terminal; results are not loaded yet (a crash here is collected again)."""
+        now = utcnow()
+        self.transition(job_key, JobState.COMPLETED, van_status=van_status, last_polled_at=now, completed_at=now,
+                        errors_json=errors_json)
+
+    def load_results(self, job: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], *, failed_message: str | None,
+                     result_files: Sequence[Mapping[str, Any]] = ()) -> dict[str, int]:
+        """One transaction: the job's parsed result rows (replacing any earlier load), the anti-join
+        (``not_in_results``), every row ``failed`` when VAN failed the job (``failed_message``), the rows'
+        sync outcomes, and the job's final state. Returns counts per row status."""
+        job_key, mts = job["job_key"], str(job["mapping_types"]).split("+")
+        cols = [n for n, _ in TABLES[ROW_RESULTS]]
+        rr, jr = self.rel(ROW_RESULTS), self.rel(JOB_ROWS)
+        now = utcnow()
+        with self.wh.begin() as c:
+            c.execute(sa.text(f"delete from {rr} where job_key = :k"), {"k": job_key})
+            self.bulk_load(ROW_RESULTS, cols, ([r.get(k) for k in cols] for r in rows), conn=c)
+            # VAN answers every mapping column of a multi-mapping file for every row: keep the carried pairs.
+            c.execute(sa.text(
+                f"delete from {rr} where job_key = :k and not exists (select 1 from {jr} s where s.job_key = :k "
+                f"and s.source_row_key = {rr}.source_row_key and s.mapping_type = {rr}.mapping_type)"), {"k": job_key})
+            for mt in mts:  # every carried row without a result row: VAN dropped it in validation
+                c.execute(sa.text(
+                    f"insert into {rr} (job_key, van_job_id, run_id, mapping_type, source_row_key, row_status, "
+                    f"first_error_message, error_category, loaded_at) select s.job_key, cast(:j as bigint), "
+                    f"cast(:r as varchar(64)), s.mapping_type, s.source_row_key, '{RowStatus.NOT_IN_RESULTS}', "
+                    f"'row absent from VAN''s result files (rejected by VAN validation)', 'not_in_results', :t "
+                    f"from {jr} s where s.job_key = :k and s.mapping_type = cast(:mt as varchar(128)) and not exists ("
+                    f"select 1 from {rr} r where r.job_key = s.job_key and r.mapping_type = s.mapping_type "
+                    f"and r.source_row_key = s.source_row_key)"),
+                    {"j": job.get("van_job_id"), "r": job.get("run_id"), "mt": mt, "k": job_key, "t": now})
+            if failed_message is not None:
+                c.execute(sa.text(f"update {rr} set row_status = '{RowStatus.FAILED}', error_category = 'job_failed', "
+                                  "first_error_message = :m where job_key = :k"),
+                          {"m": failed_message or "job failed", "k": job_key})
+            self._confirm_outcomes(c, job_key)
+            counts = self.status_counts(job_key, conn=c)
+            self._transition(
+                c, job_key, JobState.FAILED if failed_message is not None else JobState.RESULTS_LOADED,
+                result_file_count=len(result_files), result_files_json=json.dumps(list(result_files)),
+                result_files_expire_at=min((f["dateExpired"] for f in result_files if f.get("dateExpired")),
+                                           default=None),
+                rows_processed=counts.get(RowStatus.PROCESSED, 0), rows_failed=counts.get(RowStatus.FAILED, 0),
+                rows_not_in_results=counts.get(RowStatus.NOT_IN_RESULTS, 0))
+        return counts
+
+    def mark_hosted_deleted(self, job_key: str) -> None:
+        self._update(JOBS, "job_key", job_key, {"hosted_deleted_at": utcnow()})
+
+    # -- row sync state --------------------------------------------------------------------------
+    def _set_outcome(self, c, job_key: str, outcome: RowOutcome) -> None:
+        c.execute(sa.text(f"update {self.rel(ROW_STATE)} set outcome = :o, updated_at = :t where job_key = :k"),
+                  {"o": outcome.value, "t": utcnow(), "k": job_key})
+
+    def _confirm_outcomes(self, c, job_key: str | None = None) -> None:
+        """Rows' sync outcomes from their job's loaded results (only where that job is still the row's last).
+        Without ``job_key``: every ``pending`` row whose job already has results (heals an older crash)."""
+        st, rr = self.rel(ROW_STATE), self.rel(ROW_RESULTS)
+        where = f"{st}.job_key = :k" if job_key else f"{st}.outcome = '{RowOutcome.PENDING}'"
+        c.execute(sa.text(
+            f"update {st} set outcome = r.row_status, updated_at = :t, "
+            f"processed_hash = case when r.row_status = '{RowStatus.PROCESSED}' then {st}.row_hash "
+            f"else {st}.processed_hash end, "
+            f"processed_at = case when r.row_status = '{RowStatus.PROCESSED}' then :t else {st}.processed_at end "
+            f"from {rr} r where {where} and r.job_key = {st}.job_key and r.mapping_type = {st}.mapping_type "
+            f"and r.source_row_key = {st}.source_row_key"), {"k": job_key, "t": utcnow()})
+
+    def heal_row_state(self) -> None:
+        """Before planning: a ``pending`` row whose job has loaded results, or was refused / abandoned, takes
+        that outcome; one whose job is ambiguous becomes ``ambiguous``. Idempotent."""
+        st, jobs = self.rel(ROW_STATE), self.rel(JOBS)
+        with self.wh.begin() as c:
+            self._confirm_outcomes(c)
+            for states, outcome in ((RESUBMITTABLE_JOB_STATES, RowOutcome.REFUSED),
+                                    (AMBIGUOUS_JOB_STATES - {JobState.SUBMITTING}, RowOutcome.AMBIGUOUS)):
+                c.execute(sa.text(
+                    f"update {st} set outcome = :o, updated_at = :t where outcome = '{RowOutcome.PENDING}' and exists ("
+                    f"select 1 from {jobs} j where j.job_key = {st}.job_key and j.local_state in ({sql_list(states)}) "
+                    f"and j.local_state <> '{JobState.EXPORTED}' and j.local_state <> '{JobState.UPLOADED}')"),
+                    {"o": outcome.value, "t": utcnow()})
+
+    def plan(self, run_id: str, req: PlanRequest, passing_sql: str, view: str, hash_columns: Sequence[str]
+             ) -> dict[str, int]:
+        """The diff of one mapping type's passing rows against its sync state, in the warehouse: every row's
+        category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``."""
+        q = self.wh.quote
+        st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
+        h = row_hash_sql(hash_columns, q, "v", self.wh.dialect)
+        p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
+        source = f"({passing_sql})"
+        if req.retry_only_run is not None:  # retry-failed: only rows whose last outcome can be retried
+            from connector.ledger.states import RETRYABLE_OUTCOMES
+
+            extra = (f" and exists (select 1 from {rr} r where r.run_id = :retry_run and r.mapping_type = :mt "
+                     f"and r.source_row_key = v.source_row_key)" if req.retry_only_run else "")
+            source = (f"(select v.* from {source} v where exists (select 1 from {st} s where s.api_target = :t "
+                      f"and s.database_mode = :d and s.mapping_type = :mt and s.source_row_key = v.source_row_key "
+                      f"and s.outcome in ({sql_list(RETRYABLE_OUTCOMES)})){extra})")
+            p["retry_run"] = req.retry_only_run
+        tmp = "vanbulk_plan_tmp"
+        state = (f"(select * from {st} where api_target = :t and database_mode = :d and mapping_type = :mt)")
+        with self.wh.begin() as c:
+            # Rows migrated from an older ledger: the current values stand for the version sent.
+            c.execute(sa.text(
+                f"update {st} set row_hash = x.row_hash, processed_hash = case when {st}.processed_at is not null "
+                f"then x.row_hash end from (select v.source_row_key, {h} as row_hash from {source} v) x "
+                f"where {st}.row_hash is null and {st}.api_target = :t and {st}.database_mode = :d "
+                f"and {st}.mapping_type = :mt and {st}.source_row_key = x.source_row_key"), p)
+            c.execute(sa.text(f"drop table if exists {tmp}"))
+            c.execute(sa.text(
+                f"create temporary table {tmp} as select p.source_row_key, p.row_hash, {categorize_sql(req)} "
+                f"as category from (select v.source_row_key, {h} as row_hash from {source} v) p "
+                f"left join {state} s on s.source_row_key = p.source_row_key "
+                f"left join {jobs} j on j.job_key = s.job_key"), p)
+            c.execute(sa.text(
+                f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
+                f"row_hash, planned_at) select :run, :t, :d, :mt, source_row_key, category, row_hash, :now "
+                f"from {tmp} where category <> '{PlanCategory.UNCHANGED}'"), p)
+            if req.retry_only_run is None:
+                c.execute(sa.text(
+                    f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
+                    f"row_hash, planned_at) select :run, :t, :d, :mt, s.source_row_key, '{PlanCategory.GONE}', "
+                    f"s.row_hash, :now from {state} s where not exists (select 1 from {view} v "
+                    f"where v.source_row_key = s.source_row_key)"), p)
+            counts = {r[0]: int(r[1]) for r in c.execute(sa.text(
+                f"select category, count(*) from {tmp} group by category"))}
+            gone = c.execute(sa.text(f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                                     f"and category = '{PlanCategory.GONE}'"), p).scalar()
+            if gone:
+                counts[PlanCategory.GONE.value] = int(gone)
+            c.execute(sa.text(f"drop table if exists {tmp}"))
+            self._write_counts(c, run_id, req.mapping_type, counts)
+        return counts
+
+    def _write_counts(self, c, run_id: str, mapping_type: str, counts: Mapping[str, int]) -> None:
+        c.execute(sa.text(f"delete from {self.rel(PLAN_COUNTS)} where run_id = :r and mapping_type = :m"),
+                  {"r": run_id, "m": mapping_type})
+        for cat, n in counts.items():
+            c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
+                              "values (:r, :m, :c, :n)"), {"r": run_id, "m": mapping_type, "c": cat, "n": int(n)})
+
+    def plan_carried(self, run_id: str, primary: str, primary_passing_sql: str, hash_columns: Sequence[str],
+                     extras: Sequence[str]) -> int:
+        """Combined job: the primary's ``unchanged`` rows whose key an extra mapping type sends become
+        ``carried`` (the file needs the primary's row to carry the extra's data). Returns how many."""
+        pr = self.rel(PLAN_ROWS)
+        h = row_hash_sql(hash_columns, self.wh.quote, "v", self.wh.dialect)
+        p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": primary, "now": utcnow()}
+        extra_list = ", ".join(f"'{e}'" for e in extras)
+        with self.wh.begin() as c:
+            res = c.execute(sa.text(
+                f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
+                f"row_hash, planned_at) select :run, :t, :d, :mt, v.source_row_key, '{PlanCategory.CARRIED}', {h}, "
+                f":now from ({primary_passing_sql}) v where exists (select 1 from {pr} e where e.run_id = :run "
+                f"and e.mapping_type in ({extra_list}) and e.source_row_key = v.source_row_key "
+                f"and e.category in ({sql_list(SENT_CATEGORIES)})) and not exists (select 1 from {pr} x "
+                f"where x.run_id = :run and x.mapping_type = :mt and x.source_row_key = v.source_row_key)"), p)
+            n = max(res.rowcount or 0, 0)
+            if n:
+                counts = self.plan_counts(run_id, conn=c).get(primary, {})
+                counts[PlanCategory.UNCHANGED.value] = counts.get(PlanCategory.UNCHANGED.value, 0) - n
+                counts[PlanCategory.CARRIED.value] = counts.get(PlanCategory.CARRIED.value, 0) + n
+                self._write_counts(c, run_id, primary, {k: v for k, v in counts.items() if v})
+        return n
+
+    def plan_counts(self, run_id: str, conn=None) -> dict[str, dict[str, int]]:
+        sql = f"select mapping_type, category, row_count from {self.rel(PLAN_COUNTS)} where run_id = :r"
+        rows = (conn.execute(sa.text(sql), {"r": run_id}).all() if conn is not None
+                else [tuple(r.values()) for r in self._query(sql, {"r": run_id})])
+        out: dict[str, dict[str, int]] = {}
+        for mt, cat, n in rows:
+            out.setdefault(mt, {})[cat] = int(n)
+        return out
+
+    def planned_sql(self, run_id: str, mapping_type: str, categories: Iterable[str]) -> str:
+        """Keys the plan put in ``categories`` for a mapping type (a subquery for export)."""
+        return (f"select source_row_key from {self.rel(PLAN_ROWS)} where run_id = '{run_id}' "
+                f"and mapping_type = '{mapping_type}' and category in ({sql_list(categories)})")
+
+    # -- read models -----------------------------------------------------------------------------
+    def outcome_counts_for_run(self, run_id: str) -> list[dict]:
+        return self._query(
+            f"select r.mapping_type, r.row_status, count(*) as n from {self.rel(ROW_RESULTS)} r "
+            f"join {self.rel(JOBS)} j on j.job_key = r.job_key where j.run_id = :r "
+            "group by r.mapping_type, r.row_status", {"r": run_id})
+
+    def held_rows(self, run_id: str, mapping_type: str, category: str, limit: int = 5) -> list[str]:
+        return [r["source_row_key"] for r in self._query(
+            f"select source_row_key from {self.rel(PLAN_ROWS)} where run_id = :r and mapping_type = :m "
+            f"and category = :c order by source_row_key limit {int(limit)}",
+            {"r": run_id, "m": mapping_type, "c": category})]
+
+    def row_state(self, mapping_type: str | None = None) -> list[dict]:
+        where = "where api_target = :t and database_mode = :d" + (" and mapping_type = :m" if mapping_type else "")
+        return self._query(f"select * from {self.rel(ROW_STATE)} {where} order by mapping_type, source_row_key",
+                           {"t": self.api_target, "d": self.database_mode, "m": mapping_type})
+
+    # -- generic SQL (private: callers use the methods above) ------------------------------------
+    def _query(self, sql: str, params: Mapping[str, Any] | None = None) -> list[dict]:
+        with self.wh.connect() as c:
+            res = c.execute(sa.text(sql), dict(params or {}))
+            return [dict(r._mapping) for r in res]
+
+    def _insert(self, table: str, values: Mapping[str, Any], conn=None) -> None:
+        cols = list(values)
+        sql = sa.text(f"insert into {self.rel(table)} ({', '.join(self.wh.quote(c) for c in cols)}) "
+                      f"values ({', '.join(':' + c for c in cols)})")
+        if conn is not None:
+            conn.execute(sql, dict(values))
+        else:
+            with self.wh.begin() as c:
+                c.execute(sql, dict(values))
+
+    def _update(self, table: str, key_col: str, key: Any, values: Mapping[str, Any]) -> None:
+        if not values:
+            return
+        sets = ", ".join(f"{self.wh.quote(c)} = :v_{c}" for c in values)
+        params = {f"v_{c}": v for c, v in values.items()}
+        params["key"] = key
+        with self.wh.begin() as c:
+            c.execute(sa.text(f"update {self.rel(table)} set {sets} where {self.wh.quote(key_col)} = :key"), params)
+
+    def bulk_load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conn) -> int:
+        dialect = self.wh.dialect
+        if dialect not in ("duckdb", "postgresql"):
+            return self._executemany(table, columns, rows, conn)
+        fd, path = tempfile.mkstemp(prefix="vanbulk-load-", suffix=".csv")
+        try:
+            n = 0
+            with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+                f.write(",".join(columns) + "\n")
+                for r in rows:
+                    f.write(",".join(_csv_cell(v) for v in r) + "\n")
+                    n += 1
+            if n == 0:
+                return 0
+            collist = ", ".join(self.wh.quote(c) for c in columns)
+            if dialect == "duckdb":
+                lit = path.replace("'", "''")
+                conn.execute(sa.text(
+                    f"insert into {self.rel(table)} ({collist}) select * from read_csv('{lit}', header=true, "
+                    f"all_varchar=true, allow_quoted_nulls=false, quote='\"', escape='\"', delim=',')"))
+            else:
+                raw = conn.connection.dbapi_connection
+                with raw.cursor() as cur, open(path, "rb") as f:
+                    with cur.copy(f"copy {self.rel(table)} ({collist}) from stdin with (format csv, header true)") as cp:
+                        while data := f.read(1 << 20):
+                            cp.write(data)
+            return n
+        finally:
+            os.unlink(path)
+
+    def _executemany(self, table, columns, rows, conn) -> int:
+        n, batch = 0, []
+        for r in rows:
+            batch.append(r)
+            if len(batch) >= 5000:
+                n += self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
+                batch = []
+        return n + self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
+
+
+def _csv_cell(v: Any) -> str:
+    """NULL is an empty unquoted field; every value is quoted (so '' stays an empty string)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        v = "true" if v else "false"
+    elif isinstance(v, datetime):
+        v = v.isoformat(sep=" ")
+    return '"' + str(v).replace('"', '""') + '"'

@@ -1,0 +1,176 @@
+"""The run, one step per module:
+
+    warehouse -> dbt build -> pre-flight -> plan -> export -> host -> submit -> poll -> reconcile -> ledger
+                 (dbt_runner)  (preflight)  (plan)  (submit: export + host + POST)  (reconcile)   (ledger)
+
+``run(settings, ...)`` is the scheduled job: incremental by default (only new, changed and retryable rows
+are sent; docs/sync.md), ``full_refresh`` resends unchanged upsert rows. ``retry_failed`` is the same run
+planned over the rows whose last outcome can be retried. ``execute`` owns the run's bookkeeping once.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Callable, Mapping, Sequence
+
+from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, new_id
+from connector.redaction import redact
+from connector.run.plan import PlanOptions, SendPlan, plan_run
+from connector.run.reconcile import collect, load_job_results
+from connector.run.runtime import Echo, Runtime, runtime
+from connector.run.selection import resolve_mapping_types, resolve_static_values
+from connector.run.submit import send, submit_chunk
+from connector.run.summary import MappingSummary, RunSummary
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["MappingSummary", "PlanOptions", "RunSummary", "Runtime", "SendPlan", "collect", "load_job_results",
+           "resolve_mapping_types", "resolve_static_values", "retry_failed", "run", "runtime", "submit_chunk"]
+
+
+def run(settings, select: Sequence[str] | None = None, *, dry_run: bool = False, resume: bool = False,
+        force: bool = False, wait: bool = True, vars: Mapping[str, Any] | str | None = None,
+        skip_dbt: bool = False, echo: Echo | None = None, preflight: Callable | None = None,
+        static_values: Mapping[str, Mapping[str, Any]] | None = None, full_refresh: bool = False,
+        duplicate_append: bool = False, **runtime_kwargs: Any) -> RunSummary:
+    """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes)."""
+    if duplicate_append and not full_refresh:
+        from connector.config import ConfigError
+
+        raise ConfigError("--duplicate-append-types only makes sense with --full-refresh")
+    opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append)
+    args = {"resume": resume, "force": force, "wait": wait, "vars": vars, "full_refresh": full_refresh,
+            "duplicate_append": duplicate_append}
+    return execute(settings, "run", select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait,
+                   vars=vars, skip_dbt=skip_dbt, echo=echo, preflight=preflight, static_values=static_values,
+                   args=args, **runtime_kwargs)
+
+
+def retry_failed(settings, run_id: str | None = None, *, select: Sequence[str] | None = None, wait: bool = True,
+                 force: bool = False, echo: Echo | None = None, preflight: Callable | None = None,
+                 **runtime_kwargs: Any) -> RunSummary:
+    """Send again the rows whose last outcome is failed / not_in_results / refused (also those past
+    ``max_row_tries``), read fresh from the staging views and checked again; ``run_id`` limits it to rows
+    with a result in that run. No dbt build."""
+    if run_id is not None:
+        import re
+
+        from connector.errors import ConnectorError
+
+        if not re.fullmatch(r"[0-9a-f]{32}", run_id):
+            raise ConnectorError(f"not a run id: {run_id!r}")
+    opts = PlanOptions(retry_only=True, retry_of_run_id=run_id)
+    return execute(settings, "retry-failed", select, opts, dry_run=False, resume=False, force=force, wait=wait,
+                   vars=None, skip_dbt=True, echo=echo, preflight=preflight, static_values=None,
+                   args={"retry_of": run_id}, **runtime_kwargs)
+
+
+def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars, skip_dbt,
+            echo, preflight, static_values, args, **runtime_kwargs) -> RunSummary:
+    echo = echo or (lambda s: logger.info("%s", s))
+    run_id = new_id()
+    with runtime(settings, echo=echo, need_host=not dry_run, **runtime_kwargs) as rt:
+        s = rt.settings
+        summary = RunSummary(run_id, command=command, simulated=s.simulated, dry_run=dry_run,
+                             warehouse=rt.warehouse.redacted_url(), duckdb_path=rt.warehouse.duckdb_path,
+                             schema=rt.ledger.schema)
+        summary.messages += rt.ledger.notes
+        rt.ledger.start_run(run_id, command, selector=" ".join(select or []) or opts.retry_of_run_id,
+                            target=s.target, dry_run=dry_run, simulated=s.simulated, args=args)
+        try:
+            _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
+                   skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
+        except BaseException as exc:
+            summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            summary.messages.append(f"error: {redact(exc)}")
+            rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+            raise
+        rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+        return summary
+
+
+def _collect_earlier(rt, summary, *, resume: bool) -> None:
+    """Jobs of earlier runs VAN has or finished: one look each (``--resume``: wait for them), so the plan
+    sees their rows' outcomes; rows of jobs still open are `in_flight` and not sent again."""
+    earlier = rt.ledger.collectable()
+    if not earlier:
+        return
+    rt.echo(f"{'resuming' if resume else 'checking'} {len(earlier)} job(s) from earlier runs")
+    left = collect(rt, earlier, timeout=None if resume else 0.0, problems=summary.messages)
+    if left:
+        summary.messages.append(f"{len(left)} job(s) from earlier runs still running at VAN: their rows are "
+                                "not sent again; `vanbulk status` or the next run collects them")
+
+
+def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
+           skip_dbt, preflight, static_values) -> None:
+    s, echo = rt.settings, rt.echo
+    if not dry_run:
+        _collect_earlier(rt, summary, resume=resume)
+    names, dbt_select = resolve_mapping_types(rt.catalog, select, s.database_mode)
+    if not skip_dbt:
+        from connector.dbt_runner import build
+
+        echo(f"dbt build ({' '.join(dbt_select) if dbt_select else 'all staging views'})")
+        build(s, select=dbt_select or None, vars=vars)
+    if rt.simulator is not None:
+        from connector.demo_world import seed_simulator
+
+        n_contacts, n_records = seed_simulator(rt.warehouse, rt.simulator)
+        if n_contacts or n_records:
+            echo(f"simulator: loaded the demo's existing VAN records ({n_contacts} contacts, {n_records} contributions)")
+    names = [n for n in names if rt.warehouse.relation_exists(rt.catalog.get(n).staging_view, s.staging_schema)]
+    if not names:
+        summary.status = "dry_run" if dry_run else "success"
+        summary.messages.append("no staging views to send")
+        return
+    resources = available = None
+    if not dry_run:
+        resources = rt.client.get_resources()
+        available = [m.get("name") for m in rt.client.list_mapping_types() if isinstance(m, Mapping)]
+    if preflight is None:
+        from connector.preflight import run_preflight as preflight
+
+    statics = resolve_static_values(rt.catalog, s.static_values, static_values)
+    echo(f"pre-flight checks: {', '.join(names)}")
+    report = preflight(rt.warehouse, rt.catalog, names, summary.run_id, s,
+                       available_mapping_types=set(available) if available is not None else None,
+                       static_values=statics)
+    summary.data_docs_path = str(report.data_docs_path or "") or None
+    plans = plan_run(rt, summary, names, report, statics, opts)
+    submitted: list[dict] = []
+    for plan in plans:
+        submitted += send(rt, summary, plan, resources, dry_run=dry_run, force=force)
+    if dry_run:
+        summary.status = "dry_run"
+        return
+    if wait and submitted:
+        echo(f"waiting for {len(submitted)} VAN job(s)")
+        left = collect(rt, submitted, problems=summary.messages)
+        if left:
+            summary.messages.append(f"{len(left)} job(s) still running after {s.poll_timeout_seconds:.0f}s; "
+                                    "`vanbulk status` or the next run collects them")
+    account(rt, summary)
+    summary.status = "success"
+
+
+def account(rt, summary: RunSummary) -> None:
+    """Outcomes of this run's jobs from the ledger: processed / failed / not_in_results / refused by row,
+    pending / ambiguous by job state."""
+    L = rt.ledger
+    for r in L.outcome_counts_for_run(summary.run_id):
+        ms = summary.mt(r["mapping_type"])
+        if r["row_status"] in ("processed", "failed", "not_in_results", "refused"):
+            setattr(ms, r["row_status"], getattr(ms, r["row_status"]) + int(r["n"]))
+    for j in L.jobs(run_id=summary.run_id):
+        state = JobState(j["local_state"])
+        carried = L.carried_counts(j["job_key"])
+        for name in str(j["mapping_types"]).split("+"):
+            ms = summary.mt(name)
+            n = carried.get(name, 0)
+            if j["van_job_id"] is not None and int(j["van_job_id"]) not in ms.van_job_ids:
+                ms.van_job_ids.append(int(j["van_job_id"]))
+            if state in COLLECTABLE_JOB_STATES:
+                ms.pending += n
+            elif state in AMBIGUOUS_JOB_STATES:
+                ms.ambiguous += n

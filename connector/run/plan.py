@@ -1,0 +1,176 @@
+"""The plan step (pre-flight -> **plan** -> export): per mapping type, which passing rows go to VAN this run.
+
+The diff runs in the warehouse (``Ledger.plan``: set operations against ``van_bulk_row_state``) and is stored
+with the run (``van_bulk_plan_counts``, ``van_bulk_plan_rows``). What comes out is a list of ``SendPlan``:
+one file (or chunked files) each, whose SELECT is the pre-flight's passing rows restricted to the keys the
+plan sends. Nothing here talks to VAN. See docs/sync.md.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Mapping, Sequence
+
+from connector.ledger import SENT_CATEGORIES, PlanCategory, PlanRequest
+from connector.payload import JobSpec, MappingSpec
+from connector.run.combined import CombinedGroup, combined_file, combined_groups
+from connector.run.selection import file_columns, missing_statics, passing_sqls
+
+__all__ = ["PlanOptions", "SendPlan", "plan_run"]
+
+
+@dataclass(frozen=True)
+class PlanOptions:
+    full_refresh: bool = False  # resend unchanged rows of upsert types
+    duplicate_append: bool = False  # with full_refresh: append types too (duplicates records at VAN)
+    retry_only: bool = False  # retry-failed: only rows whose last outcome can be retried
+    retry_of_run_id: str | None = None  # ... and that have a result in this run
+
+
+@dataclass(frozen=True)
+class SendPlan:
+    spec: JobSpec
+    sql: str  # the rows to send (every column the file needs)
+    relation: str  # label for the ledger
+    columns: list[str]  # file columns in order
+    part: int = 1
+    carried: Mapping[str, set[str]] | None = None  # combined job: keys each extra has data for
+    retry_of_run_id: str | None = None
+
+    @property
+    def mapping_names(self) -> list[str]:
+        return self.spec.mapping_names
+
+
+def _sending_sql(ledger, run_id: str, name: str, passing: str) -> str:
+    return (f"select v.* from ({passing}) v where v.source_row_key in "
+            f"({ledger.planned_sql(run_id, name, SENT_CATEGORIES)})")
+
+
+def _request(rt, mt, opts: PlanOptions) -> PlanRequest:
+    return PlanRequest(mt.name, append=mt.write_semantics == "append", full_refresh=opts.full_refresh,
+                       duplicate_append=opts.duplicate_append, max_tries=rt.settings.max_row_tries,
+                       retry_only_run=(opts.retry_of_run_id or "") if opts.retry_only else None)
+
+
+def _plan_one(rt, summary, mt, passing: str, columns: Sequence[str], opts: PlanOptions) -> dict[str, int]:
+    s = rt.settings
+    view = rt.warehouse.relation(mt.staging_view, s.staging_schema)
+    counts = rt.ledger.plan(summary.run_id, _request(rt, mt, opts), passing, view, columns)
+    _report(rt, summary, mt, counts)
+    return counts
+
+
+def _report(rt, summary, mt, counts: Mapping[str, int]) -> None:
+    ms = summary.mt(mt.name)
+    ms.plan = dict(counts)
+    ms.unchanged = int(counts.get(PlanCategory.UNCHANGED, 0))
+    ms.to_send = sum(int(counts.get(c, 0)) for c in SENT_CATEGORIES)
+    notes = []
+    n = int(counts.get(PlanCategory.CHANGED_AFTER_IMPORT, 0))
+    if n:
+        keys = rt.ledger.held_rows(summary.run_id, mt.name, PlanCategory.CHANGED_AFTER_IMPORT)
+        via = (f"; to change an imported record use {rt.catalog.get(mt.change_via).display_name} "
+               f"({mt.change_via})" if mt.change_via and rt.catalog.find(mt.change_via) else "")
+        notes.append(f"{mt.name}: {n} row(s) changed after VAN imported them ({', '.join(keys)}"
+                     f"{', ...' if n > len(keys) else ''}); not sent again, since each send creates a new "
+                     f"record{via}")
+    for cat, what in ((PlanCategory.IN_FLIGHT, "in a job still open at VAN: not sent again"),
+                      (PlanCategory.AMBIGUOUS, "in a job whose POST may have reached VAN: not sent until it is "
+                                               "resolved (`vanbulk status`, docs/sync.md)"),
+                      (PlanCategory.RETRY_EXHAUSTED, f"failed {rt.settings.max_row_tries} time(s) with the same "
+                                                     "values: left for `vanbulk retry-failed`"),
+                      (PlanCategory.GONE, "no longer in the view (reported only: a bulk import cannot delete)")):
+        if counts.get(cat):
+            notes.append(f"{mt.name}: {counts[cat]} row(s) {what}")
+    for note in notes:
+        rt.echo(note)
+        summary.messages.append(note)
+
+
+def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[str, Mapping[str, Any]],
+             opts: PlanOptions = PlanOptions()) -> list[SendPlan]:
+    """Plan every selected mapping type that pre-flight did not block; returns what to export and send."""
+    s, cat, run_id = rt.settings, rt.catalog, summary.run_id
+    rt.ledger.heal_row_state()
+    groups = combined_groups(rt, summary, names, report, static_values)
+    in_group = {n: g for g in groups for n in g.names}
+    plans: list[SendPlan] = []
+    for name in names:
+        mt = cat.get(name)
+        res = report.results.get(name)
+        if res is None:
+            continue
+        ms = summary.mt(name)
+        ms.rows_checked, ms.rejected, ms.blocked = int(res.rows_checked), int(res.rows_rejected), bool(res.blocked)
+        if name in in_group:
+            ms.rejected = in_group[name].rejected[name]
+            continue
+        if res.blocked:
+            reasons = "; ".join(res.block_reasons or []) or "blocked by pre-flight"
+            msg = (f"{name}: blocked ({reasons}); nothing sent, all {ms.rejected} row(s) recorded in "
+                   "van_preflight_rejects")
+            rt.echo(msg)
+            summary.messages.append(msg)
+            continue
+        statics = dict(static_values.get(name, {}))
+        need = missing_statics(mt, statics)
+        if need:
+            ms.rejected += _reject_missing_statics(rt, run_id, mt, need)
+            msg = (f"{name}: required field(s) {', '.join(need)} cannot come from a column; give them with "
+                   f"--static {name}.{need[0]}=VALUE (not sent; rows recorded in van_preflight_rejects)")
+            rt.echo(msg)
+            summary.messages.append(msg)
+            continue
+        relation = f"{s.staging_schema}.{mt.staging_view}"
+        columns = file_columns(rt.warehouse, cat, [mt], relation, {name: statics})
+        _plan_one(rt, summary, mt, res.passing_rows_sql, columns, opts)
+        spec = JobSpec((MappingSpec(name, statics),))
+        for part_no, (sql, group) in enumerate(passing_sqls(res), start=1):
+            cols = columns
+            if group:
+                keep = {c.lower() for c in group} | {"source_row_key"}
+                cols = [c for c in columns if c.lower() in keep]
+            plans.append(SendPlan(spec, _sending_sql(rt.ledger, run_id, name, sql), relation, cols, part_no,
+                                  retry_of_run_id=opts.retry_of_run_id))
+    for g in groups:
+        plans += _plan_group(rt, summary, g, report, opts)
+    return plans
+
+
+def _plan_group(rt, summary, g: CombinedGroup, report, opts: PlanOptions) -> list[SendPlan]:
+    cat, run_id = rt.catalog, summary.run_id
+    passing = {n: report.results[n].passing_rows_sql for n in g.names}
+    for n in g.names:
+        _plan_one(rt, summary, cat.get(n), passing[n], g.per_view_columns[n], opts)
+    primary = cat.get(g.names[0])
+    if primary.write_semantics == "upsert" and not opts.retry_only:
+        # An extra's changed row rides on its primary row (an upsert: sending it again changes nothing).
+        if rt.ledger.plan_carried(run_id, primary.name, passing[primary.name], g.per_view_columns[primary.name],
+                                  g.names[1:]):
+            _report(rt, summary, primary, rt.ledger.plan_counts(run_id).get(primary.name, {}))
+    sending = {n: _sending_sql(rt.ledger, run_id, n, passing[n]) for n in g.names}
+    sql, carried, alone = combined_file(rt.warehouse, g, sending)
+    plans = [SendPlan(g.spec, sql, g.relation, [c for c, _, _ in g.columns], carried=carried,
+                      retry_of_run_id=opts.retry_of_run_id)]
+    s = rt.settings
+    for e in g.names[1:]:  # the extra's rows the combined file cannot carry go in a job of their own
+        mt = cat.get(e)
+        spec = next(m for m in g.spec.mappings if m.name == e)
+        plans.append(SendPlan(JobSpec((MappingSpec(e, dict(spec.static_values)),)), alone[e],
+                              f"{s.staging_schema}.{mt.staging_view}", g.per_view_columns[e], part=2,
+                              retry_of_run_id=opts.retry_of_run_id))
+    return plans
+
+
+def _reject_missing_statics(rt, run_id: str, mt, need: Sequence[str]) -> int:
+    """A mapping type the run cannot send lands in van_preflight_rejects like every other refusal."""
+    from connector.preflight.rejects import MISSING_STATIC_RULE, ensure_table, write_blocked_rejects
+    from connector.ledger import utcnow
+
+    ensure_table(rt.warehouse, rt.ledger.schema)
+    view = rt.warehouse.relation(mt.staging_view, rt.settings.staging_schema)
+    details = [(MISSING_STATIC_RULE, f, f"required field {f} cannot come from a column and no static value "
+                                        f"is given (--static {mt.name}.{f}=VALUE)") for f in need]
+    with rt.warehouse.begin() as c:  # rows no row rule rejected: one reject each, naming the field
+        return write_blocked_rejects(c, rt.warehouse, rt.ledger.schema, run_id, mt.name, view, details, utcnow())

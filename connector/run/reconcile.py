@@ -1,0 +1,126 @@
+"""Poll jobs to a terminal status and reconcile their rows into the ledger (results, outcomes, row state).
+
+A job whose results cannot be loaded yet (an expired or refused result link, a crash) stays ``completed``
+and is collected again by the next run, ``vanbulk status`` or ``vanbulk results``; one job's trouble never
+stops the others.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+from connector.errors import ConnectorError, VanError
+from connector.ledger import JobState
+from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
+from connector.redaction import redact
+from connector.results import ResultFile, download_results, parse_results
+from connector.run.submit import delete_hosted
+
+logger = logging.getLogger(__name__)
+
+__all__ = ["collect", "load_job_results", "reload_from_raw"]
+
+
+def _failure_message(errors: Sequence[Mapping[str, Any]]) -> str:
+    return redact("; ".join(f"{e.get('code')}: {e.get('text')}" + (
+        f" (referenceCode {e['referenceCode']})" if e.get("referenceCode") else "") for e in errors)) or "job failed"
+
+
+def _file_records(files: Sequence[ResultFile]) -> list[dict]:
+    return [{"url": f.url, "dateExpired": f.date_expired, "path": str(f.path)} for f in files]
+
+
+def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, int]:
+    """A job reached a terminal status: fetch its result files and record every carried row's outcome.
+    Idempotent (re-running replaces). A result link VAN refuses (expired, 403) is fetched once more with
+    fresh links from the job; if that fails too the job stays ``completed`` and the error is raised."""
+    L = rt.ledger
+    job_key, van_job_id = job["job_key"], job["van_job_id"]
+    status = str(body.get("status"))
+    errors = body.get("errors") or []
+    mts = str(job["mapping_types"]).split("+")
+    if internal_status(status) == FAILED:
+        counts = L.load_results(job, [], failed_message=_failure_message(errors))
+        rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: {_failure_message(errors)} "
+                "(its rows are retried by the next run)")
+    else:
+        L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
+        dest = Path(rt.settings.state_dir) / "results" / str(van_job_id)
+        try:
+            files = download_results(rt.client, body, dest)
+        except VanError as exc:
+            logger.warning("VAN job %s: result download failed (%s); fetching fresh links", van_job_id, exc)
+            files = download_results(rt.client, rt.client.get_job(van_job_id), dest)
+        rows = parse_results(files, mts, job_key=job_key, van_job_id=van_job_id, run_id=job["run_id"],
+                             loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+        counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
+        rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed {counts.get('processed', 0)}, "
+                f"failed {counts.get('failed', 0)}, not in results {counts.get('not_in_results', 0)}")
+    delete_hosted(rt, job.get("hosted_key"))
+    L.mark_hosted_deleted(job_key)
+    return counts
+
+
+def reload_from_raw(rt, job: Mapping[str, Any]) -> dict[str, int] | None:
+    """Re-parse the raw result files kept under ``state_dir/results/<jobId>/`` (links expired)."""
+    van_job_id = job["van_job_id"]
+    raw = sorted((Path(rt.settings.state_dir) / "results" / str(van_job_id)).glob("result-*.csv"))
+    if not raw:
+        return None
+    files = [ResultFile(int(p.stem.split("-")[1]), p, "", None) for p in raw]
+    if JobState(job["local_state"]) != JobState.COMPLETED:
+        rt.ledger.mark_completed(job["job_key"], str(job.get("van_status") or ""), job.get("errors_json"))
+    rows = parse_results(files, str(job["mapping_types"]).split("+"), job_key=job["job_key"], van_job_id=van_job_id,
+                         run_id=job["run_id"], loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    return rt.ledger.load_results(job, rows, failed_message=None, result_files=_file_records(files))
+
+
+def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = None,
+            problems: list[str] | None = None) -> list[dict]:
+    """Poll ``jobs`` (ledger rows with a VAN job id) and load each one's results as it ends. ``timeout``
+    None: up to ``poll_timeout_seconds`` (jobs still running are then ``timed_out``); 0: one look each.
+    Returns the jobs still running. A job whose results fail to load is reported in ``problems``."""
+    by_key = {j["job_key"]: j for j in jobs if j.get("van_job_id") is not None}
+    if not by_key:
+        return []
+    s, now = rt.settings, time.time()
+
+    def submitted(j) -> float:
+        ts = j.get("submitted_at")
+        return ts.replace(tzinfo=timezone.utc).timestamp() if isinstance(ts, datetime) else now
+
+    def on_status(p: JobToPoll, body: Mapping[str, Any]) -> None:
+        if internal_status(body.get("status")) == "running":
+            rt.ledger.mark_polled(p.job_key, str(body.get("status")))
+
+    def on_terminal(p: JobToPoll, body: Mapping[str, Any]) -> None:
+        try:
+            load_job_results(rt, rt.ledger.job(p.job_key) or by_key[p.job_key], body)
+        except ConnectorError as exc:  # this job only: it stays `completed` and is collected again later
+            msg = redact(f"VAN job {p.van_job_id}: results not loaded ({exc}); `vanbulk status` or the next run "
+                         "collects them again")
+            rt.echo(msg)
+            if problems is not None:
+                problems.append(msg)
+
+    def on_error(p: JobToPoll, exc: VanError) -> None:
+        msg = redact(f"VAN job {p.van_job_id}: polling failed ({exc}); it stays in the ledger as "
+                     f"{(rt.ledger.job(p.job_key) or {}).get('local_state')} and is polled again later")
+        rt.echo(msg)
+        if problems is not None:
+            problems.append(msg)
+
+    left = poll_jobs(rt.client, [JobToPoll(k, int(j["van_job_id"]), submitted(j)) for k, j in by_key.items()],
+                     interval=s.poll_interval_seconds, max_interval=s.poll_max_interval_seconds,
+                     timeout=s.poll_timeout_seconds if timeout is None else timeout,
+                     on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=rt.sleep)
+    if timeout is None:
+        for p in left:
+            job = rt.ledger.job(p.job_key)
+            rt.ledger.mark_polled(p.job_key, str(job.get("van_status") or ""), timed_out=True)
+    return [by_key[p.job_key] for p in left]

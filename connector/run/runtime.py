@@ -1,0 +1,77 @@
+"""What a run works with: settings, warehouse, ledger, VAN client, file host, catalogue.
+
+Without ``VAN_API_KEY`` (``settings.simulated``) the embedded VAN simulator is started (demo credentials,
+state under ``state_dir/simulator``) and the run says so; tests inject ``client`` / ``host`` instead.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+from connector.catalog import Catalog, load_catalog
+from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, Settings
+from connector.hosting import Host, open_host
+from connector.ledger import Ledger
+from connector.redaction import strip_query
+from connector.van_client import VanClient
+from connector.warehouse import Warehouse
+
+logger = logging.getLogger(__name__)
+
+Echo = Callable[[str], None]
+
+__all__ = ["Echo", "Runtime", "runtime"]
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    warehouse: Warehouse
+    ledger: Ledger
+    client: VanClient | None
+    host: Host | None
+    catalog: Catalog
+    echo: Echo
+    api_target: str
+    simulator: Any = None
+    sleep: Callable[[float], None] = time.sleep
+
+
+@contextmanager
+def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = True, need_host: bool = True,
+            client: VanClient | None = None, host: Host | None = None, storage_options: dict | None = None,
+            simulator_config: Any = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[Runtime]:
+    echo = echo or (lambda s: logger.info("%s", s))
+    with ExitStack() as stack:
+        sim = None
+        if settings.simulated and need_van and client is None:
+            from connector.simulator import SimulatorConfig, SimulatorServer
+
+            sim = stack.enter_context(SimulatorServer(
+                state_dir=Path(settings.state_dir) / "simulator", host="127.0.0.1", port=0,
+                config=simulator_config or SimulatorConfig()))
+            settings = settings.replace(api_base_url=sim.base_url, application_name=SIMULATOR_DEMO_APPLICATION,
+                                        api_key=SIMULATOR_DEMO_KEY, use_simulator=True,
+                                        poll_interval_seconds=min(settings.poll_interval_seconds, 0.5),
+                                        poll_max_interval_seconds=min(settings.poll_max_interval_seconds, 2.0))
+            echo(f"No VAN_API_KEY set: using the embedded VAN simulator at {sim.base_url} "
+                 f"(demo credentials, state in {Path(settings.state_dir) / 'simulator'})")
+        if client is None and need_van:
+            client = stack.enter_context(VanClient.from_settings(settings, sleep=sleep))
+        if host is None and need_host:
+            host = stack.enter_context(open_host(settings, storage_options=storage_options))
+            if host.name == "local" and not settings.simulated:
+                echo("hosting: local file host; VAN must be able to reach it (set hosting_public_url or use s3://)")
+        wh = stack.enter_context(Warehouse(settings.warehouse_url, settings.results_schema))
+        # The VAN target identifies where jobs went; the simulator's port changes per run, its identity not.
+        target = "simulator" if settings.simulated else strip_query(settings.api_base_url)
+        ledger = Ledger(wh, settings.results_schema, api_target=target, database_mode=settings.database_mode)
+        ledger.ensure()
+        for note in ledger.notes:
+            echo(note)
+        yield Runtime(settings, wh, ledger, client, host, load_catalog(), echo, target, sim, sleep)

@@ -1,0 +1,96 @@
+"""What a run reports: per mapping type, the plan's categories beside the outcomes of what was sent."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from connector.ledger import HELD_CATEGORIES, PlanCategory
+
+__all__ = ["MappingSummary", "RunSummary"]
+
+
+@dataclass
+class MappingSummary:
+    mapping_type: str
+    rows_checked: int = 0
+    rejected: int = 0  # by pre-flight, never sent
+    blocked: bool = False
+    plan: dict[str, int] = field(default_factory=dict)  # PlanCategory -> rows (the plan step's verdict)
+    to_send: int = 0  # rows the plan sends (dry run: would send)
+    sent: int = 0  # rows in jobs submitted by this run
+    unchanged: int = 0  # plan `unchanged`, plus rows of chunks an earlier identical job already carries
+    processed: int = 0
+    failed: int = 0
+    not_in_results: int = 0
+    pending: int = 0  # in jobs of this run still running at VAN
+    ambiguous: int = 0  # in chunks whose POST may or may not have reached VAN
+    refused: int = 0  # in jobs VAN refused at POST (400/403): nothing imported, retried by the next run
+    claimed_elsewhere: int = 0  # a concurrent run claimed them first (it sends them)
+    chunks: int = 0
+    van_job_ids: list[int] = field(default_factory=list)
+
+    def category(self, name: str) -> int:
+        return int(self.plan.get(name, 0))
+
+    @property
+    def held(self) -> int:
+        """Passing rows the plan did not send and that are not unchanged (in flight, ambiguous, ...)."""
+        return sum(self.category(c) for c in HELD_CATEGORIES if c != PlanCategory.UNCHANGED)
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    command: str = "run"
+    status: str = "running"
+    simulated: bool = False
+    dry_run: bool = False
+    warehouse: str = ""
+    duckdb_path: str | None = None
+    schema: str = ""
+    mapping_types: dict[str, MappingSummary] = field(default_factory=dict)
+    messages: list[str] = field(default_factory=list)
+    data_docs_path: str | None = None
+
+    def mt(self, name: str) -> MappingSummary:
+        return self.mapping_types.setdefault(name, MappingSummary(name))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @property
+    def ok(self) -> bool:
+        return self.status in ("success", "dry_run")
+
+    def render(self) -> str:
+        C = PlanCategory
+        cols = ["mapping type", "checked", "rejected", "new", "changed", "retry", "unchanged", "held", "sent",
+                "processed", "failed", "not_in_results", "pending", "not_sent", "jobs"]
+        rows = []
+        for s in self.mapping_types.values():
+            rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.rows_checked, s.rejected,
+                         s.category(C.NEW), s.category(C.CHANGED) + s.category(C.REFRESH) + s.category(C.CARRIED),
+                         s.category(C.RETRY), s.unchanged, s.held,
+                         s.sent if not self.dry_run else f"{s.to_send} (dry run)", s.processed, s.failed,
+                         s.not_in_results, s.pending + s.ambiguous, s.refused,
+                         ",".join(map(str, s.van_job_ids)) or "-"])
+        widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)] if rows else [len(c) for c in cols]
+        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
+        lines = [f"{self.command} {self.run_id}: {self.status}" + (" (simulated VAN)" if self.simulated else ""),
+                 fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
+        lines += [fmt.format(*map(str, r)) for r in rows]
+        lines += self.messages
+        where = self.duckdb_path or self.warehouse
+        q = f"{self.schema}." if self.schema and self.schema != "main" else ""
+        lines += ["", f"ledger: {where} (schema {self.schema})",
+                  f"  duckdb {self.duckdb_path}" if self.duckdb_path else "",
+                  f"  select mapping_type, category, row_count from {q}van_bulk_plan_counts "
+                  f"where run_id = '{self.run_id}';",
+                  f"  select mapping_type, row_status, count(*) from {q}van_bulk_row_results "
+                  f"where run_id = '{self.run_id}' group by all;",
+                  f"  select * from {q}van_bulk_row_state where outcome <> 'processed';",
+                  f"  select * from {q}van_preflight_rejects where run_id = '{self.run_id}';"]
+        if self.data_docs_path:
+            lines.append(f"pre-flight Data Docs: {self.data_docs_path}")
+        return "\n".join(line for line in lines if line != "")
