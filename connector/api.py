@@ -25,7 +25,7 @@ from connector.run.reconcile import reload_from_raw
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckResult", "RunSummary", "debug", "refresh_catalog", "results", "retry_failed", "run", "status"]
+__all__ = ["CheckResult", "RunSummary", "debug", "refresh_catalog", "resolve", "results", "retry_failed", "run", "status"]
 
 
 def status(settings: Settings, *, wait: bool = False, limit: int = 20, echo: Callable[[str], None] | None = None,
@@ -137,3 +137,30 @@ def refresh_catalog(settings: Settings, out_dir: str | Path, *, names: Sequence[
                         {"items": items, "nextPageLink": None, "count": len(items)}, indent=2) + "\n")
             rt.echo(f"catalog: {body['name']} ({len(body.get('fields') or [])} fields)")
         return wanted
+
+
+def resolve(settings: Settings, job_key: str, *, not_at_van: bool = False, van_job_id: int | None = None,
+            echo: Callable[[str], None] | None = None, **runtime_kwargs: Any) -> dict:
+    """Settle an ambiguous submission by hand, after looking for ``job_key`` in the descriptions of VAN's
+    jobs: ``van_job_id`` (VAN has it: its rows are pending on it and the next run or ``status`` collects it)
+    or ``not_at_van`` (VAN has none: its rows become ``refused`` and the next run sends them again)."""
+    from connector.ledger import AMBIGUOUS_JOB_STATES, JobState
+
+    if not_at_van == (van_job_id is not None):
+        raise ConnectorError("say what you found in VAN: --van-job-id N (VAN has the job) or --not-at-van")
+    with runtime(settings, echo=echo, need_van=False, need_host=False, **runtime_kwargs) as rt:
+        job = rt.ledger.job(job_key)
+        if job is None:
+            raise ConnectorError(f"job key {job_key} is not in the ledger (van_bulk_jobs.job_key)")
+        if JobState(job["local_state"]) not in AMBIGUOUS_JOB_STATES:
+            raise ConnectorError(f"job {job_key} is {job['local_state']}, not ambiguous: nothing to resolve")
+        if van_job_id is not None:
+            rt.ledger.mark_found_at_van(job_key, van_job_id)
+            rt.echo(f"job {job_key}: VAN job {van_job_id}; `vanbulk status` or the next run collects its results")
+            return rt.ledger.job(job_key)
+        rt.ledger.mark_refused(job_key, str(job["mapping_types"]).split("+"), job["run_id"],
+                               "confirmed by the user: no such job at VAN (vanbulk resolve --not-at-van)",
+                               '[{"code": "ABANDONED", "text": "confirmed not at VAN by the user"}]',
+                               to=JobState.ABANDONED)
+        rt.echo(f"job {job_key}: marked abandoned; its {job['row_count']} row(s) are sent by the next run")
+        return rt.ledger.job(job_key)

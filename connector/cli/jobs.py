@@ -154,6 +154,22 @@ def retry_failed_cmd(run_id, select, wait, force, project_dir):
     click.echo(summary.render())
 
 
+@main.command("resolve")
+@click.argument("job_key")
+@click.option("--not-at-van", is_flag=True, help="VAN has no job whose description carries JOB_KEY.")
+@click.option("--van-job-id", type=int, help="The VAN job whose description carries JOB_KEY.")
+@project_opt
+def resolve_cmd(job_key, not_at_van, van_job_id, project_dir):
+    """Settle an ambiguous submission (job state submitting/ambiguous) after checking VAN's UI."""
+    from connector.api import resolve
+
+    try:
+        job = resolve(_settings(project_dir), job_key, not_at_van=not_at_van, van_job_id=van_job_id, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    click.echo(f"job {job_key}: {job['local_state']}")
+
+
 @main.command("debug")
 @project_opt
 def debug_cmd(project_dir):

@@ -52,7 +52,7 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.EXPORTED: frozenset(),
     JobState.UPLOADED: frozenset({JobState.EXPORTED}),
     JobState.SUBMITTING: frozenset({JobState.UPLOADED}),
-    JobState.SUBMITTED: frozenset({JobState.SUBMITTING}),
+    JobState.SUBMITTED: frozenset({JobState.SUBMITTING, JobState.AMBIGUOUS}),  # from AMBIGUOUS: found at VAN
     JobState.SUBMIT_FAILED: frozenset({JobState.SUBMITTING, JobState.UPLOADED}),
     JobState.AMBIGUOUS: frozenset({JobState.SUBMITTING}),
     JobState.POLLING: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT}),

@@ -280,6 +280,13 @@ class Ledger:
     def mark_submitted(self, job_key: str, van_job_id: int) -> None:
         self.transition(job_key, JobState.SUBMITTED, van_job_id=int(van_job_id), submitted_at=utcnow())
 
+    def mark_found_at_van(self, job_key: str, van_job_id: int) -> None:
+        """An ambiguous POST did create a job (found in VAN's UI by the job key in its description): its
+        rows are pending on that job, which is then polled like any other."""
+        with self.wh.begin() as c:
+            self._transition(c, job_key, JobState.SUBMITTED, van_job_id=int(van_job_id), submitted_at=utcnow())
+            self._set_outcome(c, job_key, RowOutcome.PENDING)
+
     def mark_ambiguous(self, job_key: str, errors_json: str) -> None:
         with self.wh.begin() as c:
             self._transition(c, job_key, JobState.AMBIGUOUS, errors_json=errors_json)
@@ -485,6 +492,17 @@ class Ledger:
                 f"and mapping_type = '{mapping_type}' and category in ({sql_list(categories)})")
 
     # -- read models -----------------------------------------------------------------------------
+    def retryable_mapping_types(self, run_id: str | None = None) -> list[str]:
+        """Mapping types with rows whose last outcome can be retried (with a result in ``run_id``, if given)."""
+        from connector.ledger.states import RETRYABLE_OUTCOMES
+
+        extra = (f" and exists (select 1 from {self.rel(ROW_RESULTS)} r where r.run_id = :r "
+                 f"and r.mapping_type = s.mapping_type and r.source_row_key = s.source_row_key)" if run_id else "")
+        return [r["mapping_type"] for r in self._query(
+            f"select distinct mapping_type from {self.rel(ROW_STATE)} s where api_target = :t and database_mode = :d "
+            f"and outcome in ({sql_list(RETRYABLE_OUTCOMES)}){extra} order by mapping_type",
+            {"t": self.api_target, "d": self.database_mode, "r": run_id})]
+
     def outcome_counts_for_run(self, run_id: str) -> list[dict]:
         return self._query(
             f"select r.mapping_type, r.row_status, count(*) as n from {self.rel(ROW_RESULTS)} r "

@@ -108,6 +108,14 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     if not dry_run:
         _collect_earlier(rt, summary, resume=resume)
     names, dbt_select = resolve_mapping_types(rt.catalog, select, s.database_mode)
+    if opts.retry_only and not select:
+        retryable = set(rt.ledger.retryable_mapping_types(opts.retry_of_run_id))
+        names = [n for n in names if n in retryable]
+        if not names:
+            summary.status = "success"
+            summary.messages.append("no rows to retry" + (f" from run {opts.retry_of_run_id}"
+                                                          if opts.retry_of_run_id else ""))
+            return
     if not skip_dbt:
         from connector.dbt_runner import build
 

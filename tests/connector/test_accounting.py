@@ -172,10 +172,10 @@ def test_refused_at_post_rows_are_recorded_and_retried(tmp_path):
     assert fetch(s, "select count(*) from van_bulk_row_latest where row_status = 'refused'") == [(3,)]
     assert_accounted(s, summary.run_id, ["Suppressions", "ActivistCode"])
     # retry-failed resends refused rows (VAN imported nothing); still refused, recorded under the new run
-    again = retry_failed(s, summary.run_id, simulator_config=FAST)
+    again = retry_failed(s, summary.run_id, simulator_config=FAST, preflight=passthrough_preflight)
     assert again.mapping_types["Suppressions"].refused == 3 and "ActivistCode" not in again.mapping_types
     # and a permitted key takes them
-    ok = retry_failed(s, summary.run_id, simulator_config=SimulatorConfig.from_dict(
+    ok = retry_failed(s, summary.run_id, preflight=passthrough_preflight, simulator_config=SimulatorConfig.from_dict(
         {**{k: 0.0 for k in ("pending_seconds", "seconds_per_1000_rows", "min_processing_seconds")},
          "api_keys": [{"key": "00000000-0000-4000-8000-000000000000", "application_name": "vanbulk-demo",
                        "permissions": ["Suppressions"]}]}))
