@@ -82,10 +82,21 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
         return _run(_context(root), warehouse, settings, run_id, targets)
 
 
+def _forget_earlier_selection(ctx) -> None:
+    """Validation definitions and the checkpoint are rebuilt every run from this run's selection. Those an
+    earlier run stored refer to its assets, which ``add_or_update_sql`` drops; GX then refuses to load any
+    of them ("Could not find asset"). They are runtime files (not tracked): remove them before GX reads them."""
+    root = Path(ctx.root_directory)
+    for store in ("validation_definitions", "checkpoints"):
+        for path in (root / store).glob("*.json"):
+            path.unlink(missing_ok=True)
+
+
 def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, str]]) -> GxRun:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
+    _forget_earlier_selection(ctx)
     ds = ctx.data_sources.add_or_update_sql(name=f"vanbulk_{warehouse.dialect}",
                                             connection_string="${" + CONNECTION_VAR + "}")
     vds = []

@@ -34,7 +34,8 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     first = run(s, simulator_config=FAST)
     assert first.ok, first.render()
     store = demo_simulator_store(project)
-    assert sum(_contributions_applied(store).values()) == 5
+    n_gifts = first.mapping_types["Contributions"].processed  # the demo's valid rows (both disclosure files)
+    assert n_gifts >= 5 and sum(_contributions_applied(store).values()) == n_gifts
 
     # one new contribution and one changed email address, as a night's data would bring
     edit_seed(project, "demo_contributions", append=[NEW_CONTRIBUTION])
@@ -42,7 +43,7 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     second = run(s, simulator_config=FAST)
     assert second.ok, second.render()
     assert _sent(second) == {"Contributions": 1, "Email": 1}, second.render()
-    assert second.mapping_types["Contributions"].plan == {"unchanged": 5, "new": 1}
+    assert second.mapping_types["Contributions"].plan == {"unchanged": n_gifts, "new": 1}
     assert second.mapping_types["Email"].plan == {"unchanged": 3, "changed": 1}
     assert second.mapping_types["Contributions"].processed == 1 and second.mapping_types["Email"].processed == 1
 
@@ -51,7 +52,7 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     assert all(set(m.plan) <= {"unchanged"} for m in third.mapping_types.values()), third.render()
 
     applied = _contributions_applied(store)
-    assert sum(applied.values()) == 6 and set(applied.values()) == {1}, applied  # every gift once at VAN
+    assert sum(applied.values()) == n_gifts + 1 and set(applied.values()) == {1}, applied  # every gift once at VAN
     emails = [r["fields"] for r in store.applied("Email") if r["primaryKey"] == 100002]
     assert [e.get("Email") for e in emails][-1] == "ben@newjob.example.com"
 
@@ -62,11 +63,11 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     fourth = run(s, ["Contributions", "Phones"], simulator_config=FAST)
     assert fourth.ok, fourth.render()
     ct, ph = fourth.mapping_types["Contributions"], fourth.mapping_types["Phones"]
-    assert ct.plan == {"unchanged": 5, "changed_after_import": 1} and ct.sent == 0, fourth.render()
+    assert ct.plan == {"unchanged": n_gifts, "changed_after_import": 1} and ct.sent == 0, fourth.render()
     assert ph.plan == {"unchanged": 4, "changed": 1} and ph.sent == 1 and ph.processed == 1, fourth.render()
     note = next(m for m in fourth.messages if "changed after VAN imported" in m)
     assert "ct-003" in note and "EditContributionData" in note
-    assert sum(_contributions_applied(store).values()) == 6
+    assert sum(_contributions_applied(store).values()) == n_gifts + 1
     with Warehouse(s.warehouse_url) as wh:
         assert wh.fetchall("select source_row_key, category from van_bulk_plan_rows where run_id = :r "
                            "and mapping_type = 'Contributions'", {"r": fourth.run_id}) == [("ct-003", "changed_after_import")]
