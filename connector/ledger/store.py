@@ -411,38 +411,43 @@ class Ledger:
                       f"and s.database_mode = :d and s.mapping_type = :mt and s.source_row_key = v.source_row_key "
                       f"and s.outcome in ({sql_list(RETRYABLE_OUTCOMES)})){extra})")
             p["retry_run"] = req.retry_only_run
-        tmp = "vanbulk_plan_tmp"
         state = (f"(select * from {st} where api_target = :t and database_mode = :d and mapping_type = :mt)")
+        hashed = f"(select v.source_row_key, {h} as row_hash from {source} v)"
+        retry_mode = req.retry_only_run is not None
         with self.wh.begin() as c:
-            # Rows migrated from an older ledger: the current values stand for the version sent.
-            c.execute(sa.text(
-                f"update {st} set row_hash = x.row_hash, processed_hash = case when {st}.processed_at is not null "
-                f"then x.row_hash end from (select v.source_row_key, {h} as row_hash from {source} v) x "
-                f"where {st}.row_hash is null and {st}.api_target = :t and {st}.database_mode = :d "
-                f"and {st}.mapping_type = :mt and {st}.source_row_key = x.source_row_key"), p)
-            c.execute(sa.text(f"drop table if exists {tmp}"))
-            c.execute(sa.text(
-                f"create temporary table {tmp} as select p.source_row_key, p.row_hash, {categorize_sql(req)} "
-                f"as category from (select v.source_row_key, {h} as row_hash from {source} v) p "
-                f"left join {state} s on s.source_row_key = p.source_row_key "
-                f"left join {jobs} j on j.job_key = s.job_key"), p)
+            migrated = c.execute(sa.text(f"select count(*) from {st} where row_hash is null and api_target = :t "
+                                         "and database_mode = :d and mapping_type = :mt"), p).scalar()
+            if migrated:  # rows migrated from an older ledger: the current values stand for the version sent
+                c.execute(sa.text(
+                    f"update {st} set row_hash = x.row_hash, processed_hash = case when {st}.processed_at is not null "
+                    f"then x.row_hash end from {hashed} x where {st}.row_hash is null and {st}.api_target = :t "
+                    f"and {st}.database_mode = :d and {st}.mapping_type = :mt "
+                    f"and {st}.source_row_key = x.source_row_key"), p)
+            # One pass: hash every passing row, join its state (and the job that last carried it), keep every
+            # row that is not `unchanged`. A state row no passing row matches is `gone`, unless its key is still
+            # in the view (rejected this run): that check runs on those few keys only (a correlated EXISTS in
+            # the CASE, or an anti-join of the whole state, cost 1.4x / 0.45x the whole pass on DuckDB).
+            join = "left join" if retry_mode else "full outer join"
+            category = categorize_sql(req) if retry_mode else (
+                f"case when p.source_row_key is null then '{PlanCategory.GONE}' else {categorize_sql(req)} end")
             c.execute(sa.text(
                 f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
-                f"row_hash, planned_at) select :run, :t, :d, :mt, source_row_key, category, row_hash, :now "
-                f"from {tmp} where category <> '{PlanCategory.UNCHANGED}'"), p)
-            if req.retry_only_run is None:
+                f"row_hash, planned_at) select :run, :t, :d, :mt, source_row_key, category, row_hash, :now from ("
+                f"select coalesce(p.source_row_key, s.source_row_key) as source_row_key, "
+                f"coalesce(p.row_hash, s.row_hash) as row_hash, {category} as category "
+                f"from {hashed} p {join} {state} s on s.source_row_key = p.source_row_key "
+                f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p)
+            if not retry_mode:
                 c.execute(sa.text(
-                    f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
-                    f"row_hash, planned_at) select :run, :t, :d, :mt, s.source_row_key, '{PlanCategory.GONE}', "
-                    f"s.row_hash, :now from {state} s where not exists (select 1 from {view} v "
-                    f"where v.source_row_key = s.source_row_key)"), p)
+                    f"delete from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
+                    f"and source_row_key in (select v.source_row_key from {view} v)"), p)
             counts = {r[0]: int(r[1]) for r in c.execute(sa.text(
-                f"select category, count(*) from {tmp} group by category"))}
-            gone = c.execute(sa.text(f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
-                                     f"and category = '{PlanCategory.GONE}'"), p).scalar()
-            if gone:
-                counts[PlanCategory.GONE.value] = int(gone)
-            c.execute(sa.text(f"drop table if exists {tmp}"))
+                f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                "group by category"), p)}
+            passing = int(c.execute(sa.text(f"select count(*) from {source} v"), p).scalar() or 0)
+            unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
+            if unchanged:
+                counts[PlanCategory.UNCHANGED.value] = unchanged
             self._write_counts(c, run_id, req.mapping_type, counts)
         return counts
 
