@@ -72,7 +72,7 @@ def debug(settings: Settings, *, echo: Callable[[str], None] | None = None, **ru
                               f"{'simulated VAN (no VAN_API_KEY)' if settings.simulated else settings.api_base_url}; "
                               f"application {settings.application_name!r}"))
     try:
-        with runtime(settings, echo=echo, **runtime_kwargs) as rt:
+        with runtime(settings, echo=echo, exclusive=False, **runtime_kwargs) as rt:
             checks.append(CheckResult("warehouse", True, f"{rt.warehouse.redacted_url()} (ledger schema {rt.ledger.schema})"))
             try:
                 res = rt.client.get_resources()
@@ -120,7 +120,7 @@ def refresh_catalog(settings: Settings, out_dir: str | Path, *, names: Sequence[
     packaged ``meta/`` (formats, keys, evidence) stays in force for mapping types it already knows.
     """
     out = Path(out_dir)
-    with runtime(settings, echo=echo, need_host=False, **runtime_kwargs) as rt:
+    with runtime(settings, echo=echo, need_host=False, exclusive=False, **runtime_kwargs) as rt:
         c = rt.client
         (out / "mapping_types").mkdir(parents=True, exist_ok=True)
         (out / "resources.json").write_text(json.dumps(c.get_resources(), indent=2) + "\n")

@@ -11,7 +11,7 @@ TABLES: dict[str, list[tuple[str, str]]] = {
         ("run_id", "varchar(64)"), ("invoked_at", "timestamp"), ("finished_at", "timestamp"),
         ("command", "varchar(64)"), ("selector", "text"), ("target", "text"), ("package_version", "varchar(32)"),
         ("dry_run", "boolean"), ("simulated", "boolean"), ("status", "varchar(32)"), ("args_json", "text"),
-        ("summary_json", "text"),
+        ("summary_json", "text"), ("api_target", "text"), ("pid", "integer"), ("host", "text"),
     ],
     JOBS: [
         ("job_key", "varchar(64)"), ("run_id", "varchar(64)"), ("content_key", "varchar(64)"),

@@ -149,10 +149,25 @@ class Ledger:
             pkg_version = version("vanbulk")
         except PackageNotFoundError:
             pkg_version = None
+        import socket
+
         self._insert(RUNS, {"run_id": run_id, "invoked_at": utcnow(), "command": command, "selector": selector,
                             "target": target, "package_version": pkg_version, "dry_run": dry_run,
                             "simulated": simulated, "status": "running",
-                            "args_json": json.dumps(args or {}, default=str)})
+                            "args_json": json.dumps(args or {}, default=str), "api_target": self.api_target,
+                            "pid": os.getpid(), "host": socket.gethostname()})
+
+    def mark_dead_runs_interrupted(self, *, any_target: bool = False) -> int:
+        """Runs still ``running`` while this process holds the writer lock died (killed, crashed): say so."""
+        where = "" if any_target else " and (api_target = :t or api_target is null)"
+        with self.wh.begin() as c:
+            res = c.execute(sa.text(f"update {self.rel(RUNS)} set status = 'interrupted', finished_at = :now "
+                                    f"where status = 'running'{where}"), {"t": self.api_target, "now": utcnow()})
+            n = max(res.rowcount or 0, 0)
+        if n:
+            self.notes.append(f"{n} earlier run(s) had died without finishing: marked `interrupted` in van_bulk_runs "
+                              "(their jobs are collected like any other)")
+        return n
 
     def finish_run(self, run_id: str, status: str, summary: Mapping[str, Any] | None = None) -> None:
         self._update(RUNS, "run_id", run_id, {"finished_at": utcnow(), "status": status,

@@ -69,7 +69,7 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
             echo, preflight, static_values, args, **runtime_kwargs) -> RunSummary:
     echo = echo or (lambda s: logger.info("%s", s))
     run_id = new_id()
-    with runtime(settings, echo=echo, need_host=not dry_run, **runtime_kwargs) as rt:
+    with runtime(settings, echo=echo, need_host=not dry_run, run_id=run_id, **runtime_kwargs) as rt:
         s = rt.settings
         summary = RunSummary(run_id, command=command, simulated=s.simulated, dry_run=dry_run,
                              warehouse=rt.warehouse.redacted_url(), duckdb_path=rt.warehouse.duckdb_path,

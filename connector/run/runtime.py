@@ -18,6 +18,7 @@ from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, Set
 from connector.hosting import Host, open_host
 from connector.ledger import Ledger
 from connector.redaction import strip_query
+from connector.run.lock import RunLock
 from connector.van_client import VanClient
 from connector.warehouse import Warehouse
 
@@ -45,9 +46,25 @@ class Runtime:
 @contextmanager
 def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = True, need_host: bool = True,
             client: VanClient | None = None, host: Host | None = None, storage_options: dict | None = None,
-            simulator_config: Any = None, sleep: Callable[[float], None] = time.sleep) -> Iterator[Runtime]:
+            simulator_config: Any = None, sleep: Callable[[float], None] = time.sleep, exclusive: bool = True,
+            run_id: str | None = None) -> Iterator[Runtime]:
+    """``exclusive``: hold the writer lock of this ledger and VAN target for the whole command (run/lock.py);
+    a second writer fails at once with who holds it, before dbt, pre-flight or any ledger write."""
     echo = echo or (lambda s: logger.info("%s", s))
     with ExitStack() as stack:
+        # The warehouse and the writer lock first: a second writer stops here, before anything starts.
+        wh = Warehouse(settings.warehouse_url, settings.results_schema)
+        # The VAN target identifies where jobs went; the simulator's port changes per run, its identity not.
+        target = "simulator" if settings.simulated else strip_query(settings.api_base_url)
+        ledger = Ledger(wh, settings.results_schema, api_target=target, database_mode=settings.database_mode)
+        if exclusive:
+            try:
+                lock = RunLock(wh, ledger.schema, target).acquire(run_id)
+            except BaseException:
+                wh.dispose()
+                raise
+            stack.callback(lock.release)  # after the warehouse is closed (the stack unwinds in reverse)
+        stack.enter_context(wh)
         sim = None
         if settings.simulated and need_van and client is None:
             from connector.simulator import SimulatorConfig, SimulatorServer
@@ -67,11 +84,9 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
             host = stack.enter_context(open_host(settings, storage_options=storage_options))
             if host.name == "local" and not settings.simulated:
                 echo("hosting: local file host; VAN must be able to reach it (set hosting_public_url or use s3://)")
-        wh = stack.enter_context(Warehouse(settings.warehouse_url, settings.results_schema))
-        # The VAN target identifies where jobs went; the simulator's port changes per run, its identity not.
-        target = "simulator" if settings.simulated else strip_query(settings.api_base_url)
-        ledger = Ledger(wh, settings.results_schema, api_target=target, database_mode=settings.database_mode)
         ledger.ensure()
+        if exclusive:
+            ledger.mark_dead_runs_interrupted(any_target=wh.dialect == "duckdb")
         for note in ledger.notes:
             echo(note)
         yield Runtime(settings, wh, ledger, client, host, load_catalog(), echo, target, sim, sleep)

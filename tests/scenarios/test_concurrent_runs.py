@@ -1,0 +1,44 @@
+"""Two vanbulk commands at once on one ledger and VAN target: the second says who holds the writer lock, in
+one line and before touching anything, and no row reaches VAN twice. Real processes, a real simulator;
+PostgreSQL (advisory lock) and DuckDB (lock file)."""
+
+from __future__ import annotations
+
+import collections
+import json
+import subprocess
+import time
+
+import pytest
+
+from tests.scenarios.test_kill_points import CMD, VANBULK, _env, warehouse_env  # noqa: F401  (shared fixture)
+
+SLOW = {"pending_seconds": 0.0, "min_processing_seconds": 5.0, "seconds_per_1000_rows": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator_config", [SLOW], indirect=True)
+def test_second_run_says_another_is_in_progress(tmp_path, warehouse_env, simulator):
+    url, schema, extra = warehouse_env
+    env = _env(tmp_path, simulator, extra)
+    first = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while not simulator.store.jobs():  # the first run is at VAN, waiting for its jobs
+        assert first.poll() is None, first.communicate()
+        assert time.time() < deadline
+        time.sleep(0.05)
+    for args in (CMD, [VANBULK, "status"], [VANBULK, "retry-failed"]):
+        second = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+        assert second.returncode == 1, second.stdout + second.stderr
+        err = [line for line in second.stderr.splitlines() if not line[:2].isdigit()]  # without log lines
+        assert err == [next(e for e in err if e.startswith("error: another vanbulk run (pid "))], second.stderr
+        assert f"pid {first.pid} " in err[0] and "Traceback" not in second.stderr
+    out, errs = first.communicate(timeout=300)
+    assert first.returncode == 0, out + errs
+    assert len(simulator.store.jobs()) == 2
+    applied = collections.Counter((r["mappingType"], r["primaryKey"], json.dumps(r["fields"], sort_keys=True))
+                                  for r in simulator.store.applied())
+    assert set(applied.values()) == {1}
+    # once it is done, the next command runs (and marks nothing interrupted: the first finished)
+    after = subprocess.run([VANBULK, "status"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert after.returncode == 0 and "interrupted" not in after.stderr, after.stderr
