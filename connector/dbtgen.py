@@ -150,8 +150,10 @@ def render_model_sql(catalog: Catalog, mt: MappingType) -> str:
 def _column_doc(catalog: Catalog, mt: MappingType, column: str) -> dict:
     doc: dict = {"name": column, "quote": True}
     if column == "source_row_key":
-        doc["description"] = "Stable, unique key of the source row (text); results and rejects join on it."
-        doc["data_tests"] = ["unique", "not_null"]
+        doc["description"] = ("Stable, unique key of the source row (text, as the source has it); results and "
+                              "rejects join on it. A blank, duplicated or space-padded key is rejected by "
+                              "pre-flight with its reason, so these tests warn instead of stopping the build.")
+        doc["data_tests"] = [{t: {"config": {"severity": "warn"}}} for t in ("unique", "not_null")]
         return doc
     if column.lower() not in {f.name.lower() for f in mt.fields}:
         doc["description"] = (f"{column}: key of the {'/'.join(mt.resource_types)} record this row applies to "

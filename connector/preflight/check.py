@@ -15,7 +15,7 @@ from connector.preflight.rejects import (ensure_table, reject_counts, rejects_re
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
                                        disclosure_groups)
-from connector.preflight.sql import ident, is_set, render, text_lit
+from connector.preflight.sql import has_surrounding_whitespace, ident, is_set, render, text_lit
 from connector.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
@@ -52,7 +52,8 @@ def passing_rows_sql(warehouse: Warehouse, relation: str, columns: list[str], re
 
     Meant for ``sqlalchemy.text`` / ``Warehouse`` methods: colons in literals are escaped."""
     cols = ", ".join(f"v.{ident(c)}" for c in columns)
-    return (f"select {cols} from {relation} v where v.source_row_key is not null and trim(v.source_row_key) <> '' "
+    return (f"select {cols} from {relation} v where {is_set('v.source_row_key')} "
+            f"and not {has_surrounding_whitespace('v.source_row_key')} "
             f"and not exists (select 1 from {rejects_rel} r where r.run_id = {text_lit(run_id)} "
             f"and r.mapping_type = {text_lit(mapping_type)} and r.source_row_key = v.source_row_key)")
 

@@ -25,8 +25,8 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Mapping
 
 from connector.catalog import Catalog, CatalogError, MappingType
-from connector.preflight.sql import (FORMATS, format_label, ident, is_blank, is_set, lit, lit_list,
-                                     valid_format)
+from connector.preflight.sql import (FORMATS, format_label, has_surrounding_whitespace, ident, is_blank, is_set,
+                                     lit, lit_list, valid_format)
 
 MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
 
@@ -143,9 +143,10 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
     rules.append(Rule(
         "row_key", "source_row_key", ROW, "source_row_key is set and unique",
         _query("row_key", lit("source_row_key"), key,
-               _text("source_row_key is blank or not unique, so the row cannot be tracked"),
-               f"{is_blank(key)} or {key} in (select source_row_key from {{batch}} group by source_row_key "
-               f"having count(*) > 1)")))
+               _text("source_row_key is blank, not unique, or has leading/trailing whitespace (it must be the "
+                     "source's key exactly), so the row cannot be tracked"),
+               f"{is_blank(key)} or {has_surrounding_whitespace(key)} or {key} in (select source_row_key "
+               f"from {{batch}} group by source_row_key having count(*) > 1)")))
 
     # Required: isRequired fields, and the resource key columns that are not fields (e.g. VanID for
     # ActivistCode): each row of such a view names an existing record, so a blank key cannot be applied.
@@ -223,7 +224,9 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                        f"{_text(f' is not allowed with {pname} = ')} || {_shown(cols.q(pname))}",
                        f"{is_set(c)} and (" + " or ".join(conds) + ")"), variant=f"values:{pname}"))
 
-    for fname, fmt in mt.field_formats.items():
+    # Resource key columns (VanID, ContributionID) name a VAN record: a positive integer id, always.
+    formats = {**mt.field_formats, **{k: "id" for k in mt.key_columns}}
+    for fname, fmt in formats.items():
         if fmt.lower() not in FORMATS:
             raise PreflightConfigError(
                 f"{mt.name}.{fname}: unknown field format {fmt!r}; known: {', '.join(sorted(FORMATS))}")

@@ -20,7 +20,8 @@ UPPER = "ABCDEFGHIJKLMNOPQRSTUVWXYZ"
 # Two-digit strings divisible by 4, for the leap-year test without casts.
 _DIV4 = tuple(f"{n:02d}" for n in range(0, 100, 4))
 
-__all__ = ["FORMATS", "ident", "is_blank", "is_set", "lit", "lit_list", "valid_format", "format_label", "render"]
+__all__ = ["FORMATS", "WHITESPACE_SQL", "has_surrounding_whitespace", "ident", "is_blank", "is_set", "lit", "lit_list",
+           "stripped", "valid_format", "format_label", "render"]
 
 
 def ident(name: str) -> str:
@@ -46,12 +47,26 @@ def lit_list(values: Iterable[str]) -> str:
     return "(" + ", ".join(lit(v) for v in values) + ")"
 
 
+# Blank means blank after trimming ANY whitespace: trim() strips only spaces on both engines, so tab, LF,
+# VT, FF, CR and no-break space become spaces first (chr() is the same function on DuckDB and PostgreSQL).
+WHITESPACE_SQL = "chr(9) || chr(10) || chr(11) || chr(12) || chr(13) || chr(160)"
+
+
+def stripped(col: str) -> str:
+    return f"trim(translate({col}, {WHITESPACE_SQL}, '      '))"
+
+
 def is_blank(col: str) -> str:
-    return f"({col} is null or trim({col}) = '')"
+    return f"({col} is null or {stripped(col)} = '')"
 
 
 def is_set(col: str) -> str:
-    return f"({col} is not null and trim({col}) <> '')"
+    return f"({col} is not null and {stripped(col)} <> '')"
+
+
+def has_surrounding_whitespace(col: str) -> str:
+    ends = f"(' ', chr(9), chr(10), chr(11), chr(12), chr(13), chr(160))"
+    return f"(left({col}, 1) in {ends} or right({col}, 1) in {ends})"
 
 
 def _only(expr: str, chars: str) -> str:
@@ -136,7 +151,8 @@ FORMATS: dict[str, tuple[Callable[[str], str], str]] = {
     "state": (_two_letters, "a two-letter upper-case state code"),
     "country": (_two_letters, "a two-letter upper-case country code"),
     "integer": (valid_integer, "an integer"),
-    "id": (lambda c: _digits(c, 1, 18), "a numeric id"),
+    # VAN's record ids (VanID, ContributionID...) are positive integers.
+    "id": (lambda c: f"({_digits(c, 1, 18)} and translate({c}, '0', '') <> '')", "a positive integer id"),
     "decimal": (valid_decimal, "a decimal number"),
     "number": (valid_decimal, "a number"),
     "amount": (lambda c: valid_decimal(c, 2), "an amount with at most 2 decimals"),

@@ -4,6 +4,13 @@
     null, so the pre-flight checks see it and report it with its row, column and rule. Empty text is null
     (blank: VAN leaves the stored value unchanged). -#}
 
+{#- The row key exactly as the source has it (text, never trimmed): keys that differ only by surrounding spaces
+    stay two rows, and pre-flight rejects such a key with its reason instead of one row silently vanishing. -#}
+{% macro van_key(expr) -%}
+    cast({{ expr }} as {{ vanbulk.van_string_type() }})
+{%- endmacro %}
+
+
 {% macro van_text(expr) -%}
     nullif(trim(cast({{ expr }} as {{ vanbulk.van_string_type() }})), '')
 {%- endmacro %}

@@ -42,7 +42,7 @@ source as (
 normalized as (
 
     select
-        {{ vanbulk.van_text(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
+        {{ vanbulk.van_key(vanbulk.van_col(input_columns, ['source_row_key'])) }} as source_row_key,
         {%- for c in columns %}
         {{ vanbulk.van_staging_column(input_columns, c) }} as {{ adapter.quote(c['column']) }},
         {%- endfor %}

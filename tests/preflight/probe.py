@@ -84,7 +84,7 @@ def write_overlay(root: Path) -> Path:
 
 
 GOOD = {  # a complete valid row; each case below changes a few columns
-    "ContributionID": "c-1", "VanID": "1001", "Amount": "25.00", "DateReceived": "2026-03-01", "DesignationID": "10",
+    "ContributionID": "500001", "VanID": "1001", "Amount": "25.00", "DateReceived": "2026-03-01", "DesignationID": "10",
     "PaymentTypeID": "2", "CheckNumber": "1234", "Email": "ana@example.org", "Phone": "2025550143",
     "Zip": "20001", "State": "DC", "Country": "US", "IsMember": "true", "Quantity": "3", "Rate": "0.5",
     "BatchTime": "2026-03-01 10:30", "Memo": "m", "Employer": "Acme", "Occupation": "Welder", "OrgName": None,
