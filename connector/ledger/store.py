@@ -160,10 +160,12 @@ class Ledger:
     def mark_dead_runs_interrupted(self, *, any_target: bool = False) -> int:
         """Runs still ``running`` while this process holds the writer lock died (killed, crashed): say so."""
         where = "" if any_target else " and (api_target = :t or api_target is null)"
-        with self.wh.begin() as c:
-            res = c.execute(sa.text(f"update {self.rel(RUNS)} set status = 'interrupted', finished_at = :now "
-                                    f"where status = 'running'{where}"), {"t": self.api_target, "now": utcnow()})
-            n = max(res.rowcount or 0, 0)
+        p = {"t": self.api_target, "now": utcnow()}
+        with self.wh.begin() as c:  # counted first: DuckDB's driver reports no rowcount for an update
+            n = int(c.execute(sa.text(f"select count(*) from {self.rel(RUNS)} where status = 'running'{where}"),
+                              p).scalar() or 0)
+            c.execute(sa.text(f"update {self.rel(RUNS)} set status = 'interrupted', finished_at = :now "
+                              f"where status = 'running'{where}"), p)
         if n:
             self.notes.append(f"{n} earlier run(s) had died without finishing: marked `interrupted` in van_bulk_runs "
                               "(their jobs are collected like any other)")
@@ -482,14 +484,15 @@ class Ledger:
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": primary, "now": utcnow()}
         extra_list = ", ".join(f"'{e}'" for e in extras)
         with self.wh.begin() as c:
-            res = c.execute(sa.text(
+            c.execute(sa.text(
                 f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
                 f"row_hash, planned_at) select :run, :t, :d, :mt, v.source_row_key, '{PlanCategory.CARRIED}', {h}, "
                 f":now from ({primary_passing_sql}) v where exists (select 1 from {pr} e where e.run_id = :run "
                 f"and e.mapping_type in ({extra_list}) and e.source_row_key = v.source_row_key "
                 f"and e.category in ({sql_list(SENT_CATEGORIES)})) and not exists (select 1 from {pr} x "
                 f"where x.run_id = :run and x.mapping_type = :mt and x.source_row_key = v.source_row_key)"), p)
-            n = max(res.rowcount or 0, 0)
+            n = int(c.execute(sa.text(f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                                      f"and category = '{PlanCategory.CARRIED}'"), p).scalar() or 0)
             if n:
                 counts = self.plan_counts(run_id, conn=c).get(primary, {})
                 counts[PlanCategory.UNCHANGED.value] = counts.get(PlanCategory.UNCHANGED.value, 0) - n

@@ -10,6 +10,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
+from connector.preflight.dropped import dropped_relation, record_dropped
+from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (ensure_table, reject_counts, rejects_relation, replace_rejects,
                                         write_blocked_rejects)
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
@@ -100,11 +102,16 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     present: set[str] = set()  # mapping types whose view exists
     targets: list[tuple[str, str]] = []
 
+    ensure_dropped_table(warehouse, schema)
     for requested in mapping_types:
         mt = catalog.get(requested)
         relation = warehouse.relation(mt.staging_view, settings.staging_schema)
         res = MappingTypeResult(mapping_type=mt.name, relation=relation)
         report.results[mt.name] = res
+        dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view)
+        if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
+            with warehouse.begin() as conn:
+                res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
         # One connection and transaction per mapping type: a consistent snapshot of the view, and no
         # reconnect per statement (DuckDB reopens the file on each new connection).
         with warehouse.begin() as conn:

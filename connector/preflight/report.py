@@ -37,6 +37,7 @@ class MappingTypeResult:
     block_reasons: list[str] = field(default_factory=list)
     # (rule, column or None, reason) per block reason: names the reject rows of a blocked view's other rows
     block_details: list[tuple[str, str | None, str]] = field(default_factory=list)
+    rows_dropped: int = 0  # input rows the staging view leaves out (van_preflight_dropped), not in rows_checked
     rows_blocked: int = 0  # rows rejected only because the mapping type was blocked (rule mapping_type_blocked...)
     outcomes: list[RuleOutcome] = field(default_factory=list)
 

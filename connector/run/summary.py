@@ -14,6 +14,7 @@ __all__ = ["MappingSummary", "RunSummary"]
 class MappingSummary:
     mapping_type: str
     rows_checked: int = 0
+    dropped: int = 0  # input rows the staging view leaves out (superseded, nothing to apply): van_preflight_dropped
     rejected: int = 0  # by pre-flight, never sent
     blocked: bool = False
     plan: dict[str, int] = field(default_factory=dict)  # PlanCategory -> rows (the plan step's verdict)
@@ -65,11 +66,11 @@ class RunSummary:
 
     def render(self) -> str:
         C = PlanCategory
-        cols = ["mapping type", "checked", "rejected", "new", "changed", "retry", "unchanged", "held", "sent",
+        cols = ["mapping type", "dropped", "checked", "rejected", "new", "changed", "retry", "unchanged", "held", "sent",
                 "processed", "failed", "not_in_results", "pending", "not_sent", "jobs"]
         rows = []
         for s in self.mapping_types.values():
-            rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.rows_checked, s.rejected,
+            rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.dropped, s.rows_checked, s.rejected,
                          s.category(C.NEW), s.category(C.CHANGED) + s.category(C.REFRESH) + s.category(C.CARRIED),
                          s.category(C.RETRY), s.unchanged, s.held,
                          s.sent if not self.dry_run else f"{s.to_send} (dry run)", s.processed, s.failed,

@@ -9,6 +9,8 @@
         ]) }}
 
     name     the mapping type's short name: input var, demo seed and source table (macros/inputs.sql)
+    output   'rows' (the staging view) or 'dropped' (the input rows it leaves out: source_row_key,
+             drop_reason superseded | nothing_to_apply, duplicate_rank; models/van_dropped/)
     columns  the view's columns after source_row_key, in order; each a dict:
       column     VAN's column name, quoted as is in the view
       inputs     input column names, first found wins (van_col); none found: blank for every row
@@ -21,7 +23,7 @@
     -> ranked (row_number per source_row_key: latest updated_at, nulls last, then the staging columns in
     order, ascending, byte order, nulls last) -> final (the first of each key, and only rows with at least one
     non-key value). -#}
-{% macro van_staging_view(name, columns) -%}
+{% macro van_staging_view(name, columns, output='rows') -%}
     {%- set input_relation = vanbulk.van_input(name) -%}
     {%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
     {%- set value_columns = [] -%}
@@ -71,6 +73,16 @@ ranked as (
 
 final as (
 
+    {%- if output == 'dropped' %}
+    {#- the input rows the view above leaves out, each with the reason (pre-flight records them) #}
+    select
+        source_row_key,
+        case when _vanbulk_rank > 1 then 'superseded' else 'nothing_to_apply' end as drop_reason,
+        _vanbulk_rank as duplicate_rank
+
+    from ranked
+    where not (_vanbulk_rank = 1 and coalesce({{ value_columns | join(', ') }}) is not null)
+    {%- else %}
     select
         source_row_key,
         {%- for c in columns %}
@@ -80,6 +92,7 @@ final as (
     from ranked
     where _vanbulk_rank = 1
         and coalesce({{ value_columns | join(', ') }}) is not null
+    {%- endif %}
 
 )
 

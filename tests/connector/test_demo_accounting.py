@@ -41,6 +41,12 @@ def test_demo_run_accounts_for_every_row(tmp_path):
                 "select distinct source_row_key from van_bulk_row_results where run_id = :r and mapping_type = :m",
                 {"r": summary.run_id, "m": name})}
             assert keys and not rejected & results, (name, rejected & results)
+            # every input row of the seed: in the view, or dropped by it with a recorded reason
+            seed = wh.relation(f"demo_{catalog.get(name).staging_view.removeprefix('stg_van__')}", "van_input")
+            n_input = wh.scalar(f"select count(*) from {seed}")
+            n_dropped = wh.scalar("select count(*) from van_preflight_dropped where run_id = :r and mapping_type = :m",
+                                  {"r": summary.run_id, "m": name})
+            assert n_input == m.rows_checked + n_dropped and m.dropped == n_dropped, (name, n_input, n_dropped)
             assert len(keys) == len(rejected) + len(results) + m.pending, (name, keys - rejected - results)
             assert m.rows_checked == m.rejected + m.sent, name
             assert m.refused == 0 and m.pending == 0, (name, summary.messages)  # vanbulk.yml avoids refusals

@@ -95,6 +95,11 @@ def test_duplicates_resolved_and_empty_rows_dropped(engine):
     ac = _rows(engine, "stg_van__activist_code")
     assert ac["ac-005"]["ActivistCodeID"] == "4150002"  # the later updated_at wins
     assert "ac-006" not in ac  # nothing to apply
+    # ... and neither leaves the input without a trace: the dropped view names both, with the reason
+    with engine.connect() as c:
+        dropped = sorted(tuple(r) for r in c.execute(sa.text(
+            "select source_row_key, drop_reason, duplicate_rank from van_staging_dropped.stg_van__activist_code__dropped")))
+    assert dropped == [("ac-005", "superseded", 2), ("ac-006", "nothing_to_apply", 1)]
 
 
 def test_demo_covers_every_mapping_type_and_rule_and_bad_rows_reach_the_view(engine):

@@ -162,3 +162,7 @@ def test_killed_at_each_stage_then_run_again(point, tmp_path, warehouse_env, sim
     with Warehouse(url, schema) as wh:
         states = {s for (s,) in wh.fetchall(f"select local_state from {wh.relation('van_bulk_jobs', schema)}")}
     assert states <= {"results_loaded", "failed"}, states
+    with Warehouse(url, schema) as wh:  # the killed run is not left `running` for ever
+        runs = [r for (r,) in wh.fetchall(f"select status from {wh.relation('van_bulk_runs', schema)} "
+                                          "order by invoked_at")]
+    assert runs[0] == "interrupted" and "running" not in runs, runs

@@ -1,0 +1,58 @@
+"""``van_preflight_dropped``: the input rows a staging view leaves out, one row each with the reason.
+
+dbt builds, beside each staging view, ``<staging schema>_dropped.<view>__dropped`` (models/van_dropped/): the
+input rows the view does not carry, ``superseded`` (a later row with the same ``source_row_key`` won) or
+``nothing_to_apply`` (no value besides the keys). Pre-flight copies them here per run, in SQL, so every input
+row of a selected view is accounted for: rejected, dropped (here), or planned (docs/sync.md).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from connector.warehouse import Warehouse
+
+TABLE = "van_preflight_dropped"
+REASONS = {
+    "superseded": "a later input row with the same source_row_key is the one sent",
+    "nothing_to_apply": "the row has no value besides its keys, so there is nothing to send",
+}
+
+__all__ = ["REASONS", "TABLE", "dropped_relation", "ensure_table", "record_dropped"]
+
+
+def dropped_relation(warehouse: Warehouse, staging_schema: str, staging_view: str) -> str | None:
+    """The dbt model of a view's dropped rows, when it was built (older projects have none)."""
+    schema, name = f"{staging_schema}_dropped", f"{staging_view}__dropped"
+    return warehouse.relation(name, schema) if warehouse.relation_exists(name, schema) else None
+
+
+def ensure_table(warehouse: Warehouse, schema: str) -> str:
+    rel = warehouse.relation(TABLE, schema)
+    with warehouse.begin() as c:
+        c.execute(sa.text(f"create schema if not exists {warehouse.quote(schema)}"))
+        c.execute(sa.text(
+            f"create table if not exists {rel} (run_id varchar not null, mapping_type varchar not null, "
+            "source_row_key varchar, reason varchar not null, duplicate_rank integer, message varchar not null, "
+            "checked_at timestamp not null)"))
+    return rel
+
+
+def record_dropped(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
+                   relation: str, checked_at: datetime) -> int:
+    """Idempotent per (run, mapping type): the dropped rows of ``relation`` into the table. Returns how many."""
+    rel = warehouse.relation(TABLE, schema)
+    params = {"r": run_id, "m": mapping_type, "t": checked_at}
+    conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"), params)
+    reason_text = " ".join(f"when '{k}' then '{v}'" for k, v in REASONS.items())
+    conn.execute(sa.text(
+        f"insert into {rel} (run_id, mapping_type, source_row_key, reason, duplicate_rank, message, checked_at) "
+        f"select :r, :m, d.source_row_key, d.drop_reason, d.duplicate_rank, "
+        f"'row ''' || coalesce(d.source_row_key, '(no key)') || ''' not sent: ' || case d.drop_reason "
+        f"{reason_text} else d.drop_reason end, :t from {relation} d"), params)
+    # counted, not rowcount: DuckDB's driver reports -1 for insert ... select
+    return int(conn.execute(sa.text(f"select count(*) from {rel} where run_id = :r and mapping_type = :m"),
+                            params).scalar() or 0)
