@@ -72,3 +72,23 @@ def test_a_post_answered_500_is_ambiguous_and_the_run_goes_on(tmp_path):
     third = run(s, ["ActivistCode", "CreateOrUpdateContact"], skip_dbt=True,
                 simulator_config=SimulatorConfig.from_dict(FAST))
     assert third.mapping_types["ActivistCode"].plan.get("retry") == 4 and third.mapping_types["ActivistCode"].processed == 3
+
+
+def test_a_refused_result_link_is_fetched_again_and_never_stops_the_others(tmp_path):
+    s = _settings(tmp_path)
+    make_staging(s.warehouse_url)
+    once = SimulatorConfig.from_dict({**FAST, "faults": {"rules": [
+        {"path": "/resultFiles/*", "method": "GET", "kind": "status", "status": 403, "count": 1}]}})
+    first = run(s, ["ActivistCode", "CreateOrUpdateContact"], skip_dbt=True, preflight=None, simulator_config=once)
+    assert first.ok and first.mapping_types["CreateOrUpdateContact"].processed == 3  # fresh links: loaded
+    assert {st for (st,) in _q(s, "select local_state from van_bulk_jobs")} == {"results_loaded"}
+    # links refused for good: the job stays `completed`, the other job is loaded, the next run collects it
+    always = SimulatorConfig.from_dict({**FAST, "faults": {"rules": [
+        {"path": "/resultFiles/*", "method": "GET", "kind": "status", "status": 403, "count": 2}]}})
+    make_staging(s.warehouse_url, contact_rows=[("c-9", "100005", "Edsger", "Dijkstra", "ed@example.org")])
+    second = run(s, ["CreateOrUpdateContact"], skip_dbt=True, simulator_config=always)
+    assert second.ok and any("results not loaded" in m for m in second.messages), second.render()
+    assert _q(s, "select local_state from van_bulk_jobs where run_id = :r", r=second.run_id) == [("completed",)]
+    third = run(s, ["CreateOrUpdateContact"], skip_dbt=True, simulator_config=SimulatorConfig.from_dict(FAST))
+    assert _q(s, "select local_state from van_bulk_jobs where run_id = :r", r=second.run_id) == [("results_loaded",)]
+    assert third.mapping_types["CreateOrUpdateContact"].plan.get("unchanged") == 1  # c-9 collected, not resent
