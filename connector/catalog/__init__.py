@@ -242,10 +242,12 @@ class Catalog:
         return self.find(name) is not None
 
     def find(self, name: str) -> MappingType | None:
-        """Case-insensitive lookup by API name, display name or staging view name."""
-        key = name.lower()
+        """Case-insensitive lookup by API name, display name, staging view name or its snake_case short name
+        (``activist_code``)."""
+        key = " ".join(name.lower().split())
         for mt in self._mapping_types.values():
-            if key in (mt.name.lower(), mt.display_name.lower(), mt.staging_view.lower()):
+            if key in (mt.name.lower(), mt.display_name.lower(), mt.staging_view.lower(),
+                       mt.staging_view.lower().removeprefix("stg_van__")):
                 return mt
         return None
 

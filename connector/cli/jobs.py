@@ -6,7 +6,9 @@ each has a ``VANBULK_*`` environment twin. Step lines go to stderr; the summary 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
 import sys
 
 import click
@@ -44,6 +46,26 @@ profiles_opt = click.option("--profiles-dir", envvar="VANBULK_PROFILES_DIR", typ
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
     sys.exit(1)
+
+
+EXIT_INTERRUPTED = 130
+
+
+@contextlib.contextmanager
+def _interruptible(resume_hint: str):
+    """SIGINT and SIGTERM stop the command between steps (the ledger keeps every submitted job and row
+    claim); say how to pick up, exit 130 as shells expect."""
+    def _term(signum, frame):  # noqa: ARG001
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, _term)
+    try:
+        yield
+    except KeyboardInterrupt:
+        click.echo(f"interrupted: what was submitted is in the ledger; {resume_hint}", err=True)
+        sys.exit(EXIT_INTERRUPTED)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @main.command("run")
@@ -85,10 +107,11 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
             raise click.BadParameter(f"{item!r}: expected MAPPINGTYPE.FIELD=VALUE", param_hint="--static")
         static_values.setdefault(mt_name, {})[field_name] = value
     try:
-        summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
-                      vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values,
-                      full_refresh=full_refresh, duplicate_append=duplicate_append)
-    except ConnectorError as exc:
+        with _interruptible("`vanbulk run --resume` collects its jobs and sends the rest"):
+            summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
+                          vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values,
+                          full_refresh=full_refresh, duplicate_append=duplicate_append)
+    except (ConnectorError, ConfigError) as exc:
         _fail(exc)
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
         from connector.redaction import redact
@@ -107,7 +130,8 @@ def status_cmd(wait, limit, as_json, project_dir):
     from connector.api import status
 
     try:
-        jobs = status(_settings(project_dir), wait=wait, limit=limit, echo=_echo)
+        with _interruptible("`vanbulk status --wait` picks up from there"):
+            jobs = status(_settings(project_dir), wait=wait, limit=limit, echo=_echo)
     except ConnectorError as exc:
         _fail(exc)
     if as_json:
@@ -147,8 +171,9 @@ def retry_failed_cmd(run_id, select, wait, force, project_dir):
     from connector.run import retry_failed
 
     try:
-        summary = retry_failed(_settings(project_dir), run_id, select=list(select) or None, wait=wait,
-                               force=force, echo=_echo)
+        with _interruptible("`vanbulk status --wait` collects its jobs"):
+            summary = retry_failed(_settings(project_dir), run_id, select=list(select) or None, wait=wait,
+                                   force=force, echo=_echo)
     except ConnectorError as exc:
         _fail(exc)
     click.echo(summary.render())

@@ -62,7 +62,13 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
 
     warehouse = Warehouse(settings.warehouse_url)
     if select:
-        names = [catalog.get(s).name for s in select]
+        from connector.run.selection import resolve_mapping_types
+
+        try:
+            names, _ = resolve_mapping_types(catalog, list(select), settings.database_mode)
+        except ConfigError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
     else:
         names = [mt.name for mt in catalog if warehouse.relation_exists(mt.staging_view, settings.staging_schema)]
         if not names:

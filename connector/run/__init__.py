@@ -68,6 +68,9 @@ def retry_failed(settings, run_id: str | None = None, *, select: Sequence[str] |
 def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars, skip_dbt,
             echo, preflight, static_values, args, **runtime_kwargs) -> RunSummary:
     echo = echo or (lambda s: logger.info("%s", s))
+    from connector.catalog import load_catalog
+
+    resolve_mapping_types(load_catalog(), select, settings.database_mode)  # a wrong -s fails before anything starts
     run_id = new_id()
     with runtime(settings, echo=echo, need_host=not dry_run, run_id=run_id, **runtime_kwargs) as rt:
         s = rt.settings

@@ -12,19 +12,34 @@ __all__ = ["excluded_by_statics", "file_columns", "missing_statics", "passing_sq
            "resolve_static_values"]
 
 
+DBT_SELECTOR_CHARS = set(":+*@/")  # tag:x, path:models/..., +model, model+, 1+model, @model
+
+
 def resolve_mapping_types(catalog, select: Sequence[str] | None, database_mode: int) -> tuple[list[str], list[str]]:
-    """(mapping type names, dbt selectors). Names select mapping types; anything else passes to dbt."""
+    """(mapping type names, dbt selectors). ``-s`` takes API names, display names ("Apply Activist Code"),
+    staging views or their short names, comma- or space-separated; a dbt selector (``tag:x``, ``+model``)
+    passes to dbt. Anything else is an error listing the valid names (never a silent empty run)."""
     if not select:
         return [mt.name for mt in catalog.for_database_mode(database_mode)], []
-    names, dbt_sel = [], []
+    names, dbt_sel, unknown = [], [], []
     for item in select:
-        for part in str(item).replace(",", " ").split():
-            mt = catalog.find(part)
-            if mt is not None:
-                names.append(mt.name)
-                dbt_sel.append(f"+{mt.staging_view}")  # with its parents (seeds, inputs)
-            else:
+        for part in (p.strip() for p in str(item).split(",")):
+            if not part:
+                continue
+            found = [catalog.find(part)] if catalog.find(part) else [catalog.find(w) for w in part.split()]
+            if found and all(found):
+                for mt in found:
+                    names.append(mt.name)
+                    dbt_sel.append(f"+{mt.staging_view}")  # with its parents (seeds, inputs)
+            elif set(part) & DBT_SELECTOR_CHARS:
                 dbt_sel.append(part)
+            else:
+                unknown.append(part)
+    if unknown:
+        raise ConfigError(
+            f"unknown mapping type {', '.join(repr(u) for u in unknown)} in --select; use an API name, display name "
+            f"or staging view, e.g. ActivistCode, \"Apply Activist Code\" or stg_van__activist_code. Valid: "
+            + ", ".join(mt.name for mt in catalog))
     return list(dict.fromkeys(names)), dbt_sel
 
 

@@ -89,7 +89,7 @@ class RunSummary:
                   f"  select mapping_type, category, row_count from {q}van_bulk_plan_counts "
                   f"where run_id = '{self.run_id}';",
                   f"  select mapping_type, row_status, count(*) from {q}van_bulk_row_results "
-                  f"where run_id = '{self.run_id}' group by all;",
+                  f"where run_id = '{self.run_id}' group by mapping_type, row_status;",
                   f"  select * from {q}van_bulk_row_state where outcome <> 'processed';",
                   f"  select * from {q}van_preflight_rejects where run_id = '{self.run_id}';"]
         if self.data_docs_path:

@@ -51,3 +51,20 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
     assert str(job_id) in r.output and "results_loaded" in r.output
     r = invoke(tmp_path, "results", str(job_id), monkeypatch=monkeypatch)
     assert r.exit_code == 0 and "processed 3" in r.output
+
+
+def test_select_accepts_documented_names_and_refuses_the_rest(tmp_path):
+    """`-s` takes API names, display names, staging views and their short names; anything else is a one-line
+    error listing the valid names, before anything starts (not a silent empty success)."""
+    from connector.catalog import load_catalog
+    from connector.run.selection import resolve_mapping_types
+
+    cat = load_catalog()
+    names, dbt = resolve_mapping_types(cat, ["Apply Activist Code", "email,stg_van__phones", "activist_code",
+                                             "tag:nightly"], 1)
+    assert names == ["ActivistCode", "Email", "Phones"] and "tag:nightly" in dbt
+    out = CliRunner().invoke(main, ["run", "-s", "Nope", "--skip-dbt", "--project-dir", str(tmp_path)])
+    assert out.exit_code == 1 and "unknown mapping type 'Nope'" in out.output and "Valid: ActivistCode" in out.output
+    assert "Traceback" not in out.output and "simulator" not in out.output  # nothing started
+    out = CliRunner().invoke(main, ["validate", "-s", "Nope", "--project-dir", str(tmp_path)])
+    assert out.exit_code == 2 and "unknown mapping type 'Nope'" in out.output

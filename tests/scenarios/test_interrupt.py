@@ -1,0 +1,42 @@
+"""Ctrl-C (SIGINT) or SIGTERM during `vanbulk run`: exit 130 with the command that picks up, the run marked
+`interrupted`, and `--resume` collects what was submitted without sending anything twice."""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pytest
+
+from connector.warehouse import Warehouse
+from tests.connector.helpers import make_staging
+from tests.scenarios.test_kill_points import CMD, _env, _no_row_applied_twice
+
+SLOW = {"pending_seconds": 0.0, "min_processing_seconds": 4.0, "seconds_per_1000_rows": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator_config", [SLOW], indirect=True)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
+    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
+    make_staging(url)
+    env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
+    proc = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(simulator.store.jobs()) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    time.sleep(0.5)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted: what was submitted is in the ledger; `vanbulk run --resume`" in err
+    assert "Traceback" not in err and "Aborted" not in err
+    with Warehouse(url) as wh:
+        assert wh.scalar("select status from van_bulk_runs") == "interrupted"
+    again = subprocess.run(CMD + ["--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0, again.stdout + again.stderr
+    _no_row_applied_twice(simulator, complete=True)
+    assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed
