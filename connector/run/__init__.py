@@ -162,6 +162,11 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
             summary.messages.append(f"{len(left)} job(s) still running after {s.poll_timeout_seconds:.0f}s; "
                                     "`vanbulk status` or the next run collects them")
     account(rt, summary)
+    not_done = sum(m.failed + m.not_in_results + m.refused for m in summary.mapping_types.values())
+    if not_done:
+        summary.messages.append(
+            f"{not_done} row(s) VAN failed, dropped or refused in this run: the next `vanbulk run` sends them "
+            f"again (up to {s.max_row_tries} tries per version), or now: `vanbulk retry-failed --run {summary.run_id}`")
     summary.status = "success"
 
 

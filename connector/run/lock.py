@@ -22,6 +22,7 @@ from pathlib import Path
 import sqlalchemy as sa
 
 from connector.errors import ConnectorError
+from connector.ledger.schema import RUNS
 
 __all__ = ["RunLock", "RunLocked", "holder_info"]
 
@@ -89,7 +90,7 @@ class RunLock:
         try:
             with self.wh.connect() as c:
                 row = c.execute(sa.text(
-                    f"select run_id, pid, host, invoked_at from {self.wh.relation('van_bulk_runs', self.schema)} "
+                    f"select run_id, pid, host, invoked_at from {self.wh.relation(RUNS, self.schema)} "
                     "where status = 'running' and api_target = :t order by invoked_at desc limit 1"),
                     {"t": self.api_target}).mappings().first()
         except sa.exc.SQLAlchemyError:
