@@ -8,6 +8,7 @@ A key that already ends in ``|0``/``|1`` carries its own database mode, as van-c
 from __future__ import annotations
 
 import dataclasses
+import re
 import json
 import os
 from dataclasses import dataclass, field, fields
@@ -95,6 +96,10 @@ class Settings:
         self.state_dir = Path(self.state_dir)
         if self.warehouse_url is None:
             self.warehouse_url = f"duckdb:///{self.project_dir / 'vanbulk.duckdb'}"
+        if self.api_key and re.search(r"\|\d+\s*$", self.api_key) and not self.api_key.rstrip().endswith(("|0", "|1")):
+            raise ConfigError("VAN_API_KEY ends with |" + self.api_key.rstrip().rsplit("|", 1)[1] + ": the database "
+                              "mode after | must be 0 (VoterFile / My Voters) or 1 (My Campaign)")
+        _check_warehouse_url(self.warehouse_url)
         if self.api_key and self.api_key.rstrip().endswith(("|0", "|1")):
             key, mode = self.api_key.rstrip().rsplit("|", 1)
             self.api_key, self.database_mode = key, int(mode)
@@ -171,6 +176,23 @@ def _combined_jobs(value: Any) -> list[dict[str, Any]] | None:
             raise ConfigError(f"combined_jobs[{i}]: a mapping type is listed twice")
         out.append({"name": str(cj.get("name") or "+".join(mts)), "mapping_types": [str(m) for m in mts]})
     return out
+
+
+SUPPORTED_URLS = ("duckdb:///path/to/file.duckdb (three slashes; four for an absolute path: duckdb:////abs/x.duckdb)",
+                  "postgresql://user[:password]@host:5432/database")
+
+
+def _check_warehouse_url(url: str) -> None:
+    """Name the supported forms instead of a driver error."""
+    scheme = url.split("://", 1)[0].lower() if "://" in url else ""
+    url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # never a password in a message
+    hint = "supported forms: " + "; ".join(SUPPORTED_URLS)
+    if not scheme:
+        raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r} is not a URL; {hint}")
+    if scheme.startswith("duckdb") and not url.split("://", 1)[1].startswith("/"):
+        raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r}: a DuckDB URL needs three slashes; {hint}")
+    if scheme.split("+")[0] in ("mysql", "mariadb", "sqlite", "mssql", "oracle"):
+        raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r}: {scheme} is not supported; {hint}")
 
 
 def merge_static_values(*layers: Mapping[str, Mapping[str, Any]] | None) -> dict[str, dict[str, str]]:

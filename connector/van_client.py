@@ -77,6 +77,22 @@ class VanClient:
                    timeout=settings.http_timeout_seconds, max_retries=settings.http_max_retries, **kwargs)
 
     # -- endpoints -------------------------------------------------------------------------------
+    def check_reachable(self) -> list[str]:
+        """First contact of a run: one try, no backoff, so a wrong URL fails in seconds, naming it. Returns the
+        resource types (the call also proves the credentials: 401 names the settings to check)."""
+        saved, self.max_retries = self.max_retries, 0
+        try:
+            return self.get_resources()
+        except VanConnectError as exc:
+            raise VanConnectError(f"cannot reach VAN at {strip_query(self.base_url)}: {exc.base_message}; check "
+                                  "VAN_API_BASE_URL (and the network)") from None
+        except VanError as exc:
+            if not exc.retriable:
+                raise
+        finally:
+            self.max_retries = saved
+        return self.get_resources()  # VAN answered 5xx / 429: the usual retries and backoff
+
     def get_resources(self) -> list[str]:
         return [str(x) for x in self._get_list("bulkImportJobs/resources")]
 

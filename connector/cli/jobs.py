@@ -43,12 +43,25 @@ profiles_opt = click.option("--profiles-dir", envvar="VANBULK_PROFILES_DIR", typ
                             help="Directory of profiles.yml (default: the dbt project).")
 
 
+# Exit codes, as dbt's (docs/connector.md "Exit codes"):
+EXIT_OK = 0  # the command completed; every row this run sent was processed (or is still at VAN)
+EXIT_ROWS = 1  # completed, but rows VAN failed, dropped or refused, a POST was ambiguous, or (--fail-on-reject) rejects
+EXIT_ERROR = 2  # could not complete: a user mistake (named in one line) or an error
+EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
+
+
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
-    sys.exit(1)
+    sys.exit(EXIT_ERROR)
 
 
-EXIT_INTERRUPTED = 130
+def _exit_code(summary, fail_on_reject: bool = False) -> int:
+    ms = summary.mapping_types.values()
+    if any(m.failed or m.not_in_results or m.refused or m.ambiguous for m in ms):
+        return EXIT_ROWS
+    if fail_on_reject and any(m.rejected or m.blocked for m in ms):
+        return EXIT_ROWS
+    return EXIT_OK
 
 
 @contextlib.contextmanager
@@ -89,16 +102,20 @@ def _interruptible(resume_hint: str):
               help="Static value for a field that cannot come from a column (e.g. "
                    "ApplyContactCustomFields.CustomFieldGroupID=501); repeatable.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as JSON.")
+@click.option("--fail-on-reject", is_flag=True, help="Exit 1 when pre-flight rejected or blocked any row.")
 @project_opt
 def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicate_append, resume, force, wait,
-            skip_dbt, statics, as_json, project_dir):
+            skip_dbt, statics, as_json, fail_on_reject, project_dir):
     """dbt build -> pre-flight -> plan -> export -> host -> submit -> poll -> reconcile -> ledger.
 
     Incremental: only new, changed and retryable rows are sent (docs/sync.md)."""
     from connector.run import run
 
     settings = _settings(project_dir, target, profiles_dir)
-    parsed_vars = yaml.safe_load(vars_) if vars_ else None
+    try:
+        parsed_vars = yaml.safe_load(vars_) if vars_ else None
+    except yaml.YAMLError as exc:
+        raise click.BadParameter(f"not valid YAML ({str(exc).splitlines()[0]})", param_hint="--vars") from None
     static_values: dict = {}
     for item in statics:
         target_field, sep, value = item.partition("=")
@@ -118,6 +135,7 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
 
         _fail(RuntimeError(redact(exc)))
     click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
+    sys.exit(_exit_code(summary, fail_on_reject))
 
 
 @main.command("status")
@@ -177,6 +195,7 @@ def retry_failed_cmd(run_id, select, wait, force, project_dir):
     except ConnectorError as exc:
         _fail(exc)
     click.echo(summary.render())
+    sys.exit(_exit_code(summary))
 
 
 @main.command("resolve")

@@ -84,7 +84,20 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
         static_values.setdefault(catalog.get(mt_name).name, {})[field_name] = value
     # vanbulk.yml's static_values, overridden per field by --static (as in `vanbulk run`)
     static_values = merge_static_values(settings.static_values, static_values)
-    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values)
+    available = None
+    if not settings.simulated:  # with a key, the same permission check as `vanbulk run`
+        from connector.errors import VanError
+        from connector.van_client import VanClient
+
+        try:
+            with VanClient.from_settings(settings) as client:
+                client.check_reachable()
+                available = {m.get("name") for m in client.list_mapping_types() if isinstance(m, dict)}
+        except VanError as exc:
+            click.echo(f"error: {exc}", err=True)
+            sys.exit(2)
+    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values,
+                           available_mapping_types=available)
     click.echo(report.summary())
     blocked = bool(report.blocked)
     sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)

@@ -532,6 +532,17 @@ class Ledger:
             f"join {self.rel(JOBS)} j on j.job_key = r.job_key where j.run_id = :r "
             "group by r.mapping_type, r.row_status", {"r": run_id})
 
+    def outcome_counts_for_jobs(self, job_keys: Sequence[str]) -> dict[str, dict[str, int]]:
+        """mapping type -> row status -> rows, over the given jobs (what a run collected for earlier runs)."""
+        if not job_keys:
+            return {}
+        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in job_keys)
+        out: dict[str, dict[str, int]] = {}
+        for r in self._query(f"select mapping_type, row_status, count(*) as n from {self.rel(ROW_RESULTS)} "
+                             f"where job_key in ({keys}) group by mapping_type, row_status"):
+            out.setdefault(r["mapping_type"], {})[r["row_status"]] = int(r["n"])
+        return out
+
     def held_rows(self, run_id: str, mapping_type: str, category: str, limit: int = 5) -> list[str]:
         return [r["source_row_key"] for r in self._query(
             f"select source_row_key from {self.rel(PLAN_ROWS)} where run_id = :r and mapping_type = :m "

@@ -11,6 +11,7 @@ planned over the rows whose last outcome can be retried. ``execute`` owns the ru
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, new_id
@@ -71,6 +72,11 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
     from connector.catalog import load_catalog
 
     resolve_mapping_types(load_catalog(), select, settings.database_mode)  # a wrong -s fails before anything starts
+    if not skip_dbt and not (Path(settings.dbt_project_dir) / "dbt_project.yml").exists():
+        from connector.config import ConfigError
+
+        raise ConfigError(f"no dbt project at {settings.dbt_project_dir}: run vanbulk in a project directory (the "
+                          "one holding dbt_project/), or pass --project-dir; nothing was written")
     run_id = new_id()
     with runtime(settings, echo=echo, need_host=not dry_run, run_id=run_id, **runtime_kwargs) as rt:
         s = rt.settings
@@ -100,6 +106,13 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
         return
     rt.echo(f"{'resuming' if resume else 'checking'} {len(earlier)} job(s) from earlier runs")
     left = collect(rt, earlier, timeout=None if resume else 0.0, problems=summary.messages)
+    done = [j["job_key"] for j in earlier if j["job_key"] not in {x["job_key"] for x in left}]
+    collected = rt.ledger.outcome_counts_for_jobs(done)
+    for name, counts in collected.items():
+        summary.mt(name).collected = counts
+    if collected:
+        summary.messages.append(f"collected {len(done)} job(s) of earlier runs: " + "; ".join(
+            f"{name} " + ", ".join(f"{st} {n}" for st, n in sorted(c.items())) for name, c in sorted(collected.items())))
     if left:
         summary.messages.append(f"{len(left)} job(s) from earlier runs still running at VAN: their rows are "
                                 "not sent again; `vanbulk status` or the next run collects them")
@@ -108,7 +121,9 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
            skip_dbt, preflight, static_values) -> None:
     s, echo = rt.settings, rt.echo
+    resources = None
     if not dry_run:
+        resources = rt.client.check_reachable()  # before dbt: a wrong URL or key fails in seconds
         _collect_earlier(rt, summary, resume=resume)
     names, dbt_select = resolve_mapping_types(rt.catalog, select, s.database_mode)
     if opts.retry_only and not select:
@@ -135,9 +150,8 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         summary.status = "dry_run" if dry_run else "success"
         summary.messages.append("no staging views to send")
         return
-    resources = available = None
+    available = None
     if not dry_run:
-        resources = rt.client.get_resources()
         available = [m.get("name") for m in rt.client.list_mapping_types() if isinstance(m, Mapping)]
     if preflight is None:
         from connector.preflight import run_preflight as preflight

@@ -28,6 +28,7 @@ class MappingSummary:
     ambiguous: int = 0  # in chunks whose POST may or may not have reached VAN
     refused: int = 0  # in jobs VAN refused at POST (400/403): nothing imported, retried by the next run
     claimed_elsewhere: int = 0  # a concurrent run claimed them first (it sends them)
+    collected: dict[str, int] = field(default_factory=dict)  # row status -> rows of earlier runs' jobs loaded now
     chunks: int = 0
     van_job_ids: list[int] = field(default_factory=list)
 

@@ -44,7 +44,7 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
     assert r.exit_code == 0, r.output
     assert "dry_run" in r.output and "5 (dry run)" in r.output
     r = invoke(tmp_path, "run", "--skip-dbt", "-s", "ActivistCode", "--json", monkeypatch=monkeypatch)
-    assert r.exit_code == 0, r.output
+    assert r.exit_code == 1, r.output  # completed, but VAN failed ac-4 and dropped ac-5: exit 1
     summary = json.loads(r.output[r.output.index("{"):])
     job_id = summary["mapping_types"]["ActivistCode"]["van_job_ids"][0]
     r = invoke(tmp_path, "status", monkeypatch=monkeypatch)
@@ -64,7 +64,7 @@ def test_select_accepts_documented_names_and_refuses_the_rest(tmp_path):
                                              "tag:nightly"], 1)
     assert names == ["ActivistCode", "Email", "Phones"] and "tag:nightly" in dbt
     out = CliRunner().invoke(main, ["run", "-s", "Nope", "--skip-dbt", "--project-dir", str(tmp_path)])
-    assert out.exit_code == 1 and "unknown mapping type 'Nope'" in out.output and "Valid: ActivistCode" in out.output
+    assert out.exit_code == 2 and "unknown mapping type 'Nope'" in out.output and "Valid: ActivistCode" in out.output
     assert "Traceback" not in out.output and "simulator" not in out.output  # nothing started
     out = CliRunner().invoke(main, ["validate", "-s", "Nope", "--project-dir", str(tmp_path)])
     assert out.exit_code == 2 and "unknown mapping type 'Nope'" in out.output

@@ -37,6 +37,7 @@ def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
     with Warehouse(url) as wh:
         assert wh.scalar("select status from van_bulk_runs") == "interrupted"
     again = subprocess.run(CMD + ["--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.returncode in (0, 1), again.stdout + again.stderr  # 1: ac-4 is a row VAN fails (exit codes)
+    assert "collected 2 job(s) of earlier runs: ActivistCode" in again.stdout  # credited to this run's summary
     _no_row_applied_twice(simulator, complete=True)
     assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed

@@ -74,8 +74,9 @@ def _env(tmp_path, sim, extra):
 
 
 def _cli(args, env, tmp_path):
+    """Runs a command; `run` exits 1 here since ac-4 is a row VAN fails (documented exit codes), others 0."""
     out = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
-    assert out.returncode == 0, out.stdout + out.stderr
+    assert out.returncode == (1 if args[1] == "run" else 0), out.stdout + out.stderr
     return out
 
 
