@@ -23,12 +23,15 @@ def setup_logging(level: str = "INFO", log_format: str = "text") -> None:
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR"], case_sensitive=False))
 @click.option("--log-format", envvar="VANBULK_LOG_FORMAT", default="text", show_default=True,
               type=click.Choice(LOG_FORMATS))
+@click.option("--debug", is_flag=True, envvar="VANBULK_DEBUG",
+              help="On an error, print the full traceback after the one-line message.")
 @click.version_option(package_name="vanbulk")
 @click.pass_context
-def main(ctx: click.Context, log_level: str, log_format: str) -> None:
+def main(ctx: click.Context, log_level: str, log_format: str, debug: bool) -> None:
     """Warehouse -> NGP VAN / EveryAction Bulk Import, with pre-flight checks and per-row results."""
     setup_logging(log_level.upper(), log_format)
     ctx.ensure_object(dict)
+    ctx.obj["debug"] = debug
 
 
 def _register() -> None:

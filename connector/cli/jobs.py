@@ -52,6 +52,13 @@ EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 
 def _fail(exc: Exception) -> None:
     click.echo(f"error: {exc}", err=True)
+    ctx = click.get_current_context(silent=True)
+    if ctx is not None and (ctx.find_root().obj or {}).get("debug"):
+        import traceback
+
+        from connector.redaction import redact
+
+        click.echo(redact("".join(traceback.format_exception(exc))), err=True)
     sys.exit(EXIT_ERROR)
 
 
@@ -133,7 +140,9 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
         from connector.redaction import redact
 
-        _fail(RuntimeError(redact(exc)))
+        err = RuntimeError(redact(exc))
+        err.__traceback__ = exc.__traceback__
+        _fail(err)
     click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
     sys.exit(_exit_code(summary, fail_on_reject))
 

@@ -85,3 +85,8 @@ def test_exit_codes_and_honest_counts(tmp_path, simulator):
         assert wh.scalar("select count(*) from van_bulk_runs where status = 'running'") == 0
     v = _vanbulk(["validate", "-s", "Suppressions", "--no-gx"], tmp_path, **env)
     assert v.returncode in (1, 2) and "not permitted" in (v.stdout + v.stderr), v.stdout + v.stderr
+
+
+def test_debug_shows_the_traceback_after_the_one_line_message(tmp_path):
+    r = _vanbulk(["--debug", "run"], tmp_path)
+    assert r.returncode == 2 and r.stderr.startswith("error: no dbt project at") and "Traceback" in r.stderr
