@@ -70,7 +70,7 @@ class RunLock:
                 try:
                     info = json.loads(self._info_path.read_text())
                 except (OSError, ValueError):
-                    pass
+                    pass  # the holder has not written who it is yet: the message says "another command"
                 self._file_lock = None
                 raise RunLocked(_describe(info) + "; wait for it to end (`vanbulk status` then shows its jobs)") \
                     from None
