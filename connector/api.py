@@ -139,6 +139,30 @@ def refresh_catalog(settings: Settings, out_dir: str | Path, *, names: Sequence[
         return wanted
 
 
+def catalog_diff(settings: Settings, *, names: Sequence[str] | None = None,
+                 echo: Callable[[str], None] | None = None, **runtime_kwargs: Any) -> dict[str, list[str]]:
+    """Read the account's metadata now (GET /bulkImportMappingTypes/{name}, /values) and compare it with the
+    packaged catalogue: mapping type -> lines, per field and value. Refreshes the run's metadata cache."""
+    from connector.catalog import LIVE_MARKER, Catalog
+    from connector.live_metadata import cache_dir, diff_mapping_type, fetch_metadata
+
+    with runtime(settings, echo=echo, need_host=False, exclusive=False, **runtime_kwargs) as rt:
+        s = rt.settings
+        listed = [m["name"] for m in rt.client.list_mapping_types() if isinstance(m, dict) and m.get("name")]
+        wanted = [rt.catalog.get(n).name if n in rt.catalog else n for n in names] if names else listed
+        directory = cache_dir(s.state_dir, rt.api_target, s.application_name, s.api_key, s.database_mode)
+        _, _, unavailable = fetch_metadata(rt.client, wanted, directory, ttl_seconds=0, api_target=rt.api_target)
+        live = Catalog([*rt.catalog.dirs, directory]) if (directory / LIVE_MARKER).exists() else rt.catalog
+        out = {}
+        for name in wanted:
+            out[name] = [f"{name}: {unavailable[name]}"] if name in unavailable \
+                else diff_mapping_type(rt.catalog, live, name)
+        for name in sorted(set(rt.catalog.names) - {n for n in listed}):
+            if not names:
+                out[name] = [f"{name}: in the packaged catalogue, not listed by the account for this key and mode"]
+        return out
+
+
 def resolve(settings: Settings, job_key: str, *, not_at_van: bool = False, van_job_id: int | None = None,
             echo: Callable[[str], None] | None = None, **runtime_kwargs: Any) -> dict:
     """Settle an ambiguous submission by hand, after looking for ``job_key`` in the descriptions of VAN's

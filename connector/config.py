@@ -60,6 +60,12 @@ class Settings:
     preflight_policy: str = "send_passing"  # or "block"
     split_disclosure: bool = False
     permitted_mapping_types: tuple[str, ...] | None = None  # None: ask VAN / assume all
+    # Rules resting on a fact the catalogue only infers warn (van_preflight_warnings) instead of rejecting;
+    # true makes them reject like confirmed ones (docs/preflight.md, "Evidence policy").
+    strict_inferred_rules: bool = False
+    # Live mapping-type metadata (GET /bulkImportMappingTypes/{name}, /values) is cached in
+    # state_dir/metadata per API target and database mode for this long; 0 reads it on every run.
+    metadata_ttl_seconds: int = 3600
     # MappingType -> {Field: staticValue} for fields no column carries (e.g. CustomFieldGroupID);
     # env VANBULK_STATIC_VALUES as JSON; `vanbulk run --static MT.FIELD=VALUE` wins per field.
     static_values: dict[str, dict[str, str]] | None = None

@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -30,6 +30,11 @@ PACKAGED_DIR = Path(__file__).parent / "data"
 CATALOG_DIR_ENV = "VANBULK_CATALOG_DIR"
 
 EVIDENCE_TAGS = ("confirmed", "client-observed", "inferred", "unknown")
+LIVE = "live"  # read from the account's own metadata in this run: VAN itself says so
+OWN = "vanbulk"  # our own bookkeeping rule (e.g. a trackable row key), not a claim about VAN
+# Facts with these tags may refuse a row; anything else (inferred, unknown, untagged) only warns by default.
+ENFORCEABLE_TAGS = frozenset({"confirmed", "client-observed", LIVE, OWN})
+LIVE_MARKER = "_live.json"  # in an overlay directory: its files were read from an account (vanbulk.live_metadata)
 
 __all__ = [
     "Catalog",
@@ -38,6 +43,13 @@ __all__ = [
     "MappingType",
     "ParentRule",
     "PredefinedValue",
+    "ENFORCEABLE_TAGS",
+    "INFERRED_RULE_KINDS",
+    "EVIDENCE_TAGS",
+    "LIVE",
+    "OWN",
+    "evidence_keys",
+    "evidence_tag",
     "load_catalog",
     "staging_view_name",
 ]
@@ -80,6 +92,7 @@ class MappingType:
     fields: tuple[FieldDef, ...]
     meta: Mapping[str, Any]
     raw: Mapping[str, Any] = field(repr=False, compare=False, default_factory=dict)
+    live: bool = False  # the VAN metadata part (fields, parents, values) was read from the account
 
     def field(self, name: str) -> FieldDef:
         for f in self.fields:
@@ -148,14 +161,64 @@ class MappingType:
 
     @property
     def staging_columns(self) -> list[str]:
-        """Columns of the staging view, in file order: row key, key columns, column-mappable fields."""
+        """Columns of the staging view, in file order: row key, key columns, column-mappable fields (or, for
+        a mapping type read from an account, the view's own columns: ``meta.stagingColumns``)."""
+        if self.meta.get("stagingColumns"):
+            return list(self.meta["stagingColumns"])
         names = [f.name for f in self.column_fields]
         keys = [k for k in self.key_columns if k.lower() not in {n.lower() for n in names}]
         return ["source_row_key", *keys, *names]
 
+    def evidence(self, kind: str, name: str = "") -> str:
+        """The evidence tag behind one fact the rules rely on (see :func:`evidence_keys`).
+
+        Facts carried by VAN's own metadata (fields, requiredness, parents, predefined values) are ``live``
+        when the mapping type was read from the account; the rest (formats, lengths, row requirements,
+        disclosure categories) keep the packaged ``meta.evidence`` tag. No tag at all counts as inferred."""
+        if self.live and kind in _METADATA_KINDS:
+            return LIVE
+        tags = self.meta.get("evidence", {})
+        lowered = {k.lower(): v for k, v in tags.items()}
+        for key in evidence_keys(kind, name):
+            if key.lower() in lowered:
+                return evidence_tag(lowered[key.lower()])
+        return "inferred"
+
     def to_api(self) -> dict[str, Any]:
         """The exact ``GET /bulkImportMappingTypes/{name}`` body."""
         return json.loads(json.dumps(self.raw))
+
+
+_METADATA_KINDS = frozenset({"required", "parents", "values"})
+# Kinds of row-refusing facts a world may choose to enforce although they are only inferred.
+INFERRED_RULE_KINDS = ("required", "parents", "format", "maxLength", "rowRequirement", "disclosure")
+
+
+def evidence_keys(kind: str, name: str = "") -> tuple[str, ...]:
+    """``meta.evidence`` keys that may tag one fact, most specific first.
+
+    kinds: ``required`` / ``parents`` / ``values`` of field ``name``; ``format`` / ``maxLength`` of field
+    ``name``; ``rowRequirement`` (``name`` = its rule); ``disclosure``; ``keyFormat`` (the resource key column
+    ``name`` is a VAN record id)."""
+    table = {
+        "required": (f"isRequired.{name}", "isRequired", f"fields.{name}", "fields"),
+        "parents": (f"parents.{name}", "parents", f"fields.{name}", "fields"),
+        "values": (f"values.{name}",),
+        "format": (f"fieldFormats.{name}", "fieldFormats"),
+        "maxLength": (f"maxLengths.{name}", "maxLengths"),
+        "rowRequirement": (f"rowRequirements.{name}", "rowRequirements"),
+        "disclosure": ("disclosureCategory",),
+        "keyFormat": (f"fieldFormats.{name}", "keyFormat"),
+    }
+    if kind not in table:
+        raise CatalogError(f"unknown evidence kind {kind!r}; known: {', '.join(table)}")
+    return table[kind]
+
+
+def evidence_tag(text: Any) -> str:
+    """``"client-observed (P-BI ...)"`` -> ``client-observed``; anything unrecognised -> ``unknown``."""
+    word = str(text).strip().split(" ", 1)[0].strip("(),;:").lower() if text else ""
+    return word if word in (*EVIDENCE_TAGS, LIVE, OWN) else "unknown"
 
 
 def staging_view_name(mapping_type: str) -> str:
@@ -184,6 +247,27 @@ def _parse_field(raw: Mapping[str, Any]) -> FieldDef:
     )
 
 
+def _enforced(mt: MappingType, keep: set[str]) -> MappingType:
+    if mt.live:
+        return mt  # the account said so
+    def ok(kind: str, name: str = "") -> bool:
+        return kind in keep or mt.evidence(kind, name) in ENFORCEABLE_TAGS
+
+    raw = json.loads(json.dumps(mt.raw))
+    for f in raw.get("fields") or []:
+        if f.get("isRequired") and not ok("required", f["name"]):
+            f["isRequired"] = False
+        if f.get("parents") and not ok("parents", f["name"]):
+            f["parents"] = None
+    meta = json.loads(json.dumps(mt.meta))
+    for kind, key in (("format", "fieldFormats"), ("maxLength", "maxLengths")):
+        meta[key] = {k: v for k, v in (meta.get(key) or {}).items() if ok(kind, k)}
+    meta["rowRequirements"] = [r for r in meta.get("rowRequirements") or [] if ok("rowRequirement", r.get("rule", ""))]
+    if not ok("disclosure"):
+        meta["disclosureCategory"] = {}
+    return replace(mt, fields=tuple(_parse_field(f) for f in raw.get("fields", [])), meta=meta, raw=raw)
+
+
 def _value_id(v: Any) -> str:
     # VAN documents limitedToParentValues loosely; clients model items as {id, name, ...}.
     if isinstance(v, Mapping):
@@ -204,8 +288,17 @@ class Catalog:
             self._load_dir(d)
         if not self._mapping_types:
             raise CatalogError(f"no mapping types found in {', '.join(map(str, self.dirs))}")
+        # Resource-level evidence (e.g. that a key column holds a VAN record id) applies to every mapping
+        # type that does not tag the fact itself.
+        shared = self._resource_meta.get("factEvidence", {})
+        if shared:
+            for name, mt in list(self._mapping_types.items()):
+                meta = dict(mt.meta)
+                meta["evidence"] = {**shared, **mt.meta.get("evidence", {})}
+                self._mapping_types[name] = replace(mt, meta=meta)
 
     def _load_dir(self, d: Path) -> None:
+        live = (d / LIVE_MARKER).exists()
         if (d / "resources.json").exists():
             self._resources = _read_json(d / "resources.json")
         if (d / "meta" / "_resources.json").exists():
@@ -215,6 +308,8 @@ class Catalog:
             meta_path = d / "meta" / path.name
             previous = self._mapping_types.get(raw["name"])
             meta = _read_json(meta_path) if meta_path.exists() else dict(previous.meta) if previous else {}
+            if live:  # the account's lists replace ours entirely: a packaged list it lacks is not its list
+                self._values = {k: v for k, v in self._values.items() if k[0] != raw["name"]}
             self._mapping_types[raw["name"]] = MappingType(
                 name=raw["name"],
                 display_name=raw.get("displayName", raw["name"]),
@@ -223,9 +318,37 @@ class Catalog:
                 fields=tuple(_parse_field(f) for f in raw.get("fields", [])),
                 meta=meta,
                 raw=raw,
+                live=live,
             )
         for path in sorted((d / "values").glob("*/*.json")):
             self._values[(path.parent.name, path.stem)] = _read_json(path)
+
+    def derive(self, mapping_types: Iterable[MappingType]) -> "Catalog":
+        """A catalogue with the same values and resources and these mapping types (replacing by name)."""
+        new = object.__new__(Catalog)
+        new.dirs = list(self.dirs)
+        new._mapping_types = {**self._mapping_types, **{mt.name: mt for mt in mapping_types}}
+        new._values = dict(self._values)
+        new._resources = list(self._resources)
+        new._resource_meta = dict(self._resource_meta)
+        return new
+
+    def enforced_world(self, enforce_inferred: Iterable[str] = ()) -> "Catalog":
+        """The catalogue as an account that enforces only what evidence supports (the simulator's world).
+
+        A fact whose tag is not in :data:`ENFORCEABLE_TAGS` is dropped unless its kind is listed in
+        ``enforce_inferred`` (``required``, ``parents``, ``format``, ``maxLength``, ``rowRequirement``,
+        ``disclosure``, or ``all``): an inferred ``isRequired`` becomes false, inferred ``parents`` become
+        null, inferred formats / lengths / row requirements / disclosure categories are left out. The
+        metadata body (``to_api``) changes with it, so what the world serves is what it enforces. Predefined
+        value lists are the account's own data and stay."""
+        keep = set(enforce_inferred)
+        unknown = keep - {*INFERRED_RULE_KINDS, "all"}
+        if unknown:
+            raise CatalogError(f"unknown rule kinds {sorted(unknown)}; known: {', '.join(INFERRED_RULE_KINDS)}, all")
+        if "all" in keep:
+            return self
+        return self.derive(_enforced(mt, keep) for mt in self)
 
     # -- mapping types ---------------------------------------------------------------------------
     @property

@@ -30,6 +30,48 @@ def refresh(out_dir, names, project_dir):
     click.echo(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}")
 
 
+@catalog.command("diff")
+@click.option("--mapping-type", "names", multiple=True, help="Only these mapping types (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object: mapping type -> differences.")
+@click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False))
+def diff(names, as_json, project_dir):
+    """Show how the account's live metadata differs from the packaged catalogue, per field and value."""
+    import json
+
+    from connector.api import catalog_diff
+    from connector.cli.jobs import _echo, _fail, _settings
+    from connector.errors import ConnectorError
+
+    try:
+        found = catalog_diff(_settings(project_dir), names=list(names) or None, echo=_echo)
+    except ConnectorError as exc:
+        _fail(exc)
+    if as_json:
+        click.echo(json.dumps(found, indent=2))
+        return
+    for lines in found.values():
+        for line in lines:
+            click.echo(line)
+
+
+@catalog.command("inferred-rules")
+@click.option("--mapping-type", "names", multiple=True, help="Only these mapping types (repeatable).")
+def inferred_rules_cmd(names):
+    """List the pre-flight rules that rest on inferred or unknown facts: they warn unless
+    strict_inferred_rules is set (and the simulator enforces them only when told to)."""
+    from connector.catalog import load_catalog
+    from connector.preflight.rules import inferred_rules
+
+    cat = load_catalog()
+    try:
+        found = inferred_rules(cat, [cat.get(n).name for n in names] or None)
+    except ValueError as exc:
+        raise click.UsageError(str(exc)) from None
+    for mt, rule in found:
+        click.echo(f"{mt:<28} {rule.key:<50} {rule.evidence}")
+    click.echo(f"{len(found)} rule(s) warn by default; strict_inferred_rules: true makes them reject")
+
+
 @catalog.command("render-dbt")
 @click.option("--dbt-project-dir", type=click.Path(file_okay=False), default=None,
               help="dbt project to write into (default: the packaged dbt_project/).")

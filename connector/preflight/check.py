@@ -78,7 +78,8 @@ def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
 
 def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[str], run_id: str, settings,
                   available_mapping_types: set[str] | None = None, *, gx: bool = True,
-                  static_values: Mapping[str, Mapping[str, Any]] | None = None) -> PreflightReport:
+                  static_values: Mapping[str, Mapping[str, Any]] | None = None,
+                  metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -87,6 +88,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     ``settings.static_values``); enables the checks that depend on it (a child column under a static
     parent, a static predefined value, a required static field nobody gave: ``missing_static_value``).
     A blocked view's rows that broke no row rule get a reject naming the reason (``write_blocked_rejects``).
+    ``metadata_blocks``: mapping type -> (rule, column, reason) from the account's live metadata (a view column
+    the account does not know, a required field the view lacks: ``connector.live_metadata``); each blocks it.
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -117,7 +120,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         with warehouse.begin() as conn:
             state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                checked_at, available_mapping_types, _statics_for(mt, static_values),
-                               know_statics)
+                               know_statics, (metadata_blocks or {}).get(mt.name, ()))
         if state in ("checked", "drift"):
             targets.append((mt.name, mt.staging_view))
             present.add(mt.name)
@@ -196,7 +199,8 @@ def _view_columns(conn: Connection, schema: str, view: str) -> list[str] | None:
 
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
-               available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True) -> str:
+               available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True,
+               metadata_blocks=()) -> str:
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
@@ -206,7 +210,8 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         res.block_reasons.append(reason)
         res.block_details.append((rule, column, reason))
 
-    for rule, column, reason in [*_availability(mt, settings, available), *_static_problems(catalog, mt, statics)]:
+    for rule, column, reason in [*_availability(mt, settings, available), *metadata_blocks,
+                                 *_static_problems(catalog, mt, statics)]:
         if rule != "missing_static_value" or know_statics:
             block(rule, column, reason)
 
@@ -236,7 +241,9 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         finish()
         return "drift"
 
-    rules = build_rules(catalog, mt) + build_static_rules(catalog, mt, statics)
+    strict = bool(getattr(settings, "strict_inferred_rules", False))
+    rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
+                                                                                   strict_inferred=strict)
     groups = disclosure_groups(mt)
     present = [cat for cat, gcols in groups.items() if _scalar(
         conn, f"select count(*) from (select 1 from {relation} where "
@@ -244,7 +251,8 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     mixed = len(present) >= 2
     split = mixed and settings.split_disclosure
     # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
-    active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
+    active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)
+              and getattr(r, "severity", "reject") == "reject"]
     replace_rejects(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at)
 
     counts = reject_counts(conn, warehouse, schema, run_id, mt.name)

@@ -21,10 +21,10 @@ Choices (see docs/preflight.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
-from connector.catalog import Catalog, CatalogError, MappingType
+from connector.catalog import ENFORCEABLE_TAGS, OWN, Catalog, CatalogError, MappingType
 from connector.preflight.sql import (FORMATS, format_label, has_surrounding_whitespace, ident, is_blank, is_set,
                                      lit, lit_list, valid_format)
 
@@ -32,8 +32,10 @@ MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
 
 ROW = "row"
 FILE = "file"
+REJECT = "reject"
+WARN = "warn"
 
-__all__ = ["MAX_COLUMNS", "Rule", "StructuralCheck", "build_rules", "build_static_rules", "structural_checks", "disclosure_groups",
+__all__ = ["MAX_COLUMNS", "REJECT", "WARN", "Rule", "inferred_rules", "severity_for", "StructuralCheck", "build_rules", "build_static_rules", "structural_checks", "disclosure_groups",
            "PreflightConfigError", "accepted_values"]
 
 
@@ -52,6 +54,8 @@ class Rule:
     query: str
     variant: str = ""  # tells apart rules sharing rule and column (e.g. one per parent field)
     in_suite: bool = True  # False: depends on the run (static values), so not in the GX suite
+    evidence: str = OWN  # tag of the catalogue fact behind the rule (connector.catalog.evidence_keys)
+    severity: str = REJECT  # "reject": failing rows are not sent; "warn": recorded, still sent
 
     @property
     def key(self) -> str:
@@ -132,8 +136,30 @@ def _matches(col: str, ids: list[str], names: list[str]) -> str:
     return "(" + (" or ".join(parts) if parts else "1 = 0") + ")"
 
 
-def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
-    """Every SQL rule for one mapping type, in a stable order (the suite file order)."""
+def severity_for(evidence: str, strict_inferred: bool = False) -> str:
+    """Evidence decides: a rule resting on an inferred or unknown fact warns unless the user asks for
+    ``strict_inferred_rules``; confirmed, client-observed, live (the account's metadata) and our own
+    bookkeeping rules reject."""
+    return REJECT if strict_inferred or evidence in ENFORCEABLE_TAGS else WARN
+
+
+def inferred_rules(catalog: Catalog, mapping_types: Iterable[str] | None = None) -> list[tuple[str, Rule]]:
+    """(mapping type, rule) for every rule that only warns by default: what ``strict_inferred_rules`` adds."""
+    out = []
+    for name in mapping_types or catalog.names:
+        mt = catalog.get(name)
+        out += [(mt.name, r) for r in build_rules(catalog, mt) if r.severity == WARN]
+    return out
+
+
+def build_rules(catalog: Catalog, mt: MappingType, *, strict_inferred: bool = False) -> list[Rule]:
+    """Every SQL rule for one mapping type, in a stable order (the suite file order), each with the evidence
+    tag of the fact it rests on and the severity that tag gives (``severity_for``)."""
+    rules = _build_rules(catalog, mt)
+    return [replace(r, severity=severity_for(r.evidence, strict_inferred)) for r in rules]
+
+
+def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
     cols = _Columns(mt.staging_columns)
     rules: list[Rule] = []
     key = ident("source_row_key")
@@ -156,8 +182,10 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
         if not cols.has(name):
             continue  # not column-mappable: the submit step supplies a static value
         c, cname = cols.q(name), cols.name(name)
+        ev = mt.evidence("required", name) if name.lower() in field_names else mt.evidence("keyFormat", name)
         rules.append(Rule("required", cname, ROW, f"{cname} is required",
-                          _query("required", lit(cname), c, _text(f"required column {cname} is blank"), is_blank(c))))
+                          _query("required", lit(cname), c, _text(f"required column {cname} is blank"), is_blank(c)),
+                          evidence=ev))
 
     for f in mt.fields:
         if not cols.has(f.name):
@@ -171,7 +199,8 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                 "parent_required", cname, ROW, f"{cname} set requires {pname} set",
                 _query("parent_required", lit(cname), child,
                        _text(f"column {cname} is set but its prerequisite {pname} is blank"),
-                       f"{is_set(child)} and {is_blank(parent)}"), variant=pname))
+                       f"{is_set(child)} and {is_blank(parent)}"), variant=pname,
+                evidence=mt.evidence("parents", f.name)))
             if p.limited_to_parent_values is not None:
                 ids, names = accepted_values(catalog, mt, pname, p.limited_to_parent_values)
                 ids = sorted(set(ids) | set(p.limited_to_parent_values))
@@ -182,7 +211,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                            f"{_text(f'column {cname} is set but its parent {pname} is ')} || {_shown(parent)} || "
                            f"{_text(f', not one of {allowed}')}",
                            f"{is_set(child)} and {is_set(parent)} and not {_matches(parent, ids, names)}"),
-                    variant=pname))
+                    variant=pname, evidence=mt.evidence("parents", f.name)))
 
     for f in mt.fields:
         if not (f.has_predefined_values and cols.has(f.name)):
@@ -197,7 +226,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             _query("predefined_value", lit(cname), c,
                    f"{_text(f'column {cname} value ')} || {_shown(c)} || "
                    f"{_text(' is not an allowed id or unique name')}",
-                   f"{is_set(c)} and not {_matches(c, ids, names)}")))
+                   f"{is_set(c)} and not {_matches(c, ids, names)}"), evidence=mt.evidence("values", f.name)))
         # Value-level parents: a value may need another field to hold one of allowedParentValues.
         by_parent: dict[str, list[str]] = {}
         for v in values:
@@ -222,7 +251,8 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                 _query("parent_value", lit(cname), c,
                        f"{_text(f'column {cname} value ')} || {_shown(c)} || "
                        f"{_text(f' is not allowed with {pname} = ')} || {_shown(cols.q(pname))}",
-                       f"{is_set(c)} and (" + " or ".join(conds) + ")"), variant=f"values:{pname}"))
+                       f"{is_set(c)} and (" + " or ".join(conds) + ")"), variant=f"values:{pname}",
+                evidence=mt.evidence("values", f.name)))
 
     # Resource key columns (VanID, ContributionID) name a VAN record: a positive integer id, always.
     formats = {**mt.field_formats, **{k: "id" for k in mt.key_columns}}
@@ -245,7 +275,8 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             "format", cname, ROW, f"{cname} is {format_label(fmt)}",
             _query("format", lit(cname), c,
                    f"{_text(f'column {cname} value ')} || {_shown(c)} || {_text(f' is not {format_label(fmt)}')}",
-                   f"{is_set(c)} and not {valid_format(fmt, c)}{exempt}")))
+                   f"{is_set(c)} and not {valid_format(fmt, c)}{exempt}"),
+            evidence=mt.evidence("keyFormat" if fname in mt.key_columns else "format", fname)))
 
     for fname, n in mt.max_lengths.items():
         if not cols.has(fname):
@@ -256,7 +287,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             _query("max_length", lit(cname), c,
                    f"{_text(f'column {cname} is ')} || cast(length({c}) as varchar) || "
                    f"{_text(f' characters long, more than the maximum {int(n)}')}",
-                   f"{is_set(c)} and length({c}) > {int(n)}")))
+                   f"{is_set(c)} and length({c}) > {int(n)}"), evidence=mt.evidence("maxLength", fname)))
 
     for req in mt.row_requirements:
         groups = [list(g) for g in req.get("anyOf", [])]
@@ -270,7 +301,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             "row_requirement", label, ROW, why,
             _query("row_requirement", lit(label), "cast(null as varchar)",
                    _text(f"columns {label}: none of these combinations is set ({why})"),
-                   f"not ({satisfied})")))
+                   f"not ({satisfied})"), evidence=mt.evidence("rowRequirement", req.get("rule", ""))))
 
     groups = disclosure_groups(mt)
     if len(groups) >= 2:
@@ -284,7 +315,7 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             "disclosure_row_both", "disclosure", ROW, f"a row carries disclosure fields of one category only ({cats})",
             _query("disclosure_row_both", set_cols, "cast(null as varchar)",
                    f"{_text('columns ')} || {set_cols} || {_text(f' mix {cats} disclosure fields in one row')}",
-                   f"{n_cats_in_row} >= 2")))
+                   f"{n_cats_in_row} >= 2"), evidence=mt.evidence("disclosure")))
         # Without a split, the rows of the category most rows carry stay; rows of any other category
         # are rejected (they need a job of their own). Ties go to the category named first.
         counts = " union all ".join(
@@ -300,11 +331,12 @@ def build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                    f"{_text('columns ')} || {set_cols} || {_text(' are ')} || {row_cat} || "
                    f"{_text(' disclosure fields, but most rows of this view carry ')} || {keep} || "
                    f"{_text(' ones; VAN takes each category in its own job (set split_disclosure to send both)')}",
-                   f"({n_cats_in_row}) = 1 and {row_cat} <> {keep}")))
+                   f"({n_cats_in_row}) = 1 and {row_cat} <> {keep}"), evidence=mt.evidence("disclosure")))
     return rules
 
 
-def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any]) -> list[Rule]:
+def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any], *,
+                       strict_inferred: bool = False) -> list[Rule]:
     """Rules that depend on the run's static values (fields VAN takes as ``staticValue``, not a column).
 
     A child column whose parent is static is allowed only when the static value is one of
@@ -334,8 +366,9 @@ def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, 
                 _query("parent_value", lit(cname), child,
                        _text(f"column {cname} is set but its parent {p.parent_field} is the static value "
                              f"'{v}', not one of {allowed}"),
-                       is_set(child)), variant=f"static:{p.parent_field}", in_suite=False))
-    return rules
+                       is_set(child)), variant=f"static:{p.parent_field}", in_suite=False,
+                evidence=mt.evidence("parents", f.name)))
+    return [replace(r, severity=severity_for(r.evidence, strict_inferred)) for r in rules]
 
 
 def disclosure_groups(mt: MappingType) -> dict[str, list[str]]:

@@ -156,11 +156,19 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     if preflight is None:
         from connector.preflight import run_preflight as preflight
 
+    # The account's own metadata wins over the packaged catalogue (fields, parents, values), and a view it
+    # cannot take is blocked here, before anything is hosted or POSTed.
+    from connector.live_metadata import live_catalog
+
+    listed = {n.lower() for n in available or ()}
+    live = live_catalog(rt, [n for n in names if available is None or n.lower() in listed], fetch=not dry_run)
+    rt.catalog = live.catalog
+    echo(live.summary())
     statics = resolve_static_values(rt.catalog, s.static_values, static_values)
     echo(f"pre-flight checks: {', '.join(names)}")
     report = preflight(rt.warehouse, rt.catalog, names, summary.run_id, s,
                        available_mapping_types=set(available) if available is not None else None,
-                       static_values=statics)
+                       static_values=statics, metadata_blocks=live.blocks)
     summary.data_docs_path = str(report.data_docs_path or "") or None
     plans = plan_run(rt, summary, names, report, statics, opts)
     submitted: list[dict] = []

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
+from connector.catalog import INFERRED_RULE_KINDS
+
 # Demo credentials, accepted by default (duplicated from connector.config on purpose: the simulator
 # imports nothing of the connector except the catalogue).
 DEMO_APPLICATION = "vanbulk-demo"
@@ -181,6 +183,10 @@ class SimulatorConfig:
     seed_records: list[dict[str, Any]] = field(default_factory=list)
     fetch_timeout_seconds: float = 30.0
     catalog_dirs: list[str] = field(default_factory=list)  # extra catalogue overlay directories
+    # Rules the catalogue only infers (an inferred isRequired, parents, formats, lengths, row requirements,
+    # disclosure categories) are not part of the default world: real clients send files they would refuse.
+    # List kinds here (connector.catalog.INFERRED_RULE_KINDS, or "all") to play an account that has them.
+    enforce_inferred: list[str] = field(default_factory=list)
     admin_token: str | None = field(default=None, repr=False)  # when set, /_sim/ needs X-Sim-Admin-Token
     faults: Faults = field(default_factory=Faults)
 
@@ -196,6 +202,12 @@ class SimulatorConfig:
             raise ConfigError("post_status must be 200, 201 or 202")
         if self.expired_result_status not in (403, 404, 410):
             raise ConfigError("expired_result_status must be 403, 404 or 410")
+        self.enforce_inferred = [self.enforce_inferred] if isinstance(self.enforce_inferred, str) \
+            else list(self.enforce_inferred)
+        unknown = set(self.enforce_inferred) - {*INFERRED_RULE_KINDS, "all"}
+        if unknown:
+            raise ConfigError(f"enforce_inferred: unknown rule kinds {sorted(unknown)}; "
+                              f"known: {', '.join(INFERRED_RULE_KINDS)}, all")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "SimulatorConfig":

@@ -335,7 +335,8 @@ class SimulatorServer:
         self.host = host
         self.port = port
         self.config = config or SimulatorConfig()
-        self.catalog = catalog or load_catalog(self.config.catalog_dirs)
+        # The account this simulator plays: what evidence supports, plus the inferred rules asked for.
+        self.catalog = (catalog or load_catalog(self.config.catalog_dirs)).enforced_world(self.config.enforce_inferred)
         self.faults = FaultState(self.config.faults)
         self._httpd: _HTTPServer | None = None
         self._thread: threading.Thread | None = None

@@ -48,7 +48,7 @@ def make_staging(url: str, schema: str = "van_staging", activist_code_id: str | 
 
 
 def passthrough_preflight(warehouse, catalog, mapping_types, run_id, settings, available_mapping_types=None,
-                          static_values=None):
+                          static_values=None, metadata_blocks=None):
     report = PreflightReport(run_id)
     for name in mapping_types:
         mt = catalog.get(name)

@@ -11,6 +11,13 @@ from connector.simulator import SimulatorConfig
 from connector.simulator.config import ConfigError
 
 from .conftest import APP, KEY, read_results
+from tests.fixtures.simulator import ALL_RULES, make_simulator_config
+
+
+@pytest.fixture
+def simulator_config(request):
+    """These tests exercise the rule mechanics, so the account enforces the inferred rules too."""
+    return make_simulator_config(request, **ALL_RULES)
 
 
 def test_limited_to_parent_values_per_row(run, simulator):

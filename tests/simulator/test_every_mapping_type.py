@@ -11,7 +11,7 @@ from .conftest import read_results
 SAMPLES = {"date": "2024-01-02", "email": "sam@example.org", "phone": "2025550143", "zip": "20001", "state": "DC",
            "country": "US", "integer": "1", "int": "1", "decimal": "1.00", "amount": "1.00", "money": "1.00",
            "boolean": "true", "bool": "true"}
-CATALOG = load_catalog()
+CATALOG = load_catalog().enforced_world()  # the account the default simulator plays (what it serves and checks)
 KEYS = {"VanID": "100001"}
 
 

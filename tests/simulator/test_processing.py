@@ -8,6 +8,13 @@ import httpx
 import pytest
 
 from .conftest import csv_text, job_body, make_zip, read_results, result_header, wait_job
+from tests.fixtures.simulator import ALL_RULES, make_simulator_config
+
+
+@pytest.fixture
+def simulator_config(request):
+    """These tests exercise the rule mechanics, so the account enforces the inferred rules too."""
+    return make_simulator_config(request, **ALL_RULES)
 
 AC = [{"name": "ActivistCode", "fieldValueMappings": [{"fieldName": "ActivistCodeID", "columnName": "ac"}]}]
 

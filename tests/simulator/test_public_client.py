@@ -171,3 +171,64 @@ def test_what_parsons_sends(simulator):
     finally:
         http.close()
         files.close()
+
+
+@pytest.mark.parametrize("simulator_config", [ANY_APP], indirect=True)
+def test_parsons_contact_upsert_with_name_email_and_zip_only(simulator):
+    """Parsons 6.1 ``bulk_upsert_contacts`` with the most common columns: no street, so no AddressLine1.
+
+    The parent AddressLine1 of ZipOrPostal is only our inference: the default world does not enforce it,
+    and the rows are processed (VAN matches people on name + email / ZIP)."""
+    files = FileServer()
+    http = httpx.Client(base_url=simulator.base_url, auth=("default", "7c9e6679-7425-40de-944b-e07fc1f90ae7|1"))
+    try:
+        columns = ["firstname", "lastname", "email", "ziporpostal"]
+        rows = [["Dorothy", "Vaughan", "dorothy@example.org", "23666"], ["Mary", "Jackson", "mary@example.org", "23669"]]
+        name = str(uuid.uuid1())
+        url = files.put(f"/{name}.zip", zipped(f"{name}.csv", [columns, *rows], quote_all=True, stored=True))
+        r = http.post("bulkImportJobs", json={
+            "description": "A description",
+            "file": {"fileName": f"{name}.csv", "hasHeader": "True", "hasQuotes": "True", "sourceUrl": url,
+                     "columns": [{"name": c} for c in columns], "columnDelimiter": "csv"},
+            "actions": [{"resultFileSizeKbLimit": 5000, "resourceType": "Contacts", "actionType": "loadMappedFile",
+                         "mappingTypes": [{"name": "CreateOrUpdateContact"}]}]})
+        assert r.status_code == 200, r.text
+        job_id = r.json()["jobId"]
+        for _ in range(300):
+            job = http.get(f"bulkImportJobs/{job_id}").json()
+            if job["status"] in ("Completed", "CompletedWithErrors", "Failed"):
+                break
+            time.sleep(0.03)
+        assert job["status"] == "Completed", job
+        table = list(csv.DictReader(io.StringIO(httpx.get(job["resultFiles"][0]["url"]).text)))
+        assert len(table) == 2
+        stored = [simulator.store.contact(int(t["PrimaryKey"])) for t in table]
+        assert sorted((c["LastName"], c["ZipOrPostal"]) for c in stored) == [("Jackson", "23669"), ("Vaughan", "23666")]
+        # What the simulator serves is what it enforces: no parent on ZipOrPostal in its metadata.
+        meta = http.get("bulkImportMappingTypes/CreateOrUpdateContact").json()
+        zip_field = next(f for f in meta["fields"] if f["name"] == "ZipOrPostal")
+        assert not zip_field.get("parents")
+    finally:
+        http.close()
+        files.close()
+
+
+@pytest.mark.parametrize("simulator_config", [{**ANY_APP, "enforce_inferred": ["parents"]}], indirect=True)
+def test_an_account_that_enforces_the_inferred_address_parent_refuses_zip_only(simulator):
+    """The inferred rule stays a knob: a world that enforces parents refuses the same file at POST."""
+    files = FileServer()
+    http = httpx.Client(base_url=simulator.base_url, auth=("default", "7c9e6679-7425-40de-944b-e07fc1f90ae7|1"))
+    try:
+        columns = ["firstname", "lastname", "ziporpostal"]
+        url = files.put("/z.zip", zipped("z.csv", [columns, ["Dorothy", "Vaughan", "23666"]]))
+        r = http.post("bulkImportJobs", json={
+            "description": "zip only",
+            "file": {"fileName": "z.csv", "hasHeader": True, "hasQuotes": False, "sourceUrl": url,
+                     "columns": [{"name": c} for c in columns], "columnDelimiter": "Csv"},
+            "actions": [{"resultFileSizeKbLimit": 5000, "resourceType": "Contacts", "actionType": "loadMappedFile",
+                         "mappingTypes": [{"name": "CreateOrUpdateContact"}]}]})
+        assert r.status_code == 400
+        assert "requires its parent field 'AddressLine1'" in r.text
+    finally:
+        http.close()
+        files.close()

@@ -227,6 +227,7 @@ def contributions_body(*fields):
                      "mappingTypes": [{"name": "Contributions"}]}]}
 
 
+@pytest.mark.parametrize("simulator_config", [{"enforce_inferred": ["disclosure"]}], indirect=True)
 def test_disclosure_rule_rejects_both_categories(client):
     assert client.post("bulkImportJobs", json=contributions_body("DisclosureEmployer")).status_code == 200
     r = client.post("bulkImportJobs", json=contributions_body("DisclosureEmployer", "DisclosureOrganizationFECID"))
@@ -236,7 +237,8 @@ def test_disclosure_rule_rejects_both_categories(client):
         "separate jobs.", P, P)]}
 
 
-@pytest.mark.parametrize("simulator_config", [{"disclosure_conflict": "fail"}], indirect=True)
+@pytest.mark.parametrize("simulator_config", [{"disclosure_conflict": "fail", "enforce_inferred": ["disclosure"]}],
+                         indirect=True)
 def test_disclosure_rule_can_fail_the_job_instead(client):
     from .conftest import wait_job
 
@@ -250,3 +252,10 @@ def test_disclosure_rule_can_fail_the_job_instead(client):
 @pytest.mark.parametrize("simulator_config", [{"post_status": 201}], indirect=True)
 def test_post_status_is_configurable(client):
     assert client.post("bulkImportJobs", json=base()).status_code == 201
+
+
+def test_default_world_takes_mixed_disclosure_categories_because_they_are_inferred(client):
+    """Which field is an Individual or an Organization disclosure field is our inference (meta.evidence
+    disclosureCategory): the default account does not refuse the file for it."""
+    r = client.post("bulkImportJobs", json=contributions_body("DisclosureEmployer", "DisclosureOrganizationFECID"))
+    assert r.status_code == 200
