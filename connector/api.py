@@ -136,6 +136,11 @@ def refresh_catalog(settings: Settings, out_dir: str | Path, *, names: Sequence[
                     (d / f"{f['name']}.json").write_text(json.dumps(
                         {"items": items, "nextPageLink": None, "count": len(items)}, indent=2) + "\n")
             rt.echo(f"catalog: {body['name']} ({len(body.get('fields') or [])} fields)")
+        # The account's word: its requiredness, parents and values reject rows, not just warn.
+        from connector.catalog import LIVE_MARKER
+
+        (out / LIVE_MARKER).write_text(json.dumps({"apiTarget": rt.api_target, "mappingTypes": wanted}, indent=2)
+                                       + "\n")
         return wanted
 
 

@@ -197,7 +197,7 @@ def pg_settings(tmp_path, postgres_url):
 
 def test_blocked_by_permission_is_accounted_on_postgresql(pg_settings):
     s = pg_settings
-    make_view(s.warehouse_url, "Suppressions", SUP_ROWS + [{"source_row_key": "sup-bad", "VanID": "100009",
+    make_view(s.warehouse_url, "Suppressions", SUP_ROWS + [{"source_row_key": "sup-bad", "VanID": "no-id",
                                                             "SuppressionID": "99"}], schema=s.staging_schema)
     make_view(s.warehouse_url, "ActivistCode", _ac_rows(), schema=s.staging_schema)
     summary = run(s, ["Suppressions", "ActivistCode"], skip_dbt=True, preflight=NO_GX, simulator_config=FAST)

@@ -49,6 +49,10 @@ def write_overlay(root: Path) -> Path:
         "name": PROBE, "displayName": "Preflight Probe", "allowMultipleMode": "Single",
         "resourceTypes": ["Contacts"], "uploadType": None, "fields": fields}))
     (root / "meta" / f"{PROBE}.json").write_text(json.dumps({
+        # A made-up catalogue for the rule mechanics: every fact is declared known, so every rule rejects.
+        "evidence": {k: "confirmed (test probe)" for k in (
+            "fields", "fieldFormats", "maxLengths", "rowRequirements", "disclosureCategory",
+            "values.DesignationID", "values.PaymentTypeID", "values.Region", "values.Turf")},
         "name": PROBE, "databaseModes": [1], "requiresPermission": True, "keyColumns": ["VanID", "ContributionID"],
         "fieldFormats": {"VanID": "integer", "Amount": "amount", "DateReceived": "date", "DesignationID": "integer",
                          "Email": "email", "Phone": "phone", "Zip": "zip", "State": "state", "Country": "country",

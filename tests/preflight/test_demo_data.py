@@ -41,7 +41,9 @@ def test_demo_seeds_caught_by_the_rule_they_break(tmp_path):
 
     shutil.copytree(REPO / "dbt_project", tmp_path / "dbt_project",
                     ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    settings = Settings(project_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'demo.duckdb'}")
+    # The seeds break inferred rules too: strict, so each is a reject (by default an inferred rule only warns).
+    settings = Settings(project_dir=tmp_path, warehouse_url=f"duckdb:///{tmp_path / 'demo.duckdb'}",
+                        strict_inferred_rules=True)
     build(settings)
     catalog, wh = load_catalog(), Warehouse(settings.warehouse_url)
     names = [mt.name for mt in catalog if wh.relation_exists(mt.staging_view, settings.staging_schema)]

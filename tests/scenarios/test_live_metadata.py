@@ -1,0 +1,145 @@
+"""A run with a key against an account whose metadata differs from the packaged catalogue.
+
+The account (a simulator with a catalogue overlay, marked live) has no ``MiddleName`` on Create Or Update
+Contact, requires a new ``EmailSourceID`` on Email, requires ``CanvassedBy`` on Apply Activist Code and has
+its own activist-code ids. ``vanbulk run`` reads that metadata before pre-flight: the two drifted types are
+blocked with messages naming mapping type and field and nothing of theirs is POSTed (counted in the
+simulator's own job table); Apply Activist Code rows are judged by the account's values and requiredness."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+
+from connector.catalog import LIVE_MARKER, load_catalog
+from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY
+from connector.preflight import run_preflight
+from connector.run import run
+from connector.simulator import SimulatorConfig, SimulatorServer
+from connector.warehouse import Warehouse
+from tests.connector.test_accounting import make_view, settings_for
+from tests.fixtures.simulator import FAST
+
+CAT = load_catalog()
+ACCOUNT_CODE = "5550001"
+NO_GX = functools.partial(run_preflight, gx=False)
+
+
+def write_account(d: Path) -> Path:
+    """The account's metadata in the catalogue layout (what `vanbulk catalog refresh` writes)."""
+    (d / "mapping_types").mkdir(parents=True)
+    contact = CAT.get("CreateOrUpdateContact").to_api()
+    contact["fields"] = [f for f in contact["fields"] if f["name"] != "MiddleName"]
+    email = CAT.get("Email").to_api()
+    email["fields"].append({"name": "EmailSourceID", "description": "How the address was collected",
+                            "hasPredefinedValues": False, "isRequired": True, "canBeMappedToColumn": True,
+                            "canBeMappedByName": True, "parents": None})
+    ac = CAT.get("ActivistCode").to_api()
+    for f in ac["fields"]:
+        if f["name"] == "CanvassedBy":
+            f["isRequired"] = True
+    for body in (contact, email, ac):
+        (d / "mapping_types" / f"{body['name']}.json").write_text(json.dumps(body))
+    for name in ("CreateOrUpdateContact", "Email", "ActivistCode"):
+        for f in CAT.get(name).fields:
+            env = CAT.values_envelope(name, f.name)
+            if env is None:
+                continue
+            if (name, f.name) == ("ActivistCode", "ActivistCodeID"):
+                env = {"items": [{"id": ACCOUNT_CODE, "name": "Account Volunteer"}], "nextPageLink": None, "count": 1}
+            (d / "values" / name).mkdir(parents=True, exist_ok=True)
+            (d / "values" / name / f"{f.name}.json").write_text(json.dumps(env))
+    (d / LIVE_MARKER).write_text("{}")
+    return d
+
+
+def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path):
+    account = write_account(tmp_path / "account")
+    config = SimulatorConfig.from_dict({**FAST, "catalog_dirs": [str(account)]})
+    packaged_code = CAT.allowed_value_ids("ActivistCode", "ActivistCodeID")[0]
+    with SimulatorServer(tmp_path / "sim", config=config) as sim:
+        s = settings_for(tmp_path, api_key=SIMULATOR_DEMO_KEY, application_name=SIMULATOR_DEMO_APPLICATION,
+                         api_base_url=sim.base_url)
+        make_view(s.warehouse_url, "CreateOrUpdateContact",
+                  [{"source_row_key": "c-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.org"}])
+        make_view(s.warehouse_url, "Email", [{"source_row_key": "e-1", "VanID": "100001", "Email": "a@example.org"}])
+        make_view(s.warehouse_url, "ActivistCode", [
+            {"source_row_key": "a-1", "VanID": "100001", "ActivistCodeID": ACCOUNT_CODE, "CanvassedBy": "7"},
+            {"source_row_key": "a-2", "VanID": "100002", "ActivistCodeID": packaged_code, "CanvassedBy": "7"},
+            {"source_row_key": "a-3", "VanID": "100003", "ActivistCodeID": ACCOUNT_CODE},
+        ])
+        lines: list[str] = []
+        summary = run(s, ["CreateOrUpdateContact", "Email", "ActivistCode"], skip_dbt=True, preflight=NO_GX,
+                      echo=lines.append)
+
+        # Nothing of a blocked type reached VAN: the simulator's own job table has one job, Apply Activist Code.
+        jobs = sim.store.jobs()
+        sent = [m["name"] for j in jobs for a in j["request"]["actions"] for m in a["mappingTypes"]]
+        assert sent == ["ActivistCode"]
+        applied = sim.store.applied("ActivistCode")
+        assert [(a["primaryKey"], a["fields"]["ActivistCodeID"]) for a in applied] == [(100001, ACCOUNT_CODE)]
+
+    assert any(line.startswith("live metadata: 3 read from the account") for line in lines), lines
+    with Warehouse(s.warehouse_url) as wh:
+        rejects = {(r[0], r[1], r[2]): r[3] for r in wh.fetchall(
+            "select source_row_key, rule, column_name, message from van_preflight_rejects "
+            "where run_id = :r", {"r": summary.run_id})}
+        results = wh.fetchall("select source_row_key, row_status from van_bulk_row_results")
+    # the drifted types: blocked, every row recorded with the reason naming mapping type and field
+    contact = [m for (k, rule, col), m in rejects.items() if k == "c-1"]
+    assert contact and "CreateOrUpdateContact: the account has no field MiddleName" in contact[0]
+    email = [m for (k, rule, col), m in rejects.items() if k == "e-1"]
+    assert email and "Email: the account requires field EmailSourceID" in email[0]
+    # Apply Activist Code: the account's code list and its requiredness of CanvassedBy reject (live facts)
+    assert ("a-2", "predefined_value", "ActivistCodeID") in rejects
+    assert ("a-3", "required", "CanvassedBy") in rejects
+    assert [tuple(r) for r in results] == [("a-1", "processed")]
+    assert summary.status == "success"
+
+
+def test_a_second_run_within_the_ttl_reads_the_cache(tmp_path):
+    config = SimulatorConfig.from_dict(FAST)
+    with SimulatorServer(tmp_path / "sim", config=config) as sim:
+        s = settings_for(tmp_path, api_key=SIMULATOR_DEMO_KEY, application_name=SIMULATOR_DEMO_APPLICATION,
+                         api_base_url=sim.base_url)
+        make_view(s.warehouse_url, "ActivistCode", [
+            {"source_row_key": "a-1", "VanID": "100001", "ActivistCodeID": CAT.allowed_value_ids(
+                "ActivistCode", "ActivistCodeID")[0]}])
+        first: list[str] = []
+        run(s, ["ActivistCode"], skip_dbt=True, preflight=NO_GX, echo=first.append)
+        second: list[str] = []
+        run(s, ["ActivistCode"], skip_dbt=True, preflight=NO_GX, echo=second.append)
+        fresh: list[str] = []
+        run(s.replace(metadata_ttl_seconds=0), ["ActivistCode"], skip_dbt=True, preflight=NO_GX, echo=fresh.append)
+    assert "live metadata: 1 read from the account" in first
+    assert "live metadata: 1 from the cache" in second
+    assert "live metadata: 1 read from the account" in fresh
+    cache = list((tmp_path / ".vanbulk" / "metadata").iterdir())
+    assert len(cache) == 1 and (cache[0] / "mapping_types" / "ActivistCode.json").exists()
+    # the folder is named by a hash: the key never reaches a file name or the marker
+    assert SIMULATOR_DEMO_KEY not in cache[0].name
+    assert SIMULATOR_DEMO_KEY not in (cache[0] / LIVE_MARKER).read_text()
+
+
+def test_contact_upsert_with_name_email_and_zip_is_processed_end_to_end(tmp_path):
+    """No street: pre-flight passes (the ZIP's AddressLine1 parent is inferred), VAN's simulator processes the
+    rows, and the contacts it stores carry the ZIP."""
+    s = settings_for(tmp_path)
+    rows = [{"source_row_key": "z-1", "FirstName": "Dorothy", "LastName": "Vaughan",
+             "Email": "dorothy@example.org", "ZipOrPostal": "23666"},
+            {"source_row_key": "z-2", "FirstName": "Mary", "LastName": "Jackson",
+             "Email": "mary@example.org", "ZipOrPostal": "23669"}]
+    make_view(s.warehouse_url, "CreateOrUpdateContact", rows)
+    summary = run(s, ["CreateOrUpdateContact"], skip_dbt=True, preflight=NO_GX,
+                  simulator_config=SimulatorConfig.from_dict(FAST))
+    ms = summary.mapping_types["CreateOrUpdateContact"]
+    assert (ms.processed, ms.failed) == (2, 0)
+    with Warehouse(s.warehouse_url) as wh:
+        ids = dict(wh.fetchall("select source_row_key, primary_key from van_bulk_row_results"))
+        assert wh.fetchall("select count(*) from van_preflight_rejects")[0][0] == 0
+    from connector.simulator.store import Store  # the simulator's own state, not our ledger
+
+    store = Store(tmp_path / ".vanbulk" / "simulator")
+    assert {store.contact(int(ids[k]))["ZipOrPostal"] for k in ("z-1", "z-2")} == {"23666", "23669"}
