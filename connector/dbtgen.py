@@ -119,9 +119,10 @@ def _jinja(value) -> str:
 
 def render_model_sql(catalog: Catalog, mt: MappingType) -> str:
     s = slug(mt)
-    cols = mt.staging_columns
-    if cols[0] != "source_row_key":
-        raise ValueError(f"{mt.name}: staging columns must start with source_row_key")
+    cols = mt.input_columns
+    # the view's column order is the catalogue's (resource key first, then source_row_key, then the fields)
+    row_key_position = mt.staging_columns.index("source_row_key")
+    position_arg = f"row_key_position={row_key_position}, " if row_key_position else ""
     lines = [
         f"-- {GENERATED}",
         f"-- VAN mapping type {mt.name} ({mt.display_name}); resource type(s): {', '.join(mt.resource_types)}",
@@ -137,9 +138,9 @@ def render_model_sql(catalog: Catalog, mt: MappingType) -> str:
         "}}",
         "",
         "{{-",  # no blank lines for the config block in the compiled SQL
-        f"    vanbulk.van_staging_view('{s}', columns=[",
+        f"    vanbulk.van_staging_view('{s}', {position_arg}columns=[",
     ]
-    lines += [f"        {_jinja(column_spec(catalog, mt, c))}," for c in cols[1:]]
+    lines += [f"        {_jinja(column_spec(catalog, mt, c))}," for c in cols]
     lines += [
         "    ])",
         "}}",
@@ -259,7 +260,7 @@ def render_sources_yml(catalog: Catalog) -> str:
     for mt in catalog:
         cols = [{"name": "source_row_key", "description": "Stable unique key of the row (any type; used as text)."},
                 {"name": "updated_at", "description": "Optional. Orders duplicate source_row_keys (latest wins)."}]
-        for c in mt.staging_columns[1:]:
+        for c in mt.input_columns:
             cols.append({"name": input_column(c),
                          "description": f"Optional. VAN field {c} (VAN's own name `{c}` is accepted as well)."})
         tables.append({
@@ -307,7 +308,7 @@ def render_exposures_yml(catalog: Catalog) -> str:
 
 
 def demo_seed_columns(mt: MappingType) -> list[str]:
-    return ["source_row_key", "updated_at", *[input_column(c) for c in mt.staging_columns[1:]],
+    return ["source_row_key", "updated_at", *[input_column(c) for c in mt.input_columns],
             "expect_reject_rule", "expect_reject_column"]
 
 

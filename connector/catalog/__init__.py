@@ -161,13 +161,27 @@ class MappingType:
 
     @property
     def staging_columns(self) -> list[str]:
-        """Columns of the staging view, in file order: row key, key columns, column-mappable fields (or, for
-        a mapping type read from an account, the view's own columns: ``meta.stagingColumns``)."""
+        """Columns of the staging view, in file order: resource key columns, ``source_row_key``, then the other
+        column-mappable fields in catalogue order. Without key columns ``source_row_key`` comes first.
+
+        The resource key leads because how VAN finds the key column of a file is undocumented and the only
+        working clients put it first (Parsons / AB-CLI: "The first column of the table must be VANID"). A key
+        column that is also a field (``VanID`` of Create Or Update Contact, ``ContributionID`` of Edit
+        Contribution Data) is listed once, in the key position; a static-only field is never a column.
+        A mapping type read from an account takes the staging view's own columns (``meta.stagingColumns``)."""
         if self.meta.get("stagingColumns"):
             return list(self.meta["stagingColumns"])
-        names = [f.name for f in self.column_fields]
-        keys = [k for k in self.key_columns if k.lower() not in {n.lower() for n in names}]
-        return ["source_row_key", *keys, *names]
+        fields = {f.name.lower(): f for f in self.fields}
+        keys = [k for k in self.key_columns
+                if k.lower() not in fields or fields[k.lower()].can_be_mapped_to_column]
+        taken = {k.lower() for k in keys}
+        names = [f.name for f in self.column_fields if f.name.lower() not in taken]
+        return [*keys, "source_row_key", *names]
+
+    @property
+    def input_columns(self) -> list[str]:
+        """``staging_columns`` without ``source_row_key``: the VAN columns a staging view carries, in order."""
+        return [c for c in self.staging_columns if c != "source_row_key"]
 
     def evidence(self, kind: str, name: str = "") -> str:
         """The evidence tag behind one fact the rules rely on (see :func:`evidence_keys`).

@@ -11,7 +11,9 @@
     name     the mapping type's short name: input var, demo seed and source table (macros/inputs.sql)
     output   'rows' (the staging view) or 'dropped' (the input rows it leaves out: source_row_key,
              drop_reason superseded | nothing_to_apply, duplicate_rank; models/van_dropped/)
-    columns  the view's columns after source_row_key, in order; each a dict:
+    row_key_position  how many of `columns` come before source_row_key in the view (0: it comes first;
+             1: after the resource key column, e.g. VanID - the catalogue's staging_columns order)
+    columns  the view's columns other than source_row_key, in order; each a dict:
       column     VAN's column name, quoted as is in the view
       inputs     input column names, first found wins (van_col); none found: blank for every row
       normalize  text, date, email, phone, zip, state, country, integer, decimal (macros/normalize.sql), or
@@ -23,7 +25,7 @@
     -> ranked (row_number per source_row_key: latest updated_at, nulls last, then the staging columns in
     order, ascending, byte order, nulls last) -> final (the first of each key, and only rows with at least one
     non-key value). -#}
-{% macro van_staging_view(name, columns, output='rows') -%}
+{% macro van_staging_view(name, columns, output='rows', row_key_position=0) -%}
     {%- set input_relation = vanbulk.van_input(name) -%}
     {%- set input_columns = vanbulk.van_input_columns(input_relation) -%}
     {%- set value_columns = [] -%}
@@ -84,8 +86,11 @@ final as (
     where not (_vanbulk_rank = 1 and coalesce({{ value_columns | join(', ') }}) is not null)
     {%- else %}
     select
+        {%- for c in columns[:row_key_position] %}
+        {{ adapter.quote(c['column']) }},
+        {%- endfor %}
         source_row_key,
-        {%- for c in columns %}
+        {%- for c in columns[row_key_position:] %}
         {{ adapter.quote(c['column']) }}{{ ',' if not loop.last }}
         {%- endfor %}
 

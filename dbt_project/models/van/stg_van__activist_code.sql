@@ -11,11 +11,11 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('activist_code', columns=[
+    vanbulk.van_staging_view('activist_code', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'ActivistCodeID', 'inputs': ['activist_code_id', 'ActivistCodeID'], 'normalize': 'integer', 'values': {'volunteer prospect': '4150001', 'yard sign requested': '4150002', 'event attendee 2026': '4150003', 'phonebank volunteer': '4150004'}},
         {'column': 'CanvassedBy', 'inputs': ['canvassed_by', 'CanvassedBy'], 'normalize': 'integer'},
         {'column': 'DateCanvassed', 'inputs': ['date_canvassed', 'DateCanvassed'], 'normalize': 'date'},
-        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}},
+        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'auto dial': '19', 'sms text': '37', 'phone bank': '67', 'consumer phone': '68', 'leader phone': '72', 'personal phone': '112', 'relational text': '132', 'distributed text': '143', 'bulk text': '147', 'paid sms': '149'}},
     ])
 }}

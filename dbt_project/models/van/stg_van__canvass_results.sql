@@ -11,10 +11,10 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('canvass_results', columns=[
+    vanbulk.van_staging_view('canvass_results', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
-        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'sms text': '37'}},
-        {'column': 'ResultID', 'inputs': ['result_id', 'ResultID'], 'normalize': 'integer', 'values': {'not home': '1', 'refused': '2', 'moved': '3', 'deceased': '4', 'canvassed': '14', 'wrong number': '18', 'left message': '20'}},
+        {'column': 'ContactTypeID', 'inputs': ['contact_type_id', 'ContactTypeID'], 'normalize': 'integer', 'values': {'phone': '1', 'walk': '2', 'mail': '4', 'email': '8', 'auto dial': '19', 'sms text': '37', 'phone bank': '67', 'consumer phone': '68', 'leader phone': '72', 'personal phone': '112', 'relational text': '132', 'distributed text': '143', 'bulk text': '147', 'paid sms': '149'}},
+        {'column': 'ResultID', 'inputs': ['result_id', 'ResultID'], 'normalize': 'integer', 'values': {'not home': '1', 'refused': '2', 'moved': '3', 'deceased': '4', 'canvassed': '14', 'busy': '18', 'left message': '19', 'wrong number': '20', 'disconnected': '25'}},
         {'column': 'DateCanvassed', 'inputs': ['date_canvassed', 'DateCanvassed'], 'normalize': 'date'},
         {'column': 'CanvassedBy', 'inputs': ['canvassed_by', 'CanvassedBy'], 'normalize': 'integer'},
         {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('contact_custom_fields', columns=[
+    vanbulk.van_staging_view('contact_custom_fields', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'CF101', 'inputs': ['cf101'], 'normalize': 'integer', 'values': {'s': '1', 'm': '2', 'l': '3', 'xl': '4'}},
         {'column': 'CF102', 'inputs': ['cf102'], 'normalize': 'date'},

@@ -11,9 +11,9 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('contribution_adjustments', columns=[
+    vanbulk.van_staging_view('contribution_adjustments', row_key_position=1, columns=[
         {'column': 'ContributionID', 'inputs': ['contribution_id', 'ContributionID'], 'normalize': 'integer', 'key': true},
-        {'column': 'AdjustmentType', 'inputs': ['adjustment_type', 'AdjustmentType'], 'normalize': 'text', 'values': {'write off': 'WriteOff'}},
+        {'column': 'AdjustmentType', 'inputs': ['adjustment_type', 'AdjustmentType'], 'normalize': 'text', 'values': {'charge back': 'Chargeback', 'insufficient funds': 'InsufficientFunds', 'account closed': 'AccountClosed', 'stop payment': 'StopPayment', 'processing error': 'ProcessingError'}},
         {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
         {'column': 'DatePosted', 'inputs': ['date_posted', 'DatePosted'], 'normalize': 'date'},
         {'column': 'Notes', 'inputs': ['notes'], 'normalize': 'text'},

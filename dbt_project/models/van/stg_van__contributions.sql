@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('contributions', columns=[
+    vanbulk.van_staging_view('contributions', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
         {'column': 'DateReceived', 'inputs': ['date_received', 'DateReceived'], 'normalize': 'date'},

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('create_or_update_contact', columns=[
+    vanbulk.van_staging_view('create_or_update_contact', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer'},
         {'column': 'VoterVanID', 'inputs': ['voter_van_id', 'VoterVanID'], 'normalize': 'integer'},
         {'column': 'FirstName', 'inputs': ['first_name', 'FirstName'], 'normalize': 'text'},
@@ -28,10 +28,31 @@
         {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
         {'column': 'DisplayAsEntered', 'inputs': ['display_as_entered', 'DisplayAsEntered'], 'normalize': 'boolean', 'ids': ['Y', 'N']},
         {'column': 'CellPhone', 'inputs': ['cell_phone', 'CellPhone'], 'normalize': 'phone'},
-        {'column': 'CellPhoneCountryCode', 'inputs': ['cell_phone_country_code', 'CellPhoneCountryCode'], 'normalize': 'country'},
+        {'column': 'CellPhoneCountryCode', 'inputs': ['cell_phone_country_code', 'CellPhoneCountryCode'], 'normalize': 'text'},
         {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},
-        {'column': 'PhoneCountryCode', 'inputs': ['phone_country_code', 'PhoneCountryCode'], 'normalize': 'country'},
+        {'column': 'PhoneCountryCode', 'inputs': ['phone_country_code', 'PhoneCountryCode'], 'normalize': 'text'},
         {'column': 'Email', 'inputs': ['email'], 'normalize': 'email'},
         {'column': 'OtherEmail', 'inputs': ['other_email', 'OtherEmail'], 'normalize': 'email'},
+        {'column': 'ContactModeID', 'inputs': ['contact_mode_id', 'ContactModeID'], 'normalize': 'text'},
+        {'column': 'IsInFileMatchingEnabled', 'inputs': ['is_in_file_matching_enabled', 'IsInFileMatchingEnabled'], 'normalize': 'text'},
+        {'column': 'Action', 'inputs': ['action'], 'normalize': 'text'},
+        {'column': 'DoNotUpdateBest', 'inputs': ['do_not_update_best', 'DoNotUpdateBest'], 'normalize': 'text'},
+        {'column': 'SkipEmailSubscriptionUpdate', 'inputs': ['skip_email_subscription_update', 'SkipEmailSubscriptionUpdate'], 'normalize': 'text'},
+        {'column': 'WorkEmail', 'inputs': ['work_email', 'WorkEmail'], 'normalize': 'email'},
+        {'column': 'WorkPhone', 'inputs': ['work_phone', 'WorkPhone'], 'normalize': 'phone'},
+        {'column': 'WorkPhoneCountryCode', 'inputs': ['work_phone_country_code', 'WorkPhoneCountryCode'], 'normalize': 'text'},
+        {'column': 'EmployerName', 'inputs': ['employer_name', 'EmployerName'], 'normalize': 'text'},
+        {'column': 'OccupationName', 'inputs': ['occupation_name', 'OccupationName'], 'normalize': 'text'},
+        {'column': 'OrganizationContactCommonName', 'inputs': ['organization_contact_common_name', 'OrganizationContactCommonName'], 'normalize': 'text'},
+        {'column': 'OrganizationContactOfficialName', 'inputs': ['organization_contact_official_name', 'OrganizationContactOfficialName'], 'normalize': 'text'},
+        {'column': 'Title', 'inputs': ['title'], 'normalize': 'text'},
+        {'column': 'Suffix', 'inputs': ['suffix'], 'normalize': 'text'},
+        {'column': 'ProfessionalSuffix', 'inputs': ['professional_suffix', 'ProfessionalSuffix'], 'normalize': 'text'},
+        {'column': 'Salutation', 'inputs': ['salutation'], 'normalize': 'text'},
+        {'column': 'FormalSalutation', 'inputs': ['formal_salutation', 'FormalSalutation'], 'normalize': 'text'},
+        {'column': 'AdditionalSalutation', 'inputs': ['additional_salutation', 'AdditionalSalutation'], 'normalize': 'text'},
+        {'column': 'EnvelopeName', 'inputs': ['envelope_name', 'EnvelopeName'], 'normalize': 'text'},
+        {'column': 'FormalEnvelopeName', 'inputs': ['formal_envelope_name', 'FormalEnvelopeName'], 'normalize': 'text'},
+        {'column': 'AdditionalEnvelopeName', 'inputs': ['additional_envelope_name', 'AdditionalEnvelopeName'], 'normalize': 'text'},
     ])
 }}

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('custom_address', columns=[
+    vanbulk.van_staging_view('custom_address', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'AddressTypeID', 'inputs': ['address_type_id', 'AddressTypeID'], 'normalize': 'integer', 'values': {'campus address': '101', 'summer address': '102', 'seasonal address': '103'}},
         {'column': 'AddressLine1', 'inputs': ['address_line1', 'AddressLine1'], 'normalize': 'text'},

@@ -11,8 +11,8 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('edit_contribution_data', columns=[
-        {'column': 'ContributionID', 'inputs': ['contribution_id', 'ContributionID'], 'normalize': 'integer', 'key': true},
+    vanbulk.van_staging_view('edit_contribution_data', row_key_position=1, columns=[
+        {'column': 'ContributionID', 'inputs': ['contribution_id', 'ContributionID'], 'normalize': 'integer'},
         {'column': 'DateThanked', 'inputs': ['date_thanked', 'DateThanked'], 'normalize': 'date'},
         {'column': 'PaymentTypeID', 'inputs': ['payment_type_id', 'PaymentTypeID'], 'normalize': 'integer', 'values': {'cash': '1', 'check': '2', 'credit card': '3', 'electronic funds transfer': '4', 'in-kind': '5', 'other': '6'}},
         {'column': 'CheckNumber', 'inputs': ['check_number', 'CheckNumber'], 'normalize': 'text'},

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('jobs', columns=[
+    vanbulk.van_staging_view('jobs', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Employer', 'inputs': ['employer'], 'normalize': 'text'},
         {'column': 'Occupation', 'inputs': ['occupation'], 'normalize': 'text'},

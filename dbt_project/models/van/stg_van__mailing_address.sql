@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('mailing_address', columns=[
+    vanbulk.van_staging_view('mailing_address', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'MailingAddress', 'inputs': ['mailing_address', 'MailingAddress'], 'normalize': 'text'},
         {'column': 'MailingAddressLine2', 'inputs': ['mailing_address_line2', 'MailingAddressLine2'], 'normalize': 'text'},

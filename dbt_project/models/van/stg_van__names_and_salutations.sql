@@ -11,10 +11,11 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('names_and_salutations', columns=[
+    vanbulk.van_staging_view('names_and_salutations', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Title', 'inputs': ['title'], 'normalize': 'text'},
         {'column': 'Suffix', 'inputs': ['suffix'], 'normalize': 'text'},
+        {'column': 'ProfessionalSuffix', 'inputs': ['professional_suffix', 'ProfessionalSuffix'], 'normalize': 'text'},
         {'column': 'Nickname', 'inputs': ['nickname'], 'normalize': 'text'},
         {'column': 'Salutation', 'inputs': ['salutation'], 'normalize': 'text'},
         {'column': 'FormalSalutation', 'inputs': ['formal_salutation', 'FormalSalutation'], 'normalize': 'text'},

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('organizing_turfs', columns=[
+    vanbulk.van_staging_view('organizing_turfs', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'RegionID', 'inputs': ['region_id', 'RegionID'], 'normalize': 'integer', 'values': {'north region': '11', 'south region': '12'}},
         {'column': 'TurfID', 'inputs': ['turf_id', 'TurfID'], 'normalize': 'integer', 'values': {'north - turf a': '1101', 'north - turf b': '1102', 'south - turf a': '1201'}},

@@ -11,7 +11,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('suppressions', columns=[
+    vanbulk.van_staging_view('suppressions', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'SuppressionID', 'inputs': ['suppression_id', 'SuppressionID'], 'normalize': 'integer', 'values': {'do not call': '1', 'do not email': '2', 'do not mail': '3', 'do not walk': '4', 'do not text': '5'}},
     ])

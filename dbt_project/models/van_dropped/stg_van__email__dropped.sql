@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('email', columns=[
+    vanbulk.van_staging_view('email', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Email', 'inputs': ['email'], 'normalize': 'email'},
         {'column': 'EmailTypeId', 'inputs': ['email_type_id', 'EmailTypeId'], 'normalize': 'integer', 'values': {'personal': '1', 'work': '2', 'other': '3'}},

@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('external_id', columns=[
+    vanbulk.van_staging_view('external_id', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'ExternalIDTypeID', 'inputs': ['external_id_type_id', 'ExternalIDTypeID'], 'normalize': 'integer', 'values': {'crm id': '1', 'membership number': '2', 'payment processor customer id': '3'}},
         {'column': 'ExternalID', 'inputs': ['external_id', 'ExternalID'], 'normalize': 'text'},

@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('origin_source_code', columns=[
+    vanbulk.van_staging_view('origin_source_code', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'SourceCodeID', 'inputs': ['source_code_id', 'SourceCodeID'], 'normalize': 'integer', 'values': {'spring appeal 2026': '9001', 'website': '9002', 'event table': '9003'}},
     ], output='dropped')

@@ -10,13 +10,13 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('phones', columns=[
+    vanbulk.van_staging_view('phones', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Phone', 'inputs': ['phone'], 'normalize': 'phone'},
         {'column': 'PhoneTypeID', 'inputs': ['phone_type_id', 'PhoneTypeID'], 'normalize': 'text', 'values': {'cell': 'C', 'home': 'H', 'work': 'W', 'main': 'M', 'office': 'O', 'fax': 'F', 'unknown': 'U'}},
         {'column': 'CountryCode', 'inputs': ['country_code', 'CountryCode'], 'normalize': 'country'},
         {'column': 'Ext', 'inputs': ['ext'], 'normalize': 'integer'},
         {'column': 'PhoneOptInStatusID', 'inputs': ['phone_opt_in_status_id', 'PhoneOptInStatusID'], 'normalize': 'integer', 'values': {'opt-in': '1', 'unknown': '2', 'opt-out': '3'}},
-        {'column': 'IsCellStatusID', 'inputs': ['is_cell_status_id', 'IsCellStatusID'], 'normalize': 'integer', 'values': {'verified cell': '1', 'likely cell': '2', 'likely not a cell': '3', 'verified not a cell': '4', 'unknown': '5'}},
+        {'column': 'IsCellStatusID', 'inputs': ['is_cell_status_id', 'IsCellStatusID'], 'normalize': 'integer', 'values': {'verified cell': '1', 'likely cell': '2', 'likely not a cell': '3', 'not a cell': '4'}},
     ], output='dropped')
 }}

@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('recurring_commitments', columns=[
+    vanbulk.van_staging_view('recurring_commitments', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'Amount', 'inputs': ['amount'], 'normalize': 'decimal'},
         {'column': 'Frequency', 'inputs': ['frequency'], 'normalize': 'text'},

@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('relationships', columns=[
+    vanbulk.van_staging_view('relationships', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'RelationshipID', 'inputs': ['relationship_id', 'RelationshipID'], 'normalize': 'integer', 'values': {'spouse': '1', 'parent': '2', 'child': '3', 'sibling': '4', 'employer': '5', 'household member': '6'}},
         {'column': 'SecondaryVanID', 'inputs': ['secondary_van_id', 'SecondaryVanID'], 'normalize': 'integer'},

@@ -10,7 +10,7 @@
 }}
 
 {{-
-    vanbulk.van_staging_view('work_address', columns=[
+    vanbulk.van_staging_view('work_address', row_key_position=1, columns=[
         {'column': 'VanID', 'inputs': ['van_id', 'VanID'], 'normalize': 'integer', 'key': true},
         {'column': 'AddressLine1', 'inputs': ['address_line1', 'AddressLine1'], 'normalize': 'text'},
         {'column': 'AddressLine2', 'inputs': ['address_line2', 'AddressLine2'], 'normalize': 'text'},
