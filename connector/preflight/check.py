@@ -123,12 +123,14 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             if state == "checked":
                 counted.add(mt.name)
 
+    gx_run = None
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
 
         gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
+        report.data_docs_pages = dict(gx_run.pages)
         for mt_name, outs in gx_run.outcomes.items():
             res = report.results.get(mt_name)
             if res is None or mt_name not in counted:
@@ -143,6 +145,13 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 res.rows_blocked = write_blocked_rejects(
                     conn, warehouse, schema, run_id, name, res.relation, res.block_details, checked_at)
                 res.rows_rejected = res.rows_checked
+    if gx_run is not None and gx_run.data_docs_path:
+        from connector.preflight.datadocs import annotate_data_docs
+
+        try:
+            annotate_data_docs(warehouse, report, gx_run.pages)
+        except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
+            log.warning("could not add the rejected rows to Data Docs: %s", exc)
     return report
 
 

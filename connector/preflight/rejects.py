@@ -114,12 +114,13 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     if any(p is None for p in parts):  # an unexpected rule shape: one query per rule, still correct
         return _per_rule(conn, targets, params, relation, rules)
     fmt = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
+    # Filter first (OR of every condition: a row stops at its first failing rule), then compute each rule's
+    # flag on the few failing rows only: projecting 35 flags for every row costs twice the scan.
     flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
-    any_flag = " or ".join(f"pf_{i}" for i in range(len(parts)))
     conn.execute(sa.text(f"drop table if exists {_FLAGGED}"))
     conn.execute(sa.text(
-        f"create temp table {_FLAGGED} as select * from (select v.*, {flags} from {relation} v) s "
-        f"where {any_flag}"))
+        f"create temp table {_FLAGGED} as select v.*, {flags} from (select * from {relation} where "
+        + " or ".join(f"({fmt(p[3])})" for p in parts) + ") v"))
     sev = [severity_of(r) for r in rules]
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
     counted = conn.execute(sa.text(

@@ -67,6 +67,7 @@ class PreflightReport:
     rejects_relation: str = ""
     gx_success: bool | None = None
     warnings_relation: str = ""
+    data_docs_pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page
 
     @property
     def blocked(self) -> list[str]:

@@ -48,6 +48,7 @@ class GxRun:
     success: bool
     outcomes: dict[str, list[ExpectationOutcome]] = field(default_factory=dict)  # mapping type -> outcomes
     data_docs_path: str | None = None
+    pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page (file)
 
 
 def gx_root(settings) -> Path:
@@ -133,12 +134,17 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
                 level=meta.get("level", "row"), success=bool(r.success),
                 observed=(r.result or {}).get("observed_value"),
                 exception=exc.get("exception_message") if raised else None))
-    docs = None
+    docs, pages = None, {}
     try:
         ctx.build_data_docs(resource_identifiers=list(result.run_results.keys()))
         sites = ctx.get_docs_sites_urls()
         if sites and sites[0].get("site_url"):
             docs = sites[0]["site_url"].removeprefix("file://")
+        for vri, vr in result.run_results.items():
+            page = ctx.get_docs_sites_urls(resource_identifier=vri)
+            if page and page[0].get("site_url"):
+                mt_name = mapping_type_of_suite(vr.suite_name) or vr.suite_name
+                pages[mt_name] = page[0]["site_url"].removeprefix("file://")
     except Exception as exc:  # pragma: no cover - docs are a convenience, not a verdict
         log.warning("could not locate Data Docs: %s", exc)
-    return GxRun(success=bool(result.success), outcomes=outcomes, data_docs_path=docs)
+    return GxRun(success=bool(result.success), outcomes=outcomes, data_docs_path=docs, pages=pages)
