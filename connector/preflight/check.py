@@ -12,7 +12,7 @@ from sqlalchemy.engine import Connection
 from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
-from connector.preflight.rejects import (REJECT, ensure_table, rejects_relation, severity_of,
+from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation, severity_of,
                                         warnings_relation, write_blocked_rejects, write_findings)
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
@@ -118,7 +118,11 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
                                    know_statics)
             if state in ("checked", "drift"):
-                targets.append((mt.name, mt.staging_view))
+                # GX validates the rows the pass left in the batch table; a drifted view (no row rules ran)
+                # is validated as it is, so its column expectations show the drift.
+                targets.append((mt.name, mt.staging_view, batch_table(mt.staging_view), schema)
+                               if state == "checked" else
+                               (mt.name, mt.staging_view, mt.staging_view, settings.staging_schema))
                 present.add(mt.name)
             if state == "checked":
                 counted.add(mt.name)
@@ -259,7 +263,10 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     split = mixed and settings.split_disclosure
     # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
     active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
-    found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at)
+    disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
+    res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
+    found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
+                           batch=res.gx_batch, keep_also=disclosure_rows)
     counts = dict(zip(active, found.counts))
     for r in rules:
         n = counts.get(r) if r in counts else None

@@ -51,7 +51,8 @@ _STYLE = """<style id="vanbulk-style">
 body{font-family:system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;margin:1rem 2rem;color:#1d232a}
 table{border-collapse:collapse;margin:.5rem 0 1rem}th,td{border:1px solid #c9ced6;padding:.25rem .5rem;
 text-align:left;vertical-align:top;font-size:.9rem}th{background:#eef1f5}code{background:#f3f4f6;padding:0 .2rem}
-.vanbulk{border:2px solid #55616f;border-radius:6px;padding:.5rem 1rem;margin:0 0 1.5rem;background:#fbfcfd}
+.vanbulk{border:2px solid #55616f;border-radius:6px;padding:.5rem 1rem;margin:0 0 1.5rem;background:#fbfcfd;
+overflow-x:auto}.vanbulk td{overflow-wrap:anywhere;max-width:36rem}.vb-value{max-width:20rem}
 .vb-state{font-weight:600;padding:.35rem .6rem;border-radius:4px;display:inline-block}
 .vb-ok{background:#d9f2df}.vb-rejected{background:#fff1c2}.vb-blocked{background:#f8d3d3}.vb-warn{background:#fde8c8}
 </style>"""
@@ -137,8 +138,11 @@ def _section(report: PreflightReport, res: MappingTypeResult, rejects: tuple[int
         parts.append(_row_table("Warnings (rows still sent)", report.warnings_relation, report.run_id,
                                 res.mapping_type, *warnings, "vb-warn"))
     parts.append(_rules_table(res))
+    batch = (f" GX evaluated each rule's own query over <code>{_e(res.gx_batch)}</code>: the rows of the view "
+             "that the one SQL pass found failing some rule (its row count below is theirs, not the view's); its "
+             "count per rule must equal the rows SQL wrote, or the mapping type is blocked." if res.gx_batch else "")
     parts.append("<p>Below: Great Expectations' own report of the same checks (an expectation of severity "
-                 "warning that failed is a warning: its rows were sent).</p></section>")
+                 f"warning that failed is a warning: its rows were sent).{batch}</p></section>")
     return "".join(parts)
 
 
@@ -157,7 +161,7 @@ def _index_block(report: PreflightReport, pages: dict[str, str], index: Path) ->
         css, sentence = verdict(res)
         page = pages.get(name)
         link = (f'<a href="{_e(os.path.relpath(page, index.parent))}">{_e(name)}</a>' if page else _e(name))
-        rows.append(f'<tr class="{css}" data-mapping-type="{_e(name)}"><td>{link}</td><td class="vb-state {css}">'
+        rows.append(f'<tr class="{css}" data-mapping-type="{_e(name)}"><td>{link}</td><td class="vb-verdict">'
                     f"{_e(sentence)}</td><td>{res.rows_checked}</td><td>{res.rows_rejected}</td>"
                     f"<td>{res.rows_warned}</td></tr>")
     return (f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight run {_e(report.run_id)}</h2>'

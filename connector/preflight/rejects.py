@@ -33,7 +33,7 @@ MISSING_STATIC_RULE = "missing_static_value"
 REJECT, WARN = "reject", "warn"
 
 __all__ = ["BLOCKED_RULE", "COLUMNS", "MISSING_STATIC_RULE", "REJECT", "TABLE", "WARN", "WARNINGS_TABLE",
-           "Findings", "ensure_table", "rejects_relation", "warnings_relation", "replace_rejects", "reject_counts",
+           "BATCH_PREFIX", "Findings", "batch_relation", "batch_table", "ensure_table", "rejects_relation", "warnings_relation", "replace_rejects", "reject_counts",
            "severity_of", "split_query", "write_blocked_rejects", "write_findings"]
 
 
@@ -94,13 +94,39 @@ class Findings:
     rows_warned: int
 
 
-_FLAGGED = "vanbulk_pf_flagged"  # temp table of the pass, private to the connection
+_FLAGGED = "vanbulk_pf_flagged"  # temp table of the pass, private to the connection, dropped at the end (or
+# with the rolled-back transaction)
+
+
+BATCH_PREFIX = "van_preflight_batch__"
+
+
+def batch_table(staging_view: str) -> str:
+    """Name of the table the one pass leaves for GX (the view's rows that may fail a rule, see
+    write_findings); shortened with a hash to fit PostgreSQL's 63-character identifiers."""
+    name = BATCH_PREFIX + staging_view
+    if len(name) > 63:
+        import hashlib
+
+        name = f"{name[:54]}_{hashlib.md5(staging_view.encode()).hexdigest()[:8]}"
+    return name
+
+
+def batch_relation(warehouse: Warehouse, schema: str, staging_view: str) -> str:
+    return warehouse.relation(batch_table(staging_view), schema)
 
 
 def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
-                   relation: str, rules: Sequence[Rule], checked_at: datetime) -> Findings:
+                   relation: str, rules: Sequence[Rule], checked_at: datetime, batch: str | None = None,
+                   keep_also: str | None = None) -> Findings:
     """Idempotent per (run_id, mapping_type), inside the caller's transaction: replace this run's rows of
     both tables with the failing rows of ``rules`` over ``relation``, in one pass over the view.
+
+    With ``batch`` (a relation name): the pass writes the view's rows that fail at least one rule (and the
+    rows matching ``keep_also``) to that table, every view column, in view order; the rules' flags, counts
+    and messages are then computed over it. It must hold every row a rule's subqueries over ``{batch}``
+    look at: twins of a duplicated key fail ``row_key`` themselves, and the disclosure rules count the rows
+    that carry disclosure fields (``keep_also``). GX then evaluates each rule's own query over that table.
 
     ``rows_rejected`` counts view rows that have a reject (a blank or duplicated key is a ``row_key``
     reject, so these are exactly the rows ``passing_rows_sql`` leaves out)."""
@@ -108,19 +134,24 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     targets = {REJECT: rejects_relation(warehouse, schema), WARN: warnings_relation(warehouse, schema)}
     for rel in targets.values():
         conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
-    if not rules:
-        return Findings([], 0, 0)
     parts = [split_query(r.query) for r in rules]
     if any(p is None for p in parts):  # an unexpected rule shape: one query per rule, still correct
         return _per_rule(conn, targets, params, relation, rules)
-    fmt = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
-    # Filter first (OR of every condition: a row stops at its first failing rule), then compute each rule's
-    # flag on the few failing rows only: projecting 35 flags for every row costs twice the scan.
+    on_view = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
+    failing = " or ".join(f"({on_view(p[3])})" for p in parts) or "1 = 0"
+    if batch is not None:
+        # The one scan of the view: the rows any rule fails (a row stops at its first failing rule).
+        conn.execute(sa.text(f"drop table if exists {batch}"))
+        conn.execute(sa.text(f"create table {batch} as select * from {relation} where {failing}"
+                             + (f" or ({keep_also})" if keep_also else "")))
+        source, fmt = batch, (lambda t: t.format(batch=batch))
+    else:
+        source, fmt = f"(select * from {relation} where {failing})", on_view
+    if not rules:
+        return Findings([], 0, 0)
+    # Each rule's flag on the few candidate rows only: projecting 35 flags for every row costs twice the scan.
     flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
-    conn.execute(sa.text(f"drop table if exists {_FLAGGED}"))
-    conn.execute(sa.text(
-        f"create temp table {_FLAGGED} as select v.*, {flags} from (select * from {relation} where "
-        + " or ".join(f"({fmt(p[3])})" for p in parts) + ") v"))
+    conn.execute(sa.text(f"create temp table {_FLAGGED} as select v.*, {flags} from {source} v"))
     sev = [severity_of(r) for r in rules]
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
     counted = conn.execute(sa.text(

@@ -43,6 +43,9 @@ class MappingTypeResult:
     rows_dropped: int = 0  # input rows the staging view leaves out (van_preflight_dropped), not in rows_checked
     rows_blocked: int = 0  # rows rejected only because the mapping type was blocked (rule mapping_type_blocked...)
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    # The table GX validated for this view: the rows the SQL pass found failing a rule (+ rows with disclosure
+    # fields when the view mixes categories), every view column. Empty: GX read the view itself (drift).
+    gx_batch: str = ""
 
     @property
     def rows_passing(self) -> int:

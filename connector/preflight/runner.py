@@ -65,15 +65,17 @@ def _context(root: Path):
 
 
 def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
-                   targets: Iterable[tuple[str, str]]) -> GxRun:
-    """Validate each (mapping type, staging view) with its suite in one checkpoint run."""
+                   targets: Iterable[tuple[str, ...]]) -> GxRun:
+    """Validate each target with its mapping type's suite in one checkpoint run. A target is (mapping type,
+    staging view) or (mapping type, staging view, table, schema): the table GX reads for that view (the
+    batch table the SQL pass wrote, see rejects.write_findings)."""
     targets = list(targets)
     root = gx_root(settings)
     if not targets:
         return GxRun(success=True)
     register()
     # Suites follow the catalogue in use (packaged + overlays); unchanged files are not rewritten.
-    write_suites(catalog, root, [mt for mt, _ in targets])
+    write_suites(catalog, root, [t[0] for t in targets])
     url = warehouse.engine.url.render_as_string(hide_password=False)
     os.environ[CONNECTION_VAR] = gx_url(url)  # read by GX's config substitution, never written to disk
     with warnings.catch_warnings():
@@ -93,7 +95,7 @@ def _forget_earlier_selection(ctx) -> None:
             path.unlink(missing_ok=True)
 
 
-def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, str]]) -> GxRun:
+def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
@@ -102,8 +104,9 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
                                             connection_string="${" + CONNECTION_VAR + "}")
     vds = []
     try:
-        for mt_name, view in targets:
-            asset = ds.add_table_asset(name=view, table_name=view, schema_name=settings.staging_schema)
+        for mt_name, view, *where in targets:
+            table, schema = where if where else (view, settings.staging_schema)
+            asset = ds.add_table_asset(name=view, table_name=table, schema_name=schema)
             batch = asset.add_batch_definition_whole_table("whole_view")
             suite = ctx.suites.get(suite_name(mt_name))
             vds.append(ctx.validation_definitions.add_or_update(
