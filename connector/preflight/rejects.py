@@ -12,6 +12,7 @@ unpivoted from that table with one ``insert ... select`` each. Nothing passes th
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
@@ -106,8 +107,6 @@ def batch_table(staging_view: str) -> str:
     write_findings); shortened with a hash to fit PostgreSQL's 63-character identifiers."""
     name = BATCH_PREFIX + staging_view
     if len(name) > 63:
-        import hashlib
-
         name = f"{name[:54]}_{hashlib.md5(staging_view.encode()).hexdigest()[:8]}"
     return name
 
@@ -151,24 +150,25 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         return Findings([], 0, 0)
     # Each rule's flag on the few candidate rows only: projecting 35 flags for every row costs twice the scan.
     flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
-    conn.execute(sa.text(f"create temp table {_FLAGGED} as select v.*, {flags} from {source} v"))
+    flagged = f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}"  # one name per view: no two
+    conn.execute(sa.text(f"create temp table {flagged} as select v.*, {flags} from {source} v"))  # queries alike
     sev = [severity_of(r) for r in rules]
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
     counted = conn.execute(sa.text(
         "select " + ", ".join(f"sum(case when pf_{i} then 1 else 0 end)" for i in range(len(parts)))
         + f", sum(case when {any_of[REJECT]} then 1 else 0 end), sum(case when {any_of[WARN]} then 1 else 0 end)"
-        f" from {_FLAGGED}")).one()
+        f" from {flagged}")).one()
     counted = [int(n or 0) for n in counted]
     for kind, rel in targets.items():
         branches = [
             f"select source_row_key, cast({lit_rule(r.rule)} as varchar) as rule, {fmt(p[0])} as column_name, "
-            f"{fmt(p[1])} as value, {fmt(p[2])} as message from {_FLAGGED} where pf_{i}"
+            f"{fmt(p[1])} as value, {fmt(p[2])} as message from {flagged} where pf_{i}"
             for i, (r, p) in enumerate(zip(rules, parts)) if sev[i] == kind and counted[i]]
         if branches:
             conn.execute(sa.text(
                 f"insert into {rel} ({', '.join(COLUMNS)}) select :run_id, :mt, f.source_row_key, f.rule, "
                 f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f"), params)
-    conn.execute(sa.text(f"drop table if exists {_FLAGGED}"))
+    conn.execute(sa.text(f"drop table if exists {flagged}"))
     return Findings(counted[:len(parts)], counted[-2], counted[-1])
 
 

@@ -1,9 +1,11 @@
-"""Run the generated suites with Great Expectations (file context in ``expectations/``), SQL pushdown.
+"""Run the generated suites with Great Expectations (an in-memory context; the suites are the generated
+files under ``expectations/``), SQL pushdown, Data Docs written to ``expectations/gx/uncommitted/data_docs``.
 
 One data source per engine (``vanbulk_duckdb`` / ``vanbulk_postgresql``) whose connection string is the
-config variable ``${VANBULK_GX_CONNECTION}``, so great_expectations.yml never holds a path or password;
-one table asset + validation definition per staging view (``preflight__<view>``); one checkpoint per run
-(``vanbulk_preflight``, run name = our run id) whose action builds Data Docs.
+config variable ``${VANBULK_GX_CONNECTION}`` (never written anywhere); one table asset + validation
+definition per staging view (``preflight__<view>``) reading the batch table the SQL pass left
+(rejects.write_findings); one checkpoint per run (``vanbulk_preflight``, run name = our run id); Data Docs
+built once for the run's results.
 
 DuckDB goes through the ``duckdb_gx`` dialect (connector/warehouse/gx_dialect.py): without it GX reads
 empty results on DuckDB.
@@ -55,12 +57,36 @@ def gx_root(settings) -> Path:
     return Path(settings.project_dir) / "expectations"
 
 
-def _context(root: Path):
-    import great_expectations as gx
+def docs_site(root: Path) -> Path:
+    """Where Data Docs are written (the place GX's file context used): ``<root>/gx/uncommitted/data_docs/local_site``."""
+    return Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
 
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = gx.get_context(mode="file", project_root_dir=str(root))
+
+def _context(root: Path, catalog, mapping_types: list[str]):
+    """An in-memory GX context whose Data Docs site is on disk, holding this run's suites.
+
+    Why not the file context in ``expectations/``: it re-reads and re-substitutes great_expectations.yml on
+    nearly every call and rewrites it for each asset added (bench/bench_preflight.py: most of GX's fixed
+    cost for the 21 demo views). The suites GX runs are the generated ones, identical to the committed files."""
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+
+    from connector.preflight.suites import suite_dict
+
+    site = docs_site(root)
+    site.mkdir(parents=True, exist_ok=True)
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"local_site": {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}},
+        analytics_enabled=False)
+    ctx = gx.get_context(mode="ephemeral", project_config=config)
     ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    for name in mapping_types:
+        ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name))))
     return ctx
 
 
@@ -82,25 +108,14 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
         warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
-        return _run(_context(root), warehouse, settings, run_id, targets)
-
-
-def _forget_earlier_selection(ctx) -> None:
-    """Validation definitions and the checkpoint are rebuilt every run from this run's selection. Those an
-    earlier run stored refer to its assets, which ``add_or_update_sql`` drops; GX then refuses to load any
-    of them ("Could not find asset"). They are runtime files (not tracked): remove them before GX reads them."""
-    root = Path(ctx.root_directory)
-    for store in ("validation_definitions", "checkpoints"):
-        for path in (root / store).glob("*.json"):
-            path.unlink(missing_ok=True)
+        return _run(_context(root, catalog, [t[0] for t in targets]), warehouse, settings, run_id, targets)
 
 
 def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    _forget_earlier_selection(ctx)
-    ds = ctx.data_sources.add_or_update_sql(name=f"vanbulk_{warehouse.dialect}",
+    ds = ctx.data_sources.add_sql(name=f"vanbulk_{warehouse.dialect}",
                                             connection_string="${" + CONNECTION_VAR + "}")
     vds = []
     try:
@@ -109,9 +124,9 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
             asset = ds.add_table_asset(name=view, table_name=table, schema_name=schema)
             batch = asset.add_batch_definition_whole_table("whole_view")
             suite = ctx.suites.get(suite_name(mt_name))
-            vds.append(ctx.validation_definitions.add_or_update(
+            vds.append(ctx.validation_definitions.add(
                 gx.ValidationDefinition(name=f"preflight__{view}", data=batch, suite=suite)))
-        checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
+        checkpoint = ctx.checkpoints.add(gx.Checkpoint(
             name=CHECKPOINT, validation_definitions=vds,
             actions=[],  # Data Docs built once below: the per-result action re-renders the site 21 times
             result_format={"result_format": "BASIC", "partial_unexpected_count": 20}))
