@@ -12,19 +12,17 @@ from sqlalchemy.engine import Connection
 from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
-from connector.preflight.rejects import (ensure_table, reject_counts, rejects_relation, replace_rejects,
-                                        write_blocked_rejects)
+from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation, severity_of,
+                                        warnings_relation, write_blocked_rejects, write_findings)
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
                                        disclosure_groups)
-from connector.preflight.sql import has_surrounding_whitespace, ident, is_set, render, text_lit
+from connector.preflight.sql import has_surrounding_whitespace, ident, is_set, text_lit
 from connector.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
 DATABASE_MODES = {0: "VoterFile (My Voters)", 1: "My Campaign"}
-# Rules whose column_name is computed per row: counted per rule, not per (rule, column).
-_ROW_COMPUTED_COLUMN = {"disclosure_row_both", "disclosure_mixed"}
 
 __all__ = ["run_preflight", "passing_rows_sql"]
 
@@ -100,39 +98,46 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     ensure_table(warehouse, schema)
     rejects_rel = rejects_relation(warehouse, schema)
     checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
-    report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel)
+    report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel,
+                             warnings_relation=warnings_relation(warehouse, schema))
     counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
     present: set[str] = set()  # mapping types whose view exists
     targets: list[tuple[str, str]] = []
 
     ensure_dropped_table(warehouse, schema)
-    for requested in mapping_types:
-        mt = catalog.get(requested)
-        relation = warehouse.relation(mt.staging_view, settings.staging_schema)
-        res = MappingTypeResult(mapping_type=mt.name, relation=relation)
-        report.results[mt.name] = res
-        dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view)
-        if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
-            with warehouse.begin() as conn:
-                res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
-        # One connection and transaction per mapping type: a consistent snapshot of the view, and no
-        # reconnect per statement (DuckDB reopens the file on each new connection).
-        with warehouse.begin() as conn:
-            state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
-                               checked_at, available_mapping_types, _statics_for(mt, static_values),
-                               know_statics, (metadata_blocks or {}).get(mt.name, ()))
-        if state in ("checked", "drift"):
-            targets.append((mt.name, mt.staging_view))
-            present.add(mt.name)
-        if state == "checked":
-            counted.add(mt.name)
+    # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
+    # one transaction each: a consistent snapshot of the view.
+    with warehouse.connect() as conn:
+        for requested in mapping_types:
+            mt = catalog.get(requested)
+            relation = warehouse.relation(mt.staging_view, settings.staging_schema)
+            res = MappingTypeResult(mapping_type=mt.name, relation=relation)
+            report.results[mt.name] = res
+            with conn.begin():
+                dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
+                if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
+                    res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
+                state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
+                                   checked_at, available_mapping_types, _statics_for(mt, static_values),
+                                   know_statics, (metadata_blocks or {}).get(mt.name, ()))
+            if state in ("checked", "drift"):
+                # GX validates the rows the pass left in the batch table; a drifted view (no row rules ran)
+                # is validated as it is, so its column expectations show the drift.
+                targets.append((mt.name, mt.staging_view, batch_table(mt.staging_view), schema)
+                               if state == "checked" else
+                               (mt.name, mt.staging_view, mt.staging_view, settings.staging_schema))
+                present.add(mt.name)
+            if state == "checked":
+                counted.add(mt.name)
 
+    gx_run = None
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
 
         gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
+        report.data_docs_pages = dict(gx_run.pages)
         for mt_name, outs in gx_run.outcomes.items():
             res = report.results.get(mt_name)
             if res is None or mt_name not in counted:
@@ -140,12 +145,20 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             _merge_gx(res, outs, settings)
     # A blocked view sends nothing: its rows without a row-rule reject get one saying why (after GX,
     # which may block too), so every row of the view is accounted for in the rejects table.
-    for name, res in report.results.items():
-        if res.blocked and name in present:
-            with warehouse.begin() as conn:
+    blocked = [(n, r) for n, r in report.results.items() if r.blocked and n in present]
+    if blocked:
+        with warehouse.begin() as conn:
+            for name, res in blocked:
                 res.rows_blocked = write_blocked_rejects(
                     conn, warehouse, schema, run_id, name, res.relation, res.block_details, checked_at)
-            res.rows_rejected = res.rows_checked
+                res.rows_rejected = res.rows_checked
+    if gx_run is not None and gx_run.data_docs_path:
+        from connector.preflight.datadocs import annotate_data_docs
+
+        try:
+            annotate_data_docs(warehouse, report, gx_run.pages)
+        except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
+            log.warning("could not add the rejected rows to Data Docs: %s", exc)
     return report
 
 
@@ -204,6 +217,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
+    warned: set[str] = set()
 
     def block(rule: str, column: str | None, reason: str) -> None:
         failed.add(rule)
@@ -229,14 +243,15 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         return "missing"
     if len(actual) > MAX_COLUMNS:
         block("column_count", None, f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
-    res.rows_checked = int(_scalar(conn, f"select count(*) from {relation}"))
     drift = _drift_reason(cols, actual)
     if drift:
+        res.rows_checked = int(_scalar(conn, f"select count(*) from {relation}"))
         # Row rules reference the catalogue's columns: on a drifted view they cannot run meaningfully.
         block("columns_match_catalog", None, drift)
         # Row rules did not run: drop rows an earlier check of this run wrote; the blocked rows follow.
-        conn.execute(sa.text(f"delete from {rejects_rel} where run_id = :r and mapping_type = :m"),
-                     {"r": run_id, "m": mt.name})
+        for rel in (rejects_rel, warnings_relation(warehouse, schema)):
+            conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"),
+                         {"r": run_id, "m": mt.name})
         res.rows_rejected = res.rows_checked
         finish()
         return "drift"
@@ -245,38 +260,36 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
                                                                                    strict_inferred=strict)
     groups = disclosure_groups(mt)
-    present = [cat for cat, gcols in groups.items() if _scalar(
-        conn, f"select count(*) from (select 1 from {relation} where "
-        + " or ".join(is_set(ident(c)) for c in gcols) + " limit 1) x")]
+    # Row count and which disclosure categories the view carries: one aggregate over the view.
+    probes = ["count(*)"] + [f"max(case when {' or '.join(is_set(ident(c)) for c in gcols)} then 1 else 0 end)"
+                             for gcols in groups.values()]
+    first = conn.execute(sa.text(f"select {', '.join(probes)} from {relation}")).one()
+    res.rows_checked = int(first[0] or 0)
+    present = [cat for cat, flag in zip(groups, first[1:]) if flag]
     mixed = len(present) >= 2
     split = mixed and settings.split_disclosure
     # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
-    active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)
-              and getattr(r, "severity", "reject") == "reject"]
-    replace_rejects(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at)
-
-    counts = reject_counts(conn, warehouse, schema, run_id, mt.name)
-    by_rule: dict[str, int] = {}
-    for (rule, _col), n in counts.items():
-        by_rule[rule] = by_rule.get(rule, 0) + n
-    sharing: dict[tuple[str, str], int] = {}
-    for r in active:
-        sharing[(r.rule, r.column)] = sharing.get((r.rule, r.column), 0) + 1
+    active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
+    disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
+    res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
+    found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
+                           batch=res.gx_batch, keep_also=disclosure_rows)
+    counts = dict(zip(active, found.counts))
     for r in rules:
-        ran = r in active
-        if not ran:
-            n = None
-        elif r.rule in _ROW_COMPUTED_COLUMN:
-            n = by_rule.get(r.rule, 0)
-        elif sharing[(r.rule, r.column)] == 1:
-            n = counts.get((r.rule, r.column), 0)
-        else:  # several rules write the same (rule, column), e.g. two parents: count this one's query
-            n = int(_scalar(conn, f"select count(*) from ({render(r.query, relation)}) q"))
-        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n, key=r.key, in_suite=r.in_suite))
+        n = counts.get(r) if r in counts else None
+        sev = severity_of(r)
+        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n, key=r.key, in_suite=r.in_suite, severity=sev))
         if n:
-            failed.add(r.rule)
+            (failed if sev == REJECT else warned).add(r.rule)
+    res.rules_warned = sorted(warned)
+    res.rows_warned = found.rows_warned
     passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
-    res.rows_rejected = res.rows_checked - int(_scalar(conn, f"select count(*) from ({passing}) p"))
+    if any(r.rule == "row_key" and severity_of(r) == REJECT for r in active):
+        # A blank, padded or duplicated key is a row_key reject: the rows with a reject are exactly the
+        # rows the passing SELECT leaves out, so no second scan is needed to count them.
+        res.rows_rejected = found.rows_rejected
+    else:
+        res.rows_rejected = res.rows_checked - int(_scalar(conn, f"select count(*) from ({passing}) p"))
     if settings.preflight_policy == "block" and res.rows_rejected:
         res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
         res.block_details.append(("policy_block", None, res.block_reasons[-1]))

@@ -24,10 +24,17 @@ REASONS = {
 __all__ = ["REASONS", "TABLE", "dropped_relation", "ensure_table", "record_dropped"]
 
 
-def dropped_relation(warehouse: Warehouse, staging_schema: str, staging_view: str) -> str | None:
-    """The dbt model of a view's dropped rows, when it was built (older projects have none)."""
+def dropped_relation(warehouse: Warehouse, staging_schema: str, staging_view: str,
+                     conn: Connection | None = None) -> str | None:
+    """The dbt model of a view's dropped rows, when it was built (older projects have none). ``conn``: ask on
+    the caller's connection instead of opening one."""
     schema, name = f"{staging_schema}_dropped", f"{staging_view}__dropped"
-    return warehouse.relation(name, schema) if warehouse.relation_exists(name, schema) else None
+    if conn is None:
+        found = warehouse.relation_exists(name, schema)
+    else:
+        found = conn.execute(sa.text("select count(*) from information_schema.tables where table_schema = :s "
+                                     "and table_name = :n"), {"s": schema, "n": name}).scalar()
+    return warehouse.relation(name, schema) if found else None
 
 
 def ensure_table(warehouse: Warehouse, schema: str) -> str:

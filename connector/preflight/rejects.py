@@ -1,7 +1,19 @@
-"""``van_preflight_rejects``: one row per (row, rule) that failed, written by SQL inside the warehouse."""
+"""``van_preflight_rejects`` / ``van_preflight_warnings``: one row per (row, rule) that failed, written by SQL
+inside the warehouse in one pass over the staging view.
+
+A rule with ``severity == "reject"`` (the default) keeps its failing rows from VAN: they go to
+``van_preflight_rejects``. A rule with ``severity == "warn"`` (an inferred fact: it warns, never refuses)
+writes its failing rows to ``van_preflight_warnings`` (same columns) and the row is still sent.
+
+One pass, not one scan per rule: every rule's condition is a boolean column of one SELECT over the view
+that keeps only rows failing at least one rule (a small temp table); the rejects and warnings are then
+unpivoted from that table with one ``insert ... select`` each. Nothing passes through Python.
+"""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
 
@@ -13,44 +25,188 @@ from connector.preflight.sql import render
 from connector.warehouse import Warehouse
 
 TABLE = "van_preflight_rejects"
+WARNINGS_TABLE = "van_preflight_warnings"
 COLUMNS = ("run_id", "mapping_type", "source_row_key", "rule", "column_name", "value", "message", "checked_at")
 
 BLOCKED_RULE = "mapping_type_blocked"
 MISSING_STATIC_RULE = "missing_static_value"
 
-__all__ = ["BLOCKED_RULE", "COLUMNS", "MISSING_STATIC_RULE", "TABLE", "ensure_table", "rejects_relation",
-           "replace_rejects", "reject_counts", "write_blocked_rejects"]
+REJECT, WARN = "reject", "warn"
+
+__all__ = ["BLOCKED_RULE", "COLUMNS", "MISSING_STATIC_RULE", "REJECT", "TABLE", "WARN", "WARNINGS_TABLE",
+           "BATCH_PREFIX", "Findings", "batch_relation", "batch_table", "ensure_table", "rejects_relation", "warnings_relation", "replace_rejects", "reject_counts",
+           "severity_of", "split_query", "write_blocked_rejects", "write_findings"]
 
 
 def rejects_relation(warehouse: Warehouse, schema: str) -> str:
     return warehouse.relation(TABLE, schema)
 
 
+def warnings_relation(warehouse: Warehouse, schema: str) -> str:
+    return warehouse.relation(WARNINGS_TABLE, schema)
+
+
+def severity_of(rule: Rule) -> str:
+    """"reject" or "warn"; rules built before ``Rule.severity`` existed reject."""
+    sev = str(getattr(rule, "severity", REJECT) or REJECT).lower()
+    return WARN if sev in (WARN, "warning") else REJECT
+
+
 def ensure_table(warehouse: Warehouse, schema: str) -> str:
+    """Create ``van_preflight_rejects`` and ``van_preflight_warnings`` (same columns) if missing; returns
+    the rejects relation."""
     rel = rejects_relation(warehouse, schema)
     with warehouse.begin() as c:
         c.execute(sa.text(f"create schema if not exists {warehouse.quote(schema)}"))
-        c.execute(sa.text(
-            f"create table if not exists {rel} (run_id varchar not null, mapping_type varchar not null, "
-            "source_row_key varchar, rule varchar not null, column_name varchar, value varchar, "
-            "message varchar not null, checked_at timestamp not null)"))
+        for table in (rel, warnings_relation(warehouse, schema)):
+            c.execute(sa.text(
+                f"create table if not exists {table} (run_id varchar not null, mapping_type varchar not null, "
+                "source_row_key varchar, rule varchar not null, column_name varchar, value varchar, "
+                "message varchar not null, checked_at timestamp not null)"))
     return rel
 
 
-def replace_rejects(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
-                    relation: str, rules: Sequence[Rule], checked_at: datetime) -> None:
-    """Idempotent per (run_id, mapping_type): inside the caller's transaction, delete the run's rows and
-    re-insert them. Each rule is an ``insert ... select`` over the staging view: nothing passes through
-    Python."""
-    rel = rejects_relation(warehouse, schema)
+_HEAD = "select source_row_key, "
+_MARKS = (" as column_name, ", " as value, ", " as message from {batch} where ")
+
+
+def split_query(template: str) -> tuple[str, str, str, str] | None:
+    """A rule template (``select source_row_key, C as column_name, V as value, M as message from {batch}
+    where W``) -> its (C, V, M, W) templates; None when it does not have exactly that shape (then the rule
+    runs as its own query)."""
+    if not template.startswith(_HEAD):
+        return None
+    rest, parts = template[len(_HEAD):], []
+    for mark in _MARKS:
+        if rest.count(mark) != 1:
+            return None
+        head, rest = rest.split(mark)
+        parts.append(head)
+    return parts[0], parts[1], parts[2], rest
+
+
+@dataclass
+class Findings:
+    """What one pass found: per rule (same order as the rules given) the rows written, and the distinct
+    view rows with >= 1 reject / >= 1 warning."""
+
+    counts: list[int]
+    rows_rejected: int
+    rows_warned: int
+
+
+_FLAGGED = "vanbulk_pf_flagged"  # temp table of the pass, private to the connection, dropped at the end (or
+# with the rolled-back transaction)
+
+
+BATCH_PREFIX = "van_preflight_batch__"
+
+
+def batch_table(staging_view: str) -> str:
+    """Name of the table the one pass leaves for GX (the view's rows that may fail a rule, see
+    write_findings); shortened with a hash to fit PostgreSQL's 63-character identifiers."""
+    name = BATCH_PREFIX + staging_view
+    if len(name) > 63:
+        name = f"{name[:54]}_{hashlib.md5(staging_view.encode()).hexdigest()[:8]}"
+    return name
+
+
+def batch_relation(warehouse: Warehouse, schema: str, staging_view: str) -> str:
+    return warehouse.relation(batch_table(staging_view), schema)
+
+
+def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
+                   relation: str, rules: Sequence[Rule], checked_at: datetime, batch: str | None = None,
+                   keep_also: str | None = None) -> Findings:
+    """Idempotent per (run_id, mapping_type), inside the caller's transaction: replace this run's rows of
+    both tables with the failing rows of ``rules`` over ``relation``, in one pass over the view.
+
+    With ``batch`` (a relation name): the pass writes the view's rows that fail at least one rule (and the
+    rows matching ``keep_also``) to that table, every view column, in view order; the rules' flags, counts
+    and messages are then computed over it. It must hold every row a rule's subqueries over ``{batch}``
+    look at: twins of a duplicated key fail ``row_key`` themselves, and the disclosure rules count the rows
+    that carry disclosure fields (``keep_also``). GX then evaluates each rule's own query over that table.
+
+    ``rows_rejected`` counts view rows that have a reject (a blank or duplicated key is a ``row_key``
+    reject, so these are exactly the rows ``passing_rows_sql`` leaves out)."""
     params = {"run_id": run_id, "mt": mapping_type, "ts": checked_at}
-    conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
+    targets = {REJECT: rejects_relation(warehouse, schema), WARN: warnings_relation(warehouse, schema)}
+    for rel in targets.values():
+        conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
+    parts = [split_query(r.query) for r in rules]
+    if any(p is None for p in parts):  # an unexpected rule shape: one query per rule, still correct
+        return _per_rule(conn, targets, params, relation, rules)
+    on_view = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
+    failing = " or ".join(f"({on_view(p[3])})" for p in parts) or "1 = 0"
+    if batch is not None:
+        # The one scan of the view: the rows any rule fails (a row stops at its first failing rule).
+        conn.execute(sa.text(f"drop table if exists {batch}"))
+        conn.execute(sa.text(f"create table {batch} as select * from {relation} where {failing}"
+                             + (f" or ({keep_also})" if keep_also else "")))
+        source, fmt = batch, (lambda t: t.format(batch=batch))
+    else:
+        source, fmt = f"(select * from {relation} where {failing})", on_view
+    if not rules:
+        return Findings([], 0, 0)
+    # Each rule's flag on the few candidate rows only: projecting 35 flags for every row costs twice the scan.
+    flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
+    flagged = f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}"  # one name per view: no two
+    conn.execute(sa.text(f"create temp table {flagged} as select v.*, {flags} from {source} v"))  # queries alike
+    sev = [severity_of(r) for r in rules]
+    any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
+    counted = conn.execute(sa.text(
+        "select " + ", ".join(f"sum(case when pf_{i} then 1 else 0 end)" for i in range(len(parts)))
+        + f", sum(case when {any_of[REJECT]} then 1 else 0 end), sum(case when {any_of[WARN]} then 1 else 0 end)"
+        f" from {flagged}")).one()
+    counted = [int(n or 0) for n in counted]
+    for kind, rel in targets.items():
+        branches = [
+            f"select source_row_key, cast({lit_rule(r.rule)} as varchar) as rule, {fmt(p[0])} as column_name, "
+            f"{fmt(p[1])} as value, {fmt(p[2])} as message from {flagged} where pf_{i}"
+            for i, (r, p) in enumerate(zip(rules, parts)) if sev[i] == kind and counted[i]]
+        if branches:
+            conn.execute(sa.text(
+                f"insert into {rel} ({', '.join(COLUMNS)}) select :run_id, :mt, f.source_row_key, f.rule, "
+                f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f"), params)
+    conn.execute(sa.text(f"drop table if exists {flagged}"))
+    return Findings(counted[:len(parts)], counted[-2], counted[-1])
+
+
+def lit_rule(name: str) -> str:
+    return "'" + name.replace("'", "''") + "'"
+
+
+def _per_rule(conn: Connection, targets: dict[str, str], params: dict, relation: str, rules: Sequence[Rule]
+              ) -> Findings:
+    counts = []
     for r in rules:
         q = render(r.query, relation)
+        rel = targets[severity_of(r)]
         conn.execute(sa.text(
             f"insert into {rel} ({', '.join(COLUMNS)}) "
             f"select :run_id, :mt, source_row_key, :rule, column_name, value, message, :ts from ({q}) f"),
             {**params, "rule": r.rule})
+        counts.append(int(conn.execute(sa.text(f"select count(*) from ({q}) q")).scalar() or 0))
+    rejected = int(conn.execute(sa.text(
+        f"select count(*) from {relation} v where not ({_passing_cond('v', targets[REJECT])})"), params).scalar() or 0)
+    warned = int(conn.execute(sa.text(
+        f"select count(distinct source_row_key) from {targets[WARN]} where run_id = :run_id and mapping_type = :mt"),
+        params).scalar() or 0)
+    return Findings(counts, rejected, warned)
+
+
+def _passing_cond(alias: str, rel: str) -> str:
+    from connector.preflight.sql import has_surrounding_whitespace, is_set
+
+    k = f"{alias}.source_row_key"
+    return (f"{is_set(k)} and not {has_surrounding_whitespace(k)} and not exists (select 1 from {rel} r "
+            f"where r.run_id = :run_id and r.mapping_type = :mt and r.source_row_key = {k})")
+
+
+def replace_rejects(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
+                    relation: str, rules: Sequence[Rule], checked_at: datetime) -> None:
+    """:func:`write_findings` without the counts (kept for callers of the earlier name)."""
+    write_findings(conn, warehouse, schema, run_id, mapping_type, relation, rules, checked_at)
 
 
 def reject_counts(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str

@@ -20,6 +20,7 @@ class RuleOutcome:
     gx_unexpected: int | None = None  # GX's observed count (None: GX not run or errored)
     gx_success: bool | None = None
     message: str = ""
+    severity: str = "reject"  # "reject": failing rows are not sent; "warn": recorded in van_preflight_warnings, sent
 
 
 @dataclass
@@ -28,7 +29,9 @@ class MappingTypeResult:
     relation: str  # schema.view, quoted for the warehouse
     rows_checked: int = 0
     rows_rejected: int = 0
+    rows_warned: int = 0  # distinct view rows with >= 1 warning (van_preflight_warnings); they are still sent
     rules_failed: list[str] = field(default_factory=list)  # rule families, e.g. ["format", "parent_required"]
+    rules_warned: list[str] = field(default_factory=list)  # families of "warn" rules that found rows
     blocked: bool = False
     split: list[list[str]] = field(default_factory=list)  # column groups, one job each (disclosure split)
     passing_rows_sql: str = ""  # rows to send: all view columns, no reject for this run (empty if blocked)
@@ -40,6 +43,9 @@ class MappingTypeResult:
     rows_dropped: int = 0  # input rows the staging view leaves out (van_preflight_dropped), not in rows_checked
     rows_blocked: int = 0  # rows rejected only because the mapping type was blocked (rule mapping_type_blocked...)
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    # The table GX validated for this view: the rows the SQL pass found failing a rule (+ rows with disclosure
+    # fields when the view mixes categories), every view column. Empty: GX read the view itself (drift).
+    gx_batch: str = ""
 
     @property
     def rows_passing(self) -> int:
@@ -48,7 +54,9 @@ class MappingTypeResult:
     def summary(self) -> str:
         state = "BLOCKED" if self.blocked else ("SPLIT" if self.split else "ok")
         line = (f"{self.mapping_type:<28} {state:<8} checked {self.rows_checked:>9}  rejected {self.rows_rejected:>8}"
-                f"  rules failed: {', '.join(self.rules_failed) or '-'}")
+                f"  warned {self.rows_warned:>8}  rules failed: {', '.join(self.rules_failed) or '-'}")
+        if self.rules_warned:
+            line += f"  warnings: {', '.join(self.rules_warned)}"
         for reason in self.block_reasons:
             line += f"\n    blocked: {reason}"
         return line
@@ -61,6 +69,8 @@ class PreflightReport:
     data_docs_path: str | None = None  # local index.html of GX Data Docs for this run
     rejects_relation: str = ""
     gx_success: bool | None = None
+    warnings_relation: str = ""
+    data_docs_pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page
 
     @property
     def blocked(self) -> list[str]:
@@ -70,9 +80,14 @@ class PreflightReport:
     def rows_rejected(self) -> int:
         return sum(r.rows_rejected for r in self.results.values())
 
+    @property
+    def rows_warned(self) -> int:
+        return sum(r.rows_warned for r in self.results.values())
+
     def summary(self) -> str:
         lines = [f"pre-flight {self.run_id}: {len(self.results)} mapping type(s), "
-                 f"{self.rows_rejected} row(s) rejected into {self.rejects_relation}"]
+                 f"{self.rows_rejected} row(s) rejected into {self.rejects_relation}, "
+                 f"{self.rows_warned} row(s) with warnings (still sent) in {self.warnings_relation or '-'}"]
         lines += [r.summary() for r in self.results.values()]
         if self.data_docs_path:
             lines.append(f"Data Docs: {self.data_docs_path}")

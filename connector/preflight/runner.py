@@ -1,9 +1,11 @@
-"""Run the generated suites with Great Expectations (file context in ``expectations/``), SQL pushdown.
+"""Run the generated suites with Great Expectations (an in-memory context; the suites are the generated
+files under ``expectations/``), SQL pushdown, Data Docs written to ``expectations/gx/uncommitted/data_docs``.
 
 One data source per engine (``vanbulk_duckdb`` / ``vanbulk_postgresql``) whose connection string is the
-config variable ``${VANBULK_GX_CONNECTION}``, so great_expectations.yml never holds a path or password;
-one table asset + validation definition per staging view (``preflight__<view>``); one checkpoint per run
-(``vanbulk_preflight``, run name = our run id) whose action builds Data Docs.
+config variable ``${VANBULK_GX_CONNECTION}`` (never written anywhere); one table asset + validation
+definition per staging view (``preflight__<view>``) reading the batch table the SQL pass left
+(rejects.write_findings); one checkpoint per run (``vanbulk_preflight``, run name = our run id); Data Docs
+built once for the run's results.
 
 DuckDB goes through the ``duckdb_gx`` dialect (connector/warehouse/gx_dialect.py): without it GX reads
 empty results on DuckDB.
@@ -48,66 +50,83 @@ class GxRun:
     success: bool
     outcomes: dict[str, list[ExpectationOutcome]] = field(default_factory=dict)  # mapping type -> outcomes
     data_docs_path: str | None = None
+    pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page (file)
 
 
 def gx_root(settings) -> Path:
     return Path(settings.project_dir) / "expectations"
 
 
-def _context(root: Path):
-    import great_expectations as gx
+def docs_site(root: Path) -> Path:
+    """Where Data Docs are written (the place GX's file context used): ``<root>/gx/uncommitted/data_docs/local_site``."""
+    return Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
 
-    root.mkdir(parents=True, exist_ok=True)
-    ctx = gx.get_context(mode="file", project_root_dir=str(root))
+
+def _context(root: Path, catalog, mapping_types: list[str]):
+    """An in-memory GX context whose Data Docs site is on disk, holding this run's suites.
+
+    Why not the file context in ``expectations/``: it re-reads and re-substitutes great_expectations.yml on
+    nearly every call and rewrites it for each asset added (bench/bench_preflight.py: most of GX's fixed
+    cost for the 21 demo views). The suites GX runs are the generated ones, identical to the committed files."""
+    import great_expectations as gx
+    from great_expectations.core.expectation_suite import ExpectationSuite
+    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+
+    from connector.preflight.suites import suite_dict
+
+    site = docs_site(root)
+    site.mkdir(parents=True, exist_ok=True)
+    config = DataContextConfig(
+        store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
+        data_docs_sites={"local_site": {
+            "class_name": "SiteBuilder", "show_how_to_buttons": False,
+            "store_backend": {"class_name": "TupleFilesystemStoreBackend", "base_directory": str(site)},
+            "site_index_builder": {"class_name": "DefaultSiteIndexBuilder"}}},
+        analytics_enabled=False)
+    ctx = gx.get_context(mode="ephemeral", project_config=config)
     ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
+    for name in mapping_types:
+        ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name))))
     return ctx
 
 
 def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
-                   targets: Iterable[tuple[str, str]]) -> GxRun:
-    """Validate each (mapping type, staging view) with its suite in one checkpoint run."""
+                   targets: Iterable[tuple[str, ...]]) -> GxRun:
+    """Validate each target with its mapping type's suite in one checkpoint run. A target is (mapping type,
+    staging view) or (mapping type, staging view, table, schema): the table GX reads for that view (the
+    batch table the SQL pass wrote, see rejects.write_findings)."""
     targets = list(targets)
     root = gx_root(settings)
     if not targets:
         return GxRun(success=True)
     register()
     # Suites follow the catalogue in use (packaged + overlays); unchanged files are not rewritten.
-    write_suites(catalog, root, [mt for mt, _ in targets])
+    write_suites(catalog, root, [t[0] for t in targets])
     url = warehouse.engine.url.render_as_string(hide_password=False)
     os.environ[CONNECTION_VAR] = gx_url(url)  # read by GX's config substitution, never written to disk
     with warnings.catch_warnings():
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
         warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
-        return _run(_context(root), warehouse, settings, run_id, targets)
+        return _run(_context(root, catalog, [t[0] for t in targets]), warehouse, settings, run_id, targets)
 
 
-def _forget_earlier_selection(ctx) -> None:
-    """Validation definitions and the checkpoint are rebuilt every run from this run's selection. Those an
-    earlier run stored refer to its assets, which ``add_or_update_sql`` drops; GX then refuses to load any
-    of them ("Could not find asset"). They are runtime files (not tracked): remove them before GX reads them."""
-    root = Path(ctx.root_directory)
-    for store in ("validation_definitions", "checkpoints"):
-        for path in (root / store).glob("*.json"):
-            path.unlink(missing_ok=True)
-
-
-def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, str]]) -> GxRun:
+def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:
     import great_expectations as gx
     from great_expectations.core.run_identifier import RunIdentifier
 
-    _forget_earlier_selection(ctx)
-    ds = ctx.data_sources.add_or_update_sql(name=f"vanbulk_{warehouse.dialect}",
+    ds = ctx.data_sources.add_sql(name=f"vanbulk_{warehouse.dialect}",
                                             connection_string="${" + CONNECTION_VAR + "}")
     vds = []
     try:
-        for mt_name, view in targets:
-            asset = ds.add_table_asset(name=view, table_name=view, schema_name=settings.staging_schema)
+        for mt_name, view, *where in targets:
+            table, schema = where if where else (view, settings.staging_schema)
+            asset = ds.add_table_asset(name=view, table_name=table, schema_name=schema)
             batch = asset.add_batch_definition_whole_table("whole_view")
             suite = ctx.suites.get(suite_name(mt_name))
-            vds.append(ctx.validation_definitions.add_or_update(
+            vds.append(ctx.validation_definitions.add(
                 gx.ValidationDefinition(name=f"preflight__{view}", data=batch, suite=suite)))
-        checkpoint = ctx.checkpoints.add_or_update(gx.Checkpoint(
+        checkpoint = ctx.checkpoints.add(gx.Checkpoint(
             name=CHECKPOINT, validation_definitions=vds,
             actions=[],  # Data Docs built once below: the per-result action re-renders the site 21 times
             result_format={"result_format": "BASIC", "partial_unexpected_count": 20}))
@@ -133,12 +152,17 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
                 level=meta.get("level", "row"), success=bool(r.success),
                 observed=(r.result or {}).get("observed_value"),
                 exception=exc.get("exception_message") if raised else None))
-    docs = None
+    docs, pages = None, {}
     try:
         ctx.build_data_docs(resource_identifiers=list(result.run_results.keys()))
         sites = ctx.get_docs_sites_urls()
         if sites and sites[0].get("site_url"):
             docs = sites[0]["site_url"].removeprefix("file://")
+        for vri, vr in result.run_results.items():
+            page = ctx.get_docs_sites_urls(resource_identifier=vri)
+            if page and page[0].get("site_url"):
+                mt_name = mapping_type_of_suite(vr.suite_name) or vr.suite_name
+                pages[mt_name] = page[0]["site_url"].removeprefix("file://")
     except Exception as exc:  # pragma: no cover - docs are a convenience, not a verdict
         log.warning("could not locate Data Docs: %s", exc)
-    return GxRun(success=bool(result.success), outcomes=outcomes, data_docs_path=docs)
+    return GxRun(success=bool(result.success), outcomes=outcomes, data_docs_path=docs, pages=pages)

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from connector.catalog import Catalog, MappingType
+from connector.preflight.rejects import WARN, severity_of
 from connector.preflight.rules import Rule, StructuralCheck, build_rules, structural_checks
 
 SUITE_PREFIX = "vanbulk__"
@@ -37,20 +38,28 @@ def suites_dir(gx_root: Path) -> Path:
     return Path(gx_root) / "gx" / "expectations"
 
 
+WARNING_PREFIX = "WARNING (rows still sent, recorded in van_preflight_warnings): "
+
+
 def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
+    severity, description = "critical", item.description
     if isinstance(item, Rule):
         etype, kwargs = "unexpected_rows_expectation", {"unexpected_rows_query": item.query}
         meta = {"rule": item.rule, "column": item.column, "level": item.level, "key": item.key}
+        if severity_of(item) == WARN:
+            # GX's own severity, and the description Data Docs print, say it: a warning, not a failure.
+            severity, description = "warning", WARNING_PREFIX + item.description
+            meta["severity"] = WARN
     else:
         etype, kwargs = item.expectation_type, dict(item.kwargs)
         meta = {"rule": item.rule, "column": "*", "level": "file", "key": item.key}
     return {
         "type": etype,
         "id": str(uuid.uuid5(_NS, f"{suite}/{item.key}")),
-        "description": item.description,
+        "description": description,
         "kwargs": kwargs,
         "meta": meta,
-        "severity": "critical",
+        "severity": severity,
     }
 
 

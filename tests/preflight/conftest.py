@@ -81,3 +81,50 @@ def env(request, tmp_path_factory):
 @pytest.fixture(scope="module")
 def duck_env(tmp_path_factory):
     return _duckdb_env(tmp_path_factory.mktemp("pf_duck_only"))
+
+
+# -- a real headless browser for the pages people read (Data Docs) -------------------------------------------
+CHROMIUM = os.environ.get("VANBULK_TEST_CHROMIUM", "/usr/bin/chromium")
+_browser_skip: list[str] = []
+
+
+@pytest.fixture(scope="session")
+def chromium_page(tmp_path_factory):
+    """A function opening a URL in Debian's headless chromium (driven by playwright, never its own browser
+    download) that returns (page, requested URLs). Skips, loudly at the end, when either is missing."""
+    if not os.path.exists(CHROMIUM):
+        _browser_skip.append(f"{CHROMIUM} not found (apt-get install -y chromium; `make test` does it with CI=true "
+                             "as root)")
+        pytest.skip(_browser_skip[-1])
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        _browser_skip.append("the playwright package is not installed (pip install -e '.[test]')")
+        pytest.skip(_browser_skip[-1])
+    pw = sync_playwright().start()
+    # A fresh profile, and nothing chromium itself would fetch (updates, sync, safe browsing lists).
+    ctx = pw.chromium.launch_persistent_context(
+        str(tmp_path_factory.mktemp("chromium-profile")), executable_path=CHROMIUM, headless=True,
+        args=["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+              "--disable-sync", "--no-first-run", "--disable-default-apps"])
+    requested: list[str] = []
+    ctx.on("request", lambda r: requested.append(r.url))
+    page = ctx.new_page()
+
+    def open_url(url: str):
+        requested.clear()
+        page.goto(url, wait_until="load")
+        page.wait_for_timeout(300)  # let any script that would fetch something start doing it
+        return page, list(requested)
+
+    try:
+        yield open_url
+    finally:
+        ctx.close()
+        pw.stop()
+
+
+def pytest_terminal_summary(terminalreporter):
+    if _browser_skip:
+        terminalreporter.write_sep("!", "BROWSER TESTS WERE SKIPPED", red=True, bold=True)
+        terminalreporter.write_line(_browser_skip[0], red=True)

@@ -1,0 +1,111 @@
+"""Rules of severity "warn" (evidence too weak to refuse a row), on DuckDB and PostgreSQL: their failing rows go
+to van_preflight_warnings and are still sent; GX marks them as warnings and still has to agree with SQL.
+
+The rules are the probe's real catalogue rules with every ``format`` rule turned into a warning: a hand-made
+Rule list, built with a subclass so it works whether or not ``Rule`` has its own ``severity`` field yet."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+
+import pytest
+
+from connector.preflight import check, run_preflight, suites
+from connector.preflight.rules import Rule, build_rules
+from connector.preflight.suites import suite_name, suites_dir
+from tests.preflight.probe import CASES, PROBE, expected, rows
+
+RUN = "run-warn"
+WARNED_FAMILY = "format"
+
+
+@dataclasses.dataclass(frozen=True)
+class WarnRule(Rule):
+    severity: str = "warn"
+
+
+def _with_warnings(catalog, mt):
+    return [WarnRule(**{f.name: getattr(r, f.name) for f in dataclasses.fields(Rule) if f.name != "severity"})
+            if r.rule == WARNED_FAMILY else r for r in build_rules(catalog, mt)]
+
+
+@pytest.fixture(scope="module")
+def warned(env, probe_catalog):
+    mp = pytest.MonkeyPatch()
+    # Both consumers of the rule list: the SQL pass (check) and the GX suite writer (suites).
+    mp.setattr(check, "build_rules", _with_warnings)
+    mp.setattr(suites, "build_rules", _with_warnings)
+    try:
+        env.make_view(probe_catalog, PROBE, rows(probe_catalog.get(PROBE).staging_columns))
+        settings = env.with_settings(split_disclosure=True)
+        report = run_preflight(env.warehouse, probe_catalog, [PROBE], RUN, settings)
+    finally:
+        mp.undo()
+    q = ("select source_row_key, rule, column_name, value, message from {} where run_id = :r and mapping_type = :m")
+    p = {"r": RUN, "m": PROBE}
+    return (env, settings, report, env.warehouse.fetchall(q.format(report.rejects_relation), p),
+            env.warehouse.fetchall(q.format(report.warnings_relation), p))
+
+
+def _by_key(found):
+    out: dict = {}
+    for key, rule, column, *_ in found:
+        out.setdefault(key, set()).add((rule, column))
+    return out
+
+
+def test_warn_rules_write_warnings_not_rejects(warned):
+    _, _, _, rejects, warnings = warned
+    want = {k: v for k, v in expected().items() if v}
+    want_rejects = {k: {x for x in v if x[0] != WARNED_FAMILY} for k, v in want.items()}
+    want_warnings = {k: {x for x in v if x[0] == WARNED_FAMILY} for k, v in want.items()}
+    assert _by_key(rejects) == {k: v for k, v in want_rejects.items() if v}
+    assert _by_key(warnings) == {k: v for k, v in want_warnings.items() if v}
+    assert warnings and all(m.endswith(f"(rule {WARNED_FAMILY})") for *_, m in warnings)
+
+
+def test_rows_with_only_warnings_are_still_sent(warned):
+    env, _, report, _, warnings = warned
+    res = report.results[PROBE]
+    only_warned = {k for k, v in expected().items() if v and all(r == WARNED_FAMILY for r, _ in v)}
+    assert only_warned, "the probe must have rows that break only a format rule"
+    good = {k for k, (_, exp) in CASES.items() if not exp}
+    sent = {r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)}
+    assert sent == good | only_warned
+    assert res.rows_rejected == res.rows_checked - len(sent)
+    assert res.rows_warned == len({k for k, *_ in warnings}) > 0
+    assert WARNED_FAMILY in res.rules_warned and WARNED_FAMILY not in res.rules_failed
+    assert not res.blocked, res.block_reasons
+    assert f"warned {res.rows_warned:>8}" in report.summary() and "with warnings" in report.summary()
+
+
+def test_gx_marks_them_as_warnings_and_agrees_with_sql(warned):
+    env, settings, report, _, warnings = warned
+    res = report.results[PROBE]
+    fmt = [o for o in res.outcomes if o.rule == WARNED_FAMILY]
+    assert fmt and all(o.severity == "warn" for o in fmt)
+    assert all(o.severity == "reject" for o in res.outcomes if o.rule != WARNED_FAMILY)
+    assert sum(o.rows for o in fmt) == len(warnings)
+    assert all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
+    suite = json.loads((suites_dir(settings.project_dir / "expectations") / f"{suite_name(PROBE)}.json").read_text())
+    sev = {e["meta"]["key"]: e["severity"] for e in suite["expectations"]}
+    assert {k for k, s in sev.items() if s == "warning"} == {o.key for o in fmt}
+    page = open(report.data_docs_pages[PROBE], encoding="utf-8").read()
+    assert "Warnings (rows still sent)" in page and "warning (rows still sent)" in page
+    assert "WARNING (rows still sent" in page  # the expectation's own description, as GX renders it
+
+
+def test_rerun_replaces_the_warnings(warned, probe_catalog):
+    env, settings, report, _, warnings = warned
+    mp = pytest.MonkeyPatch()
+    mp.setattr(check, "build_rules", _with_warnings)
+    try:
+        run_preflight(env.warehouse, probe_catalog, [PROBE], RUN, settings, gx=False)
+    finally:
+        mp.undo()
+    n = env.warehouse.scalar(f"select count(*) from {report.warnings_relation} where run_id = :r", {"r": RUN})
+    assert n == len(warnings)
+    # the same run without warn rules: the format failures are rejects again, no warnings left
+    run_preflight(env.warehouse, probe_catalog, [PROBE], RUN, settings, gx=False)
+    assert env.warehouse.scalar(f"select count(*) from {report.warnings_relation} where run_id = :r", {"r": RUN}) == 0
