@@ -19,13 +19,14 @@ def invoke(tmp_path, monkeypatch, *args):
 
 
 def test_diff_shows_what_the_account_does_not_enforce(tmp_path, monkeypatch):
-    """The default simulator plays an account without the inferred ZIP -> AddressLine1 parent."""
-    r = invoke(tmp_path, monkeypatch, "catalog", "diff", "--mapping-type", "CreateOrUpdateContact", "--json")
+    """The default simulator plays an account without the inferred work-address rules."""
+    r = invoke(tmp_path, monkeypatch, "catalog", "diff", "--mapping-type", "WorkAddress", "--json")
     assert r.exit_code == 0, r.output
     found = json.loads(r.output[r.output.index("{"):])
-    lines = found["CreateOrUpdateContact"]
-    assert any(line.startswith("CreateOrUpdateContact.ZipOrPostal: parents packaged [") and line.endswith(
+    lines = found["WorkAddress"]
+    assert any(line.startswith("WorkAddress.ZipOrPostal: parents packaged [") and line.endswith(
         "/ account null") for line in lines), lines
+    assert "WorkAddress.AddressLine1: isRequired packaged true / account false" in lines
 
 
 def test_diff_of_an_unchanged_type_says_so(tmp_path, monkeypatch):
@@ -38,9 +39,9 @@ def test_diff_of_an_unchanged_type_says_so(tmp_path, monkeypatch):
 
 
 def test_inferred_rules_lists_every_rule_that_only_warns(tmp_path, monkeypatch):
-    r = invoke(tmp_path, monkeypatch, "catalog", "inferred-rules", "--mapping-type", "CreateOrUpdateContact")
+    r = invoke(tmp_path, monkeypatch, "catalog", "inferred-rules", "--mapping-type", "WorkAddress")
     assert r.exit_code == 0, r.output
     cat = load_catalog()
-    want = inferred_rules(cat, ["CreateOrUpdateContact"])
+    want = inferred_rules(cat, ["WorkAddress"])
     assert f"{len(want)} rule(s) warn by default" in r.output
     assert any("parent_required:ZipOrPostal:AddressLine1" in line for line in r.output.splitlines())

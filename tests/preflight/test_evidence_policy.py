@@ -1,8 +1,9 @@
 """Evidence policy: a rule resting on an inferred fact never refuses a user's row by default.
 
 The most common contact upsert (Parsons' ``bulk_upsert_contacts``: first name, last name, email and ZIP, no
-street) passes pre-flight; ``strict_inferred_rules`` makes the inferred ZIP -> AddressLine1 parent reject it;
-a confirmed rule (a VanID that is not a record id) still rejects by default."""
+street) passes pre-flight; a work address with only a ZIP breaks two inferred rules (AddressLine1 required, the
+ZIP's AddressLine1 parent): it warns by default and ``strict_inferred_rules`` makes it reject; a confirmed rule
+(a VanID that is not a record id) still rejects by default."""
 
 from __future__ import annotations
 
@@ -38,14 +39,25 @@ def test_contact_upsert_with_name_email_and_zip_passes(env):
     assert _rejects(env, "ev-default") == []
 
 
-def test_strict_inferred_rules_make_the_inferred_parent_reject(env):
-    mt = CATALOG.get("CreateOrUpdateContact")
-    env.make_view(CATALOG, mt.name, _contact_rows(mt))
-    settings = env.with_settings(strict_inferred_rules=True)
-    report = run_preflight(env.warehouse, CATALOG, [mt.name], "ev-strict", settings, gx=False)
-    assert report.results[mt.name].rows_rejected == 2
-    assert {(k, rule, col) for k, rule, col in _rejects(env, "ev-strict")} >= {
-        ("p-1", "parent_required", "ZipOrPostal"), ("p-2", "parent_required", "ZipOrPostal")}
+def test_strict_inferred_rules_make_inferred_rules_reject(env):
+    mt = CATALOG.get("WorkAddress")
+    cols = mt.staging_columns
+    rows = [tuple({"source_row_key": "w-1", "VanID": "100001", "ZipOrPostal": "23666"}.get(c) for c in cols)]
+    env.make_view(CATALOG, mt.name, rows)
+    default = run_preflight(env.warehouse, CATALOG, [mt.name], "ev-warn", env.settings, gx=False)
+    assert default.results[mt.name].rows_rejected == 0 and _rejects(env, "ev-warn") == []
+    assert default.results[mt.name].rows_warned == 1
+    strict = run_preflight(env.warehouse, CATALOG, [mt.name], "ev-strict", env.with_settings(strict_inferred_rules=True),
+                           gx=False)
+    assert strict.results[mt.name].rows_rejected == 1
+    assert set(_rejects(env, "ev-strict")) == {("w-1", "parent_required", "ZipOrPostal"),
+                                               ("w-1", "required", "AddressLine1")}
+    # the contact upsert breaks nothing even when strict: the catalogue no longer claims a street is needed
+    contact = CATALOG.get("CreateOrUpdateContact")
+    env.make_view(CATALOG, contact.name, _contact_rows(contact))
+    again = run_preflight(env.warehouse, CATALOG, [contact.name], "ev-strict-c",
+                          env.with_settings(strict_inferred_rules=True), gx=False)
+    assert again.results[contact.name].rows_rejected == 0
 
 
 def test_a_confirmed_rule_still_rejects_by_default(env):

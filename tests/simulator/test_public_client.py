@@ -214,21 +214,22 @@ def test_parsons_contact_upsert_with_name_email_and_zip_only(simulator):
 
 
 @pytest.mark.parametrize("simulator_config", [{**ANY_APP, "enforce_inferred": ["parents"]}], indirect=True)
-def test_an_account_that_enforces_the_inferred_address_parent_refuses_zip_only(simulator):
-    """The inferred rule stays a knob: a world that enforces parents refuses the same file at POST."""
+def test_an_account_that_enforces_inferred_parents_refuses_a_zip_without_street(simulator):
+    """An inferred rule stays a knob: a world that enforces inferred parents refuses a work address that has
+    a ZIP and no AddressLine1 at POST; the default world takes it (AddressLine1's parenthood is inferred)."""
     files = FileServer()
     http = httpx.Client(base_url=simulator.base_url, auth=("default", "7c9e6679-7425-40de-944b-e07fc1f90ae7|1"))
     try:
-        columns = ["firstname", "lastname", "ziporpostal"]
-        url = files.put("/z.zip", zipped("z.csv", [columns, ["Dorothy", "Vaughan", "23666"]]))
+        columns = ["vanid", "ziporpostal"]
+        url = files.put("/z.zip", zipped("z.csv", [columns, ["100001", "23666"]]))
         r = http.post("bulkImportJobs", json={
             "description": "zip only",
             "file": {"fileName": "z.csv", "hasHeader": True, "hasQuotes": False, "sourceUrl": url,
                      "columns": [{"name": c} for c in columns], "columnDelimiter": "Csv"},
             "actions": [{"resultFileSizeKbLimit": 5000, "resourceType": "Contacts", "actionType": "loadMappedFile",
-                         "mappingTypes": [{"name": "CreateOrUpdateContact"}]}]})
+                         "mappingTypes": [{"name": "WorkAddress"}]}]})
         assert r.status_code == 400
-        assert "requires its parent field 'AddressLine1'" in r.text
+        assert "Field 'ZipOrPostal' requires its parent field 'AddressLine1' to be mapped." in r.text
     finally:
         http.close()
         files.close()
