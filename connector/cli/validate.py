@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import click
 
-from connector.cli import main
+from connector.cli import main, output
 from connector.config import ConfigError, load_settings, merge_static_values
 
 
@@ -98,6 +98,7 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
             sys.exit(2)
     report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values,
                            available_mapping_types=available)
-    click.echo(report.summary())
     blocked = bool(report.blocked)
+    output(report.summary(), "validate_summary", run_id=run_id, rows_rejected=report.rows_rejected,
+           blocked=report.blocked)
     sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)
