@@ -168,7 +168,7 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         with events.stage("dbt", "dbt build", detail=what):
             result = build(s, select=dbt_select or None, vars=vars)
         nodes = len(result.results)
-        events.emit("dbt_done", f"dbt build ({what}): {nodes} node(s) OK in {result.seconds:.1f}s"
+        events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
                     + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),
                     select=dbt_select, nodes=nodes, seconds=round(result.seconds, 1), warned=result.warned_nodes)
     if rt.simulator is not None:

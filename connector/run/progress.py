@@ -28,8 +28,9 @@ def accepts_progress(fn: Callable) -> bool:
 
 
 def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog, names: list[str], run_id: str,
-                        settings, **kwargs: Any):
-    """``preflight(...)`` inside a live stage: n/N mapping types and the rejects so far, when it reports."""
+                        settings, *, done_line: bool = True, **kwargs: Any):
+    """``preflight(...)`` inside a live stage: n/N mapping types and the rejects so far, when it reports.
+    ``done_line``: end with one line of totals (``validate`` prints its own report instead)."""
     started = time.monotonic()
     with events.stage("preflight", "pre-flight", total=len(names)) as st:
         rejected = 0
@@ -47,6 +48,8 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
         if accepts_progress(preflight):
             kwargs["progress"] = progress
         report = preflight(warehouse, catalog, names, run_id, settings, **kwargs)
+    if not done_line:
+        return report
     results = getattr(report, "results", {}) or {}
     rejected = sum(int(getattr(r, "rows_rejected", 0) or 0) for r in results.values())
     blocked = sum(1 for r in results.values() if getattr(r, "blocked", False))
@@ -63,28 +66,36 @@ class SubmitProgress:
     def __init__(self, events: Events, stage: Stage, dry_run: bool):
         self.events, self.stage, self.dry_run = events, stage, dry_run
         self.rows = 0
+        self.export_seconds = 0.0  # rows/s is the export's rate, not the submissions'
+        self._export_started = time.monotonic()
         self.jobs = 0
         self.files = 0
         self._base = 0  # rows of earlier plans
         self.started = time.monotonic()
 
-    def _detail(self, label: str) -> str:
-        rate = self.rows / max(time.monotonic() - self.started, 1e-6)
+    def _rate(self, running: bool = False) -> float:
+        secs = self.export_seconds + (time.monotonic() - self._export_started if running else 0.0)
+        return self.rows / secs if secs > 0 else 0.0
+
+    def _detail(self, label: str, running: bool = False) -> str:
+        rate = self._rate(running)
         what = "file(s) written" if self.dry_run else "job(s) submitted"
         return f"{label} · {self.rows:,} rows exported ({rate:,.0f} rows/s) · {self.jobs if not self.dry_run else self.files} {what}"
 
     def exporting(self, label: str) -> Callable[[int], None]:
         """``on_progress`` for one plan's export: rows so far in it."""
         self._base = self.rows
-        self.stage.update(detail=self._detail(label))
+        self._export_started = time.monotonic()
+        self.stage.update(detail=self._detail(label, running=True))
 
         def on_progress(n: int) -> None:
             self.rows = self._base + n
-            self.stage.update(detail=self._detail(label))
+            self.stage.update(detail=self._detail(label, running=True))
         return on_progress
 
     def exported(self, label: str, rows: int) -> None:
         self.rows = self._base + rows
+        self.export_seconds += time.monotonic() - self._export_started
 
     def chunk(self, label: str, chunk, van_job_id: int | None = None) -> None:
         self.files += 1
@@ -101,7 +112,7 @@ class SubmitProgress:
 
     def done(self, out_dir) -> None:
         secs = time.monotonic() - self.started
-        rate = f" ({self.rows / secs:,.0f} rows/s)" if secs > 0 and self.rows >= 10_000 else ""  # else: noise
+        rate = f" (export {self._rate():,.0f} rows/s)" if self.rows >= 10_000 else ""  # below: noise
         if not self.rows and not self.files:
             msg = "export: nothing to send"
         elif self.dry_run:
