@@ -20,14 +20,16 @@ def catalog() -> None:
 def refresh(out_dir, names, project_dir):
     """Write live metadata from VAN (GET /bulkImportMappingTypes, /values, /resources) in catalogue format."""
     from connector.api import refresh_catalog
-    from connector.cli.jobs import _echo, _fail, _settings
+    from connector.cli import output
+    from connector.cli.jobs import _fail, _settings
     from connector.errors import ConnectorError
 
     try:
-        written = refresh_catalog(_settings(project_dir), out_dir, names=list(names) or None, echo=_echo)
+        written = refresh_catalog(_settings(project_dir), out_dir, names=list(names) or None)
     except ConnectorError as exc:
         _fail(exc)
-    click.echo(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}")
+    output(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}", "result",
+           written=written)
 
 
 @catalog.command("diff")

@@ -1,7 +1,8 @@
 """``vanbulk run | status | results | retry-failed | debug`` (and ``catalog refresh``, see cli/catalog.py).
 
 Flags follow dbt: ``-s/--select``, ``--target``, ``--profiles-dir``, ``--vars`` (YAML), ``--dry-run``;
-each has a ``VANBULK_*`` environment twin. Step lines go to stderr; the summary to stdout.
+each has a ``VANBULK_*`` environment twin. The run's events go to stderr, one line each (a live display on a
+terminal, connector/progress.py); the summary to stdout. ``--log-format json``: every stdout line a JSON event.
 """
 
 from __future__ import annotations
@@ -14,19 +15,9 @@ import sys
 import click
 import yaml
 
-from connector.cli import main
+from connector.cli import log_format, main, output
 from connector.config import ConfigError, load_settings
 from connector.errors import ConnectorError
-
-
-def _echo(line: str) -> None:
-    click.echo(line, err=True)
-
-
-def _progress(line: str) -> None:
-    # Periodic progress lines only on a terminal: CI logs stay quiet.
-    if sys.stderr.isatty():
-        click.echo(line, err=True)
 
 
 def _settings(project_dir, target=None, profiles_dir=None, **overrides):
@@ -51,6 +42,8 @@ EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 
 
 def _fail(exc: Exception) -> None:
+    if log_format() == "json":
+        output(f"error: {exc}", "error", level="error", exit_code=EXIT_ERROR)
     click.echo(f"error: {exc}", err=True)
     ctx = click.get_current_context(silent=True)
     if ctx is not None and (ctx.find_root().obj or {}).get("debug"):
@@ -82,6 +75,9 @@ def _interruptible(resume_hint: str):
     try:
         yield
     except KeyboardInterrupt:
+        if log_format() == "json":
+            output(f"interrupted: what was submitted is in the ledger; {resume_hint}", "interrupted",
+                   level="error", exit_code=EXIT_INTERRUPTED)
         click.echo(f"interrupted: what was submitted is in the ledger; {resume_hint}", err=True)
         sys.exit(EXIT_INTERRUPTED)
     finally:
@@ -133,7 +129,7 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
     try:
         with _interruptible("`vanbulk run --resume` collects its jobs and sends the rest"):
             summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
-                          vars=parsed_vars, skip_dbt=skip_dbt, echo=_echo, static_values=static_values,
+                          vars=parsed_vars, skip_dbt=skip_dbt, static_values=static_values,
                           full_refresh=full_refresh, duplicate_append=duplicate_append)
     except (ConnectorError, ConfigError) as exc:
         _fail(exc)
@@ -143,8 +139,19 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
         err = RuntimeError(redact(exc))
         err.__traceback__ = exc.__traceback__
         _fail(err)
-    click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
-    sys.exit(_exit_code(summary, fail_on_reject))
+    code = _exit_code(summary, fail_on_reject)
+    _print_summary(summary, as_json, code)
+    sys.exit(code)
+
+
+def _print_summary(summary, as_json: bool, code: int) -> None:
+    """The summary on stdout: text, or (``--json``) one JSON document, or (``--log-format json``) the last
+    JSON event."""
+    if log_format() == "json":
+        output(f"{summary.command} {summary.run_id}: {summary.status}", "run_summary", exit_code=code,
+               **summary.to_dict())
+    else:
+        click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
 
 
 @main.command("status")
@@ -158,9 +165,12 @@ def status_cmd(wait, limit, as_json, project_dir):
 
     try:
         with _interruptible("`vanbulk status --wait` picks up from there"):
-            jobs = status(_settings(project_dir), wait=wait, limit=limit, echo=_echo)
+            jobs = status(_settings(project_dir), wait=wait, limit=limit)
     except ConnectorError as exc:
         _fail(exc)
+    if log_format() == "json":
+        output(f"{len(jobs)} job(s)", "jobs", jobs=jobs)
+        return
     if as_json:
         click.echo(json.dumps(jobs, default=str, indent=2))
         return
@@ -180,11 +190,11 @@ def results_cmd(job_id, project_dir):
     from connector.api import results
 
     try:
-        job = results(_settings(project_dir), job_id, echo=_echo)
+        job = results(_settings(project_dir), job_id)
     except ConnectorError as exc:
         _fail(exc)
-    click.echo(f"job {job_id}: {job['van_status']}; processed {job['rows_processed']}, failed {job['rows_failed']}, "
-               f"not in results {job['rows_not_in_results']}; raw files: {job['result_files_json']}")
+    output(f"job {job_id}: {job['van_status']}; processed {job['rows_processed']}, failed {job['rows_failed']}, "
+           f"not in results {job['rows_not_in_results']}; raw files: {job['result_files_json']}", "job", job=job)
 
 
 @main.command("retry-failed")
@@ -200,11 +210,12 @@ def retry_failed_cmd(run_id, select, wait, force, project_dir):
     try:
         with _interruptible("`vanbulk status --wait` collects its jobs"):
             summary = retry_failed(_settings(project_dir), run_id, select=list(select) or None, wait=wait,
-                                   force=force, echo=_echo)
+                                   force=force)
     except ConnectorError as exc:
         _fail(exc)
-    click.echo(summary.render())
-    sys.exit(_exit_code(summary))
+    code = _exit_code(summary)
+    _print_summary(summary, False, code)
+    sys.exit(code)
 
 
 @main.command("resolve")
@@ -217,10 +228,10 @@ def resolve_cmd(job_key, not_at_van, van_job_id, project_dir):
     from connector.api import resolve
 
     try:
-        job = resolve(_settings(project_dir), job_key, not_at_van=not_at_van, van_job_id=van_job_id, echo=_echo)
+        job = resolve(_settings(project_dir), job_key, not_at_van=not_at_van, van_job_id=van_job_id)
     except ConnectorError as exc:
         _fail(exc)
-    click.echo(f"job {job_key}: {job['local_state']}")
+    output(f"job {job_key}: {job['local_state']}", "job", job=job)
 
 
 @main.command("debug")
@@ -229,8 +240,8 @@ def debug_cmd(project_dir):
     """Check the key, database mode, permissions, storage and warehouse."""
     from connector.api import debug
 
-    checks = debug(_settings(project_dir), echo=_echo)
+    checks = debug(_settings(project_dir))
     for c in checks:
-        click.echo(f"{'OK ' if c.ok else 'FAIL'} {c.name:<12} {c.detail}")
+        output(f"{'OK ' if c.ok else 'FAIL'} {c.name:<12} {c.detail}", "check", name=c.name, ok=c.ok, detail=c.detail)
     if not all(c.ok for c in checks):
         sys.exit(1)

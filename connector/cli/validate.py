@@ -12,7 +12,7 @@ from datetime import datetime, timezone
 
 import click
 
-from connector.cli import main
+from connector.cli import main, output
 from connector.config import ConfigError, load_settings, merge_static_values
 
 
@@ -96,8 +96,13 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
         except VanError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
-    report = run_preflight(warehouse, catalog, names, run_id, settings, gx=not no_gx, static_values=static_values,
-                           available_mapping_types=available)
-    click.echo(report.summary())
+    from connector.events import Events
+    from connector.run.progress import run_preflight_stage
+
+    # a live bar per mapping type on a terminal; the report below is the one summary
+    report = run_preflight_stage(Events(), run_preflight, warehouse, catalog, names, run_id, settings, done_line=False,
+                                 gx=not no_gx, static_values=static_values, available_mapping_types=available)
     blocked = bool(report.blocked)
+    output(report.summary(), "validate_summary", run_id=run_id, rows_rejected=report.rows_rejected,
+           blocked=report.blocked)
     sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)

@@ -14,9 +14,11 @@ import logging
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from connector.events import Events
 from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, new_id
 from connector.redaction import redact
 from connector.run.plan import PlanOptions, SendPlan, plan_run
+from connector.run.progress import SubmitProgress, run_preflight_stage
 from connector.run.reconcile import collect, load_job_results
 from connector.run.runtime import Echo, Runtime, runtime
 from connector.run.selection import resolve_mapping_types, resolve_static_values
@@ -68,8 +70,8 @@ def retry_failed(settings, run_id: str | None = None, *, select: Sequence[str] |
 
 def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars, skip_dbt,
             echo, preflight, static_values, args, **runtime_kwargs) -> RunSummary:
-    echo = echo or (lambda s: logger.info("%s", s))
     from connector.catalog import load_catalog
+    from connector.logging_setup import run_log
 
     resolve_mapping_types(load_catalog(), select, settings.database_mode)  # a wrong -s fails before anything starts
     if not skip_dbt and not (Path(settings.dbt_project_dir) / "dbt_project.yml").exists():
@@ -78,11 +80,34 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
         raise ConfigError(f"no dbt project at {settings.dbt_project_dir}: run vanbulk in a project directory (the "
                           "one holding dbt_project/), or pass --project-dir; nothing was written")
     run_id = new_id()
+    events = Events(echo)
+    with run_log(settings.state_dir, run_id) as log_path:
+        events.emit("run_started", f"{command} {run_id}: log in {_shown(log_path)}", run_id=run_id,
+                    command=command, log=str(log_path), selector=list(select or []), args=args)
+        try:
+            return _execute(settings, command, select, opts, run_id, log_path, dry_run=dry_run, resume=resume,
+                            force=force, wait=wait, vars=vars, skip_dbt=skip_dbt, echo=echo, preflight=preflight,
+                            static_values=static_values, args=args, **runtime_kwargs)
+        except BaseException as exc:
+            logger.debug("%s %s stopped: %s", command, run_id, redact(exc), exc_info=True)
+            raise
+
+
+def _shown(path: Path) -> str:
+    """A path as the user would type it: relative to the working directory when under it."""
+    try:
+        return str(Path(path).resolve().relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resume, force, wait, vars, skip_dbt,
+             echo, preflight, static_values, args, **runtime_kwargs) -> RunSummary:
     with runtime(settings, echo=echo, need_host=not dry_run, run_id=run_id, **runtime_kwargs) as rt:
         s = rt.settings
         summary = RunSummary(run_id, command=command, simulated=s.simulated, dry_run=dry_run,
                              warehouse=rt.warehouse.redacted_url(), duckdb_path=rt.warehouse.duckdb_path,
-                             schema=rt.ledger.schema)
+                             schema=rt.ledger.schema, log_path=str(log_path))
         summary.messages += rt.ledger.notes
         rt.ledger.start_run(run_id, command, selector=" ".join(select or []) or opts.retry_of_run_id,
                             target=s.target, dry_run=dry_run, simulated=s.simulated, args=args)
@@ -95,6 +120,7 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
             rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
             raise
         rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+        logger.debug("summary:\n%s", summary.render())  # the log file holds the whole story
         return summary
 
 
@@ -104,7 +130,8 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
     earlier = rt.ledger.collectable()
     if not earlier:
         return
-    rt.echo(f"{'resuming' if resume else 'checking'} {len(earlier)} job(s) from earlier runs")
+    rt.events.emit("earlier_jobs", f"{'resuming' if resume else 'checking'} {len(earlier)} job(s) from earlier runs",
+                   jobs=len(earlier), resume=resume)
     left = collect(rt, earlier, timeout=None if resume else 0.0, problems=summary.messages)
     done = [j["job_key"] for j in earlier if j["job_key"] not in {x["job_key"] for x in left}]
     collected = rt.ledger.outcome_counts_for_jobs(done)
@@ -120,7 +147,7 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
 
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
            skip_dbt, preflight, static_values) -> None:
-    s, echo = rt.settings, rt.echo
+    s, events = rt.settings, rt.events
     resources = None
     if not dry_run:
         resources = rt.client.check_reachable()  # before dbt: a wrong URL or key fails in seconds
@@ -137,14 +164,20 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     if not skip_dbt:
         from connector.dbt_runner import build
 
-        echo(f"dbt build ({' '.join(dbt_select) if dbt_select else 'all staging views'})")
-        build(s, select=dbt_select or None, vars=vars)
+        what = " ".join(dbt_select) if dbt_select else "all staging views"
+        with events.stage("dbt", "dbt build", detail=what):
+            result = build(s, select=dbt_select or None, vars=vars)
+        nodes = len(result.results)
+        events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
+                    + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),
+                    select=dbt_select, nodes=nodes, seconds=round(result.seconds, 1), warned=result.warned_nodes)
     if rt.simulator is not None:
         from connector.demo_world import seed_simulator
 
         n_contacts, n_records = seed_simulator(rt.warehouse, rt.simulator)
         if n_contacts or n_records:
-            echo(f"simulator: loaded the demo's existing VAN records ({n_contacts} contacts, {n_records} contributions)")
+            events.emit("simulator_seeded", f"simulator: loaded the demo's existing VAN records ({n_contacts} "
+                        f"contacts, {n_records} contributions)", contacts=n_contacts, records=n_records)
     names = [n for n in names if rt.warehouse.relation_exists(rt.catalog.get(n).staging_view, s.staging_schema)]
     if not names:
         summary.status = "dry_run" if dry_run else "success"
@@ -163,22 +196,26 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     listed = {n.lower() for n in available or ()}
     live = live_catalog(rt, [n for n in names if available is None or n.lower() in listed], fetch=not dry_run)
     rt.catalog = live.catalog
-    echo(live.summary())
+    events.emit("live_metadata", live.summary(), fetched=live.fetched, cached=live.cached,
+                unavailable=live.unavailable, blocked=sorted(n for n, b in live.blocks.items() if b))
     statics = resolve_static_values(rt.catalog, s.static_values, static_values)
-    echo(f"pre-flight checks: {', '.join(names)}")
-    report = preflight(rt.warehouse, rt.catalog, names, summary.run_id, s,
-                       available_mapping_types=set(available) if available is not None else None,
-                       static_values=statics, metadata_blocks=live.blocks)
+    report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
+                                 available_mapping_types=set(available) if available is not None else None,
+                                 static_values=statics, metadata_blocks=live.blocks)
     summary.data_docs_path = str(report.data_docs_path or "") or None
     plans = plan_run(rt, summary, names, report, statics, opts)
     submitted: list[dict] = []
-    for plan in plans:
-        submitted += send(rt, summary, plan, resources, dry_run=dry_run, force=force)
+    if plans:
+        with events.stage("submit", "export" if dry_run else "export + submit", total=len(plans)) as st:
+            tracker = SubmitProgress(events, st, dry_run)
+            for plan in plans:
+                submitted += send(rt, summary, plan, resources, dry_run=dry_run, force=force, progress=tracker)
+                st.update(1)
+        tracker.done(_shown(Path(s.state_dir) / "exports" / summary.run_id))
     if dry_run:
         summary.status = "dry_run"
         return
     if wait and submitted:
-        echo(f"waiting for {len(submitted)} VAN job(s)")
         left = collect(rt, submitted, problems=summary.messages)
         if left:
             summary.messages.append(f"{len(left)} job(s) still running after {s.poll_timeout_seconds:.0f}s; "

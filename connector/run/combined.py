@@ -95,8 +95,7 @@ def combined_groups(rt, summary, names: Sequence[str], report,
             if any(n in names for n in wanted):
                 msg = (f"combined job {entry['name']}: not combined this run (needs {wanted[0]} and at least one "
                        f"extra, selected and not blocked); {', '.join(n for n in wanted if n in names)} sent alone")
-                rt.echo(msg)
-                summary.messages.append(msg)
+                rt.events.note(summary.messages, msg)
             continue
         groups.append(_group(rt, summary.run_id, included, report, static_values, rejects))
     return groups

@@ -84,8 +84,7 @@ def _report(rt, summary, mt, counts: Mapping[str, int]) -> None:
         if counts.get(cat):
             notes.append(f"{mt.name}: {counts[cat]} row(s) {what}")
     for note in notes:
-        rt.echo(note)
-        summary.messages.append(note)
+        rt.events.note(summary.messages, note, kind="plan_note", mapping_type=mt.name)
 
 
 def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[str, Mapping[str, Any]],
@@ -111,8 +110,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
             reasons = "; ".join(res.block_reasons or []) or "blocked by pre-flight"
             msg = (f"{name}: blocked ({reasons}); nothing sent, all {ms.rejected} row(s) recorded in "
                    "van_preflight_rejects")
-            rt.echo(msg)
-            summary.messages.append(msg)
+            rt.events.note(summary.messages, msg)
             continue
         statics = dict(static_values.get(name, {}))
         need = missing_statics(mt, statics)
@@ -120,8 +118,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
             ms.rejected += _reject_missing_statics(rt, run_id, mt, need)
             msg = (f"{name}: required field(s) {', '.join(need)} cannot come from a column; give them with "
                    f"--static {name}.{need[0]}=VALUE (not sent; rows recorded in van_preflight_rejects)")
-            rt.echo(msg)
-            summary.messages.append(msg)
+            rt.events.note(summary.messages, msg)
             continue
         relation = f"{s.staging_schema}.{mt.staging_view}"
         columns = file_columns(rt.warehouse, cat, [mt], relation, {name: statics})

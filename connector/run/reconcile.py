@@ -19,6 +19,7 @@ from connector.ledger import JobState
 from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
 from connector.redaction import redact
 from connector.results import ResultFile, download_results, parse_results
+from connector.run.progress import PollProgress
 from connector.run.submit import delete_hosted
 
 logger = logging.getLogger(__name__)
@@ -46,8 +47,9 @@ def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any]) -> dic
     mts = str(job["mapping_types"]).split("+")
     if internal_status(status) == FAILED:
         counts = L.load_results(job, [], failed_message=_failure_message(errors))
-        rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: {_failure_message(errors)} "
-                "(its rows are retried by the next run)")
+        rt.events.emit("job_failed", f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: "
+                       f"{_failure_message(errors)} (its rows are retried by the next run)", level=logging.WARNING,
+                       van_job_id=van_job_id, mapping_types=job["mapping_types"])
     else:
         L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
         dest = Path(rt.settings.state_dir) / "results" / str(van_job_id)
@@ -59,8 +61,9 @@ def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any]) -> dic
         rows = parse_results(files, mts, job_key=job_key, van_job_id=van_job_id, run_id=job["run_id"],
                              loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
         counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
-        rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed {counts.get('processed', 0)}, "
-                f"failed {counts.get('failed', 0)}, not in results {counts.get('not_in_results', 0)}")
+        rt.events.debug("job_done", f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed "
+                        f"{counts.get('processed', 0)}, failed {counts.get('failed', 0)}, not in results "
+                        f"{counts.get('not_in_results', 0)}", van_job_id=van_job_id, status=status, counts=counts)
     delete_hosted(rt, job.get("hosted_key"))
     L.mark_hosted_deleted(job_key)
     return counts
@@ -80,6 +83,14 @@ def reload_from_raw(rt, job: Mapping[str, Any]) -> dict[str, int] | None:
     return rt.ledger.load_results(job, rows, failed_message=None, result_files=_file_records(files))
 
 
+def _problem(rt, problems: list[str] | None, msg: str, kind: str, van_job_id: int) -> None:
+    """In the run's summary when there is one (printed once, at the end); otherwise a warning line now."""
+    if problems is not None:
+        rt.events.note(problems, msg, kind=kind, van_job_id=van_job_id)
+    else:
+        rt.events.emit(kind, msg, level=logging.WARNING, van_job_id=van_job_id)
+
+
 def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = None,
             problems: list[str] | None = None) -> list[dict]:
     """Poll ``jobs`` (ledger rows with a VAN job id) and load each one's results as it ends. ``timeout``
@@ -89,6 +100,7 @@ def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = No
     if not by_key:
         return []
     s, now = rt.settings, time.time()
+    one_look = timeout is not None and timeout <= 0
 
     def submitted(j) -> float:
         ts = j.get("submitted_at")
@@ -97,28 +109,30 @@ def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = No
     def on_status(p: JobToPoll, body: Mapping[str, Any]) -> None:
         if internal_status(body.get("status")) == "running":
             rt.ledger.mark_polled(p.job_key, str(body.get("status")))
+            tracker.status(p.van_job_id, str(body.get("status")))
 
     def on_terminal(p: JobToPoll, body: Mapping[str, Any]) -> None:
+        tracker.finished(p.van_job_id, str(body.get("status")))
         try:
             load_job_results(rt, rt.ledger.job(p.job_key) or by_key[p.job_key], body)
         except ConnectorError as exc:  # this job only: it stays `completed` and is collected again later
             msg = redact(f"VAN job {p.van_job_id}: results not loaded ({exc}); `vanbulk status` or the next run "
                          "collects them again")
-            rt.echo(msg)
-            if problems is not None:
-                problems.append(msg)
+            _problem(rt, problems, msg, "results_not_loaded", p.van_job_id)
 
     def on_error(p: JobToPoll, exc: VanError) -> None:
         msg = redact(f"VAN job {p.van_job_id}: polling failed ({exc}); it stays in the ledger as "
                      f"{(rt.ledger.job(p.job_key) or {}).get('local_state')} and is polled again later")
-        rt.echo(msg)
-        if problems is not None:
-            problems.append(msg)
+        tracker.finished(p.van_job_id, "polling failed")
+        _problem(rt, problems, msg, "polling_failed", p.van_job_id)
 
-    left = poll_jobs(rt.client, [JobToPoll(k, int(j["van_job_id"]), submitted(j)) for k, j in by_key.items()],
-                     interval=s.poll_interval_seconds, max_interval=s.poll_max_interval_seconds,
-                     timeout=s.poll_timeout_seconds if timeout is None else timeout,
-                     on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=rt.sleep)
+    with rt.events.stage("poll", "VAN jobs", total=len(by_key)) as st:
+        tracker = PollProgress(rt.events, st)
+        left = poll_jobs(rt.client, [JobToPoll(k, int(j["van_job_id"]), submitted(j)) for k, j in by_key.items()],
+                         interval=s.poll_interval_seconds, max_interval=s.poll_max_interval_seconds,
+                         timeout=s.poll_timeout_seconds if timeout is None else timeout,
+                         on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=rt.sleep)
+    tracker.end(len(left), one_look)
     if timeout is None:
         for p in left:
             job = rt.ledger.job(p.job_key)

@@ -9,12 +9,13 @@ from __future__ import annotations
 import logging
 import time
 from contextlib import ExitStack, contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from connector.catalog import Catalog, load_catalog
 from connector.config import SIMULATOR_DEMO_APPLICATION, SIMULATOR_DEMO_KEY, Settings
+from connector.events import Echo, Events
 from connector.hosting import Host, open_host
 from connector.ledger import Ledger
 from connector.redaction import strip_query
@@ -23,8 +24,6 @@ from connector.van_client import VanClient
 from connector.warehouse import Warehouse
 
 logger = logging.getLogger(__name__)
-
-Echo = Callable[[str], None]
 
 __all__ = ["Echo", "Runtime", "runtime"]
 
@@ -41,6 +40,7 @@ class Runtime:
     api_target: str
     simulator: Any = None
     sleep: Callable[[float], None] = time.sleep
+    events: Events = field(default_factory=Events)
 
 
 @contextmanager
@@ -50,7 +50,8 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
             run_id: str | None = None) -> Iterator[Runtime]:
     """``exclusive``: hold the writer lock of this ledger and VAN target for the whole command (run/lock.py);
     a second writer fails at once with who holds it, before dbt, pre-flight or any ledger write."""
-    echo = echo or (lambda s: logger.info("%s", s))
+    events = Events(echo)  # without echo: log records only (the CLI's terminal handler shows them)
+    echo = events.say
     with ExitStack() as stack:
         # The warehouse and the writer lock first: a second writer stops here, before anything starts.
         wh = Warehouse(settings.warehouse_url, settings.results_schema)
@@ -67,8 +68,10 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
         stack.enter_context(wh)
         sim = None
         if settings.simulated and need_van and client is None:
+            from connector.logging_setup import simulator_log
             from connector.simulator import SimulatorConfig, SimulatorServer
 
+            sim_log = stack.enter_context(simulator_log(settings.state_dir))  # its own file, not the terminal
             sim = stack.enter_context(SimulatorServer(
                 state_dir=Path(settings.state_dir) / "simulator", host="127.0.0.1", port=0,
                 config=simulator_config or SimulatorConfig()))
@@ -76,8 +79,9 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
                                         api_key=SIMULATOR_DEMO_KEY, use_simulator=True,
                                         poll_interval_seconds=min(settings.poll_interval_seconds, 0.5),
                                         poll_max_interval_seconds=min(settings.poll_max_interval_seconds, 2.0))
-            echo(f"No VAN_API_KEY set: using the embedded VAN simulator at {sim.base_url} "
-                 f"(demo credentials, state in {Path(settings.state_dir) / 'simulator'})")
+            events.emit("van_target", f"No VAN_API_KEY set: using the embedded VAN simulator at {sim.base_url} "
+                        f"(demo credentials; its state and log in {sim_log.parent})", simulated=True,
+                        url=sim.base_url, log=str(sim_log))
         if client is None and need_van:
             client = stack.enter_context(VanClient.from_settings(settings, sleep=sleep))
         if host is None and need_host:
@@ -87,6 +91,6 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
         ledger.ensure()
         if exclusive:
             ledger.mark_dead_runs_interrupted(any_target=wh.dialect == "duckdb")
-        for note in ledger.notes:
-            echo(note)
-        yield Runtime(settings, wh, ledger, client, host, load_catalog(), echo, target, sim, sleep)
+        for note in ledger.notes:  # a run prints them once, in its summary
+            events.emit("ledger_note", note, terminal=run_id is None)
+        yield Runtime(settings, wh, ledger, client, host, load_catalog(), echo, target, sim, sleep, events)

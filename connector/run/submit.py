@@ -126,18 +126,21 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
         delete_hosted(rt, hosted_key)
         return Refused(job_key, str(exc))
     L.mark_submitted(job_key, van_job_id)
-    rt.echo(f"submitted {spec.label} chunk {chunk.chunk_no}/{chunk_count}: {chunk.row_count} rows -> VAN job {van_job_id}")
     return Submitted(L.job(job_key))
 
 
-def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool) -> list[dict]:
-    """Export ``plan`` and submit each chunk; returns the ledger rows of the jobs submitted."""
+def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, progress=None) -> list[dict]:
+    """Export ``plan`` and submit each chunk; returns the ledger rows of the jobs submitted. ``progress``:
+    a ``run.progress.SubmitProgress`` (rows exported, jobs submitted) for the live display."""
     s = rt.settings
     mts = [rt.catalog.get(n) for n in plan.mapping_names]
     out_dir = Path(s.state_dir) / "exports" / summary.run_id
     chunks = export_query(rt.warehouse, plan.sql, plan.columns, out_dir,
                           f"{plan.spec.label.replace('+', '_')}-p{plan.part}",
-                          max_zipped_bytes=s.max_zipped_bytes, max_rows_per_chunk=s.max_rows_per_chunk)
+                          max_zipped_bytes=s.max_zipped_bytes, max_rows_per_chunk=s.max_rows_per_chunk,
+                          on_progress=progress.exporting(plan.spec.label) if progress else None)
+    if progress:
+        progress.exported(plan.spec.label, sum(c.row_count for c in chunks))
     resource_type = choose_resource_type(mts, resources) if not dry_run else None
     jobs: list[dict] = []
     for c in chunks:
@@ -148,8 +151,8 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool) 
         for name in plan.mapping_names:
             summary.mt(name).chunks += 1
         if dry_run:
-            rt.echo(f"[dry run] {plan.spec.label} chunk {c.chunk_no}/{len(chunks)}: {c.row_count} rows, "
-                    f"{c.zipped_bytes} bytes zipped -> {c.zip_path}")
+            if progress:
+                progress.chunk(plan.spec.label, c)
             continue
         try:
             outcome = submit_chunk(rt, plan.spec, c, len(chunks), run_id=summary.run_id, resource_type=resource_type,
@@ -159,6 +162,8 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool) 
             c.zip_path.unlink(missing_ok=True)
             c.keys_path.unlink(missing_ok=True)
         label = f"{plan.spec.label} chunk {c.chunk_no}"
+        if progress:
+            progress.chunk(plan.spec.label, c, outcome.job["van_job_id"] if isinstance(outcome, Submitted) else None)
         if isinstance(outcome, Submitted):
             for name in plan.mapping_names:
                 summary.mt(name).sent += per_mt[name]
@@ -182,6 +187,5 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool) 
             msg = f"{label}: {outcome.message}"
             for name in plan.mapping_names:
                 summary.mt(name).claimed_elsewhere += per_mt[name]
-        rt.echo(msg)
-        summary.messages.append(msg)
+        rt.events.note(summary.messages, msg, kind="chunk_not_submitted", chunk=label)
     return jobs

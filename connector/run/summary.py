@@ -54,6 +54,7 @@ class RunSummary:
     mapping_types: dict[str, MappingSummary] = field(default_factory=dict)
     messages: list[str] = field(default_factory=list)
     data_docs_path: str | None = None
+    log_path: str | None = None  # this run's log file (<state_dir>/logs/<run_id>.log)
 
     def mt(self, name: str) -> MappingSummary:
         return self.mapping_types.setdefault(name, MappingSummary(name))
@@ -83,10 +84,9 @@ class RunSummary:
                  fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
         lines += [fmt.format(*map(str, r)) for r in rows]
         lines += self.messages
-        where = self.duckdb_path or self.warehouse
         q = f"{self.schema}." if self.schema and self.schema != "main" else ""
-        lines += ["", f"ledger: {where} (schema {self.schema})",
-                  f"  duckdb {self.duckdb_path}" if self.duckdb_path else "",
+        lines += ["", f"ledger (schema {self.schema}): " + (f"duckdb {self.duckdb_path}" if self.duckdb_path
+                                                          else self.warehouse),
                   f"  select mapping_type, category, row_count from {q}van_bulk_plan_counts "
                   f"where run_id = '{self.run_id}';",
                   f"  select mapping_type, row_status, count(*) from {q}van_bulk_row_results "
