@@ -91,6 +91,15 @@ def combined_groups(rt, summary, names: Sequence[str], report,
                     cat.get(n), static_values.get(n, {})):
                 continue  # not selected, blocked, split by disclosure or missing a static value: handled alone
             included.append(n)
+        if included and included[0] == wanted[0]:
+            # One job has one resourceType: an extra the account does not offer for the primary's resource
+            # (live metadata: resourceTypes) cannot ride along; it is sent alone.
+            shared = {r.lower() for r in cat.get(included[0]).resource_types}
+            apart = [n for n in included[1:] if not shared & {r.lower() for r in cat.get(n).resource_types}]
+            if apart:
+                rt.events.note(summary.messages, f"combined job {entry['name']}: {', '.join(apart)} shares no resource "
+                               f"type with {included[0]} ({', '.join(cat.get(included[0]).resource_types)}); sent alone")
+                included = [n for n in included if n not in apart]
         if len(included) < 2 or included[0] != wanted[0]:
             if any(n in names for n in wanted):
                 msg = (f"combined job {entry['name']}: not combined this run (needs {wanted[0]} and at least one "

@@ -143,3 +143,35 @@ def test_contact_upsert_with_name_email_and_zip_is_processed_end_to_end(tmp_path
 
     store = Store(tmp_path / ".vanbulk" / "simulator")
     assert {store.contact(int(ids[k]))["ZipOrPostal"] for k in ("z-1", "z-2")} == {"23666", "23669"}
+
+
+def test_combined_job_needs_a_resource_type_the_account_shares(tmp_path):
+    """combined_jobs puts Apply Activist Code in the contacts' job; an account whose Apply Activist Code only
+    takes resource ContactsActivistCodes (live resourceTypes) gets the two sent as separate jobs, and says so."""
+    account = tmp_path / "account"
+    (account / "mapping_types").mkdir(parents=True)
+    ac = CAT.get("ActivistCode").to_api()
+    ac["resourceTypes"] = ["ContactsActivistCodes"]
+    (account / "mapping_types" / "ActivistCode.json").write_text(json.dumps(ac))
+    for f in CAT.get("ActivistCode").fields:
+        env = CAT.values_envelope("ActivistCode", f.name)
+        if env is not None:
+            (account / "values" / "ActivistCode").mkdir(parents=True, exist_ok=True)
+            (account / "values" / "ActivistCode" / f"{f.name}.json").write_text(json.dumps(env))
+    (account / LIVE_MARKER).write_text("{}")
+    code = CAT.allowed_value_ids("ActivistCode", "ActivistCodeID")[0]
+    config = SimulatorConfig.from_dict({**FAST, "catalog_dirs": [str(account)]})
+    with SimulatorServer(tmp_path / "sim", config=config) as sim:
+        s = settings_for(tmp_path, api_key=SIMULATOR_DEMO_KEY, application_name=SIMULATOR_DEMO_APPLICATION,
+                         api_base_url=sim.base_url,
+                         combined_jobs=[{"name": "contacts", "mapping_types": ["CreateOrUpdateContact", "ActivistCode"]}])
+        make_view(s.warehouse_url, "CreateOrUpdateContact",
+                  [{"source_row_key": "p-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.org"}])
+        make_view(s.warehouse_url, "ActivistCode", [{"source_row_key": "p-1", "VanID": "100001", "ActivistCodeID": code}])
+        summary = run(s, ["CreateOrUpdateContact", "ActivistCode"], skip_dbt=True, preflight=NO_GX)
+        jobs = sim.store.jobs()
+    per_job = [[m["name"] for a in j["request"]["actions"] for m in a["mappingTypes"]] for j in jobs]
+    assert sorted(per_job) == [["ActivistCode"], ["CreateOrUpdateContact"]]
+    assert {a["resourceType"] for j in jobs for a in j["request"]["actions"] if a["mappingTypes"][0]["name"] ==
+            "ActivistCode"} == {"ContactsActivistCodes"}
+    assert any("ActivistCode shares no resource type with CreateOrUpdateContact" in m for m in summary.messages)
