@@ -84,24 +84,37 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
         static_values.setdefault(catalog.get(mt_name).name, {})[field_name] = value
     # vanbulk.yml's static_values, overridden per field by --static (as in `vanbulk run`)
     static_values = merge_static_values(settings.static_values, static_values)
-    available = None
+    available, metadata_blocks = None, None
     if not settings.simulated:  # with a key, the same permission check as `vanbulk run`
         from connector.errors import VanError
         from connector.van_client import VanClient
+
+        from types import SimpleNamespace
+
+        from connector.live_metadata import live_catalog
+        from connector.redaction import strip_query
 
         try:
             with VanClient.from_settings(settings) as client:
                 client.check_reachable()
                 available = {m.get("name") for m in client.list_mapping_types() if isinstance(m, dict)}
+                # the account's own metadata wins, as in `vanbulk run` (cached in the state folder)
+                listed = {n.lower() for n in available if n}
+                live = live_catalog(SimpleNamespace(settings=settings, api_target=strip_query(settings.api_base_url),
+                                                    client=client, catalog=catalog, warehouse=warehouse),
+                                    [n for n in names if n.lower() in listed])
         except VanError as exc:
             click.echo(f"error: {exc}", err=True)
             sys.exit(2)
+        catalog, metadata_blocks = live.catalog, live.blocks
+        output(live.summary(), "live_metadata", fetched=live.fetched, cached=live.cached)
     from connector.events import Events
     from connector.run.progress import run_preflight_stage
 
     # a live bar per mapping type on a terminal; the report below is the one summary
     report = run_preflight_stage(Events(), run_preflight, warehouse, catalog, names, run_id, settings, done_line=False,
-                                 gx=not no_gx, static_values=static_values, available_mapping_types=available)
+                                 gx=not no_gx, static_values=static_values, available_mapping_types=available,
+                                 metadata_blocks=metadata_blocks)
     blocked = bool(report.blocked)
     output(report.summary(), "validate_summary", run_id=run_id, rows_rejected=report.rows_rejected,
            blocked=report.blocked)

@@ -175,3 +175,24 @@ def test_combined_job_needs_a_resource_type_the_account_shares(tmp_path):
     assert {a["resourceType"] for j in jobs for a in j["request"]["actions"] if a["mappingTypes"][0]["name"] ==
             "ActivistCode"} == {"ContactsActivistCodes"}
     assert any("ActivistCode shares no resource type with CreateOrUpdateContact" in m for m in summary.messages)
+
+
+def test_validate_with_a_key_checks_against_the_accounts_metadata(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    account = write_account(tmp_path / "account")
+    config = SimulatorConfig.from_dict({**FAST, "catalog_dirs": [str(account)]})
+    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
+    make_view(url, "Email", [{"source_row_key": "e-1", "VanID": "100001", "Email": "a@example.org"}])
+    with SimulatorServer(tmp_path / "sim", config=config) as sim:
+        for k, v in {"VANBULK_PROJECT_DIR": str(tmp_path), "VANBULK_WAREHOUSE_URL": url,
+                     "VAN_API_KEY": f"{SIMULATOR_DEMO_KEY}|1", "VAN_APPLICATION_NAME": SIMULATOR_DEMO_APPLICATION,
+                     "VAN_API_BASE_URL": sim.base_url}.items():
+            monkeypatch.setenv(k, v)
+        r = CliRunner().invoke(main, ["validate", "-s", "Email", "--no-gx"], catch_exceptions=False)
+        assert sim.store.jobs() == []  # validate never sends
+    assert r.exit_code == 1, r.output  # blocked
+    assert "live metadata: 1 read from the account" in r.output
+    assert "Email: the account requires field EmailSourceID" in r.output
