@@ -16,8 +16,8 @@ def test_validate_prints_summary_and_data_docs(tmp_path, monkeypatch):
         monkeypatch.delenv(var, raising=False)
     env = _duckdb_env(tmp_path, "vanbulk.duckdb")  # the default warehouse of a project directory
     catalog = load_catalog()
-    env.make_view(catalog, "ActivistCode", [("ac-1", "101", "4150001", None, None, None),
-                                            ("ac-2", "102", "4150001", None, "2026-05-01", None)])
+    env.make_view(catalog, "ActivistCode", [("101", "ac-1", "4150001", None, None, None),  # VanID leads
+                                            ("102", "ac-2", "4150001", None, "2026-05-01", None)])
     runner = CliRunner()
     args = ["validate", "--project-dir", str(tmp_path), "-s", "ActivistCode", "--run-id", "cli-1",
             "--static", "ApplyContactCustomFields.CustomFieldGroupID=501"]

@@ -93,7 +93,8 @@ def test_missing_static_value_rejects_every_row(good_probe, env, probe_catalog):
 def test_available_and_permitted_by_display_name(good_probe, env, probe_catalog):
     res = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-ok", env.with_settings(
         permitted_mapping_types=("preflight probe",)), available_mapping_types={PROBE}, gx=False).results[PROBE]
-    assert not res.blocked and [r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)] == ["k1"]
+    assert not res.blocked and [r[0] for r in env.warehouse.fetchall(
+        f"select source_row_key from ({res.passing_rows_sql}) p")] == ["k1"]
 
 
 @pytest.mark.parametrize("static, rejected", [("12", True), ("77", False), (None, False)])

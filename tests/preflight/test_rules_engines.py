@@ -35,7 +35,7 @@ def test_no_passing_row_rejected_and_passing_sql_returns_exactly_the_good_rows(p
     res = report.results[PROBE]
     good = {k for k, (_, exp) in CASES.items() if not exp}
     # split mode: passing_rows_sql has every passing row, the split SELECTs partition them
-    sent = {r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)}
+    sent = {r[0] for r in env.warehouse.fetchall(f"select source_row_key from ({res.passing_rows_sql}) p")}
     assert sent == good
     assert res.rows_checked == len(rows(["source_row_key"]))
     assert res.rows_rejected == res.rows_checked - len(good)
@@ -72,7 +72,8 @@ def test_disclosure_split_into_two_column_groups(probe):
     assert res.split_categories == ["Individual", "Organization"]
     ind, org = res.split
     assert "Employer" in ind and "OrgName" not in ind and "OrgName" in org and "Employer" not in org
-    parts = [{r[0] for r in env.warehouse.fetchall(sql)} for sql in res.split_rows_sql]
+    parts = [{r[0] for r in env.warehouse.fetchall(f"select source_row_key from ({sql}) p")}
+             for sql in res.split_rows_sql]
     good = {k for k, (_, exp) in CASES.items() if not exp}
     assert parts[1] == {"ok-04-org"}
     assert parts[0] == good - {"ok-04-org"}  # rows without disclosure values travel with the first group
@@ -93,7 +94,7 @@ def test_without_split_the_minority_disclosure_rows_are_rejected(probe, probe_ca
                      "row 'ok-04-org': columns OrgName, OrgContact are Organization disclosure fields, but most rows "
                      "of this view carry Individual ones; VAN takes each category in its own job "
                      "(set split_disclosure to send both) (rule disclosure_mixed)")]
-    sent = {r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)}
+    sent = {r[0] for r in env.warehouse.fetchall(f"select source_row_key from ({res.passing_rows_sql}) p")}
     assert sent == {k for k, (_, exp) in CASES.items() if not exp} - {"ok-04-org"}
     out = {(o.rule, o.column): o for o in res.outcomes}
     assert out[("disclosure_mixed", "disclosure")].gx_unexpected == out[("disclosure_mixed", "disclosure")].rows == 1
