@@ -68,6 +68,13 @@ def configure(level: str = "INFO", log_format: str = "text"):
                 lg.removeHandler(h)
         lg.addHandler(handler)
         lg.propagate = False
+    # Other libraries' warnings and errors (SQLAlchemy, GX...): one line through the same display, instead of
+    # logging's last-resort handler printing them raw, tracebacks included, between our lines.
+    root_logger = logging.getLogger()
+    for h in list(root_logger.handlers):
+        if isinstance(h, TerminalHandler):
+            root_logger.removeHandler(h)
+    root_logger.addHandler(handler)
     set_live(display)
     return display
 
@@ -104,6 +111,14 @@ def run_log(state_dir: str | Path, run_id: str) -> Iterator[Path]:
     lg.addHandler(handler)
     httpx_logger = logging.getLogger("httpx")
     httpx_logger.addHandler(handler)  # at whatever level httpx is left (the CLI: INFO)
+    # Other libraries' records that reach the root logger (WARNING up unless configured otherwise), with
+    # their tracebacks; ours are written above already, whichever way they propagate.
+    others = logging.FileHandler(path, encoding="utf-8")
+    others.setLevel(logging.DEBUG)
+    others.addFilter(lambda r: not r.name.startswith(("connector", "httpx")))
+    others.addFilter(RedactingFilter())
+    others.setFormatter(FileFormatter())
+    logging.getLogger().addHandler(others)
     _current_run.append(run_id)
     try:
         yield path
@@ -111,7 +126,9 @@ def run_log(state_dir: str | Path, run_id: str) -> Iterator[Path]:
         _current_run.pop()
         lg.removeHandler(handler)
         httpx_logger.removeHandler(handler)
+        logging.getLogger().removeHandler(others)
         handler.close()
+        others.close()
         if forward is not None:
             lg.removeHandler(forward)
         lg.setLevel(saved[0])

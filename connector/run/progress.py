@@ -32,7 +32,10 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     """``preflight(...)`` inside a live stage: n/N mapping types and the rejects so far, when it reports.
     ``done_line``: end with one line of totals (``validate`` prints its own report instead)."""
     started = time.monotonic()
-    with events.stage("preflight", "pre-flight", total=len(names)) as st:
+    hook = accepts_progress(preflight)
+    # Without the hook the count would sit at 0/N: an indeterminate bar (elapsed time) is the honest display.
+    with events.stage("preflight", "pre-flight", total=len(names) if hook else None,
+                      detail="" if hook else f"checking {len(names)} mapping type(s)") as st:
         rejected = 0
 
         def progress(mapping_type: str, result: Any = None) -> None:
@@ -45,7 +48,7 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
                          rows_rejected=getattr(result, "rows_rejected", None),
                          blocked=getattr(result, "blocked", None))
 
-        if accepts_progress(preflight):
+        if hook:
             kwargs["progress"] = progress
         report = preflight(warehouse, catalog, names, run_id, settings, **kwargs)
     if not done_line:

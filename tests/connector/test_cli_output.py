@@ -105,9 +105,28 @@ def test_a_terminal_shows_live_progress_through_preflight_export_and_polling(tmp
     r = _vanbulk(["run", "--skip-dbt", *SELECT], tmp_path, TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", COLUMNS="160")
     assert r.returncode == 1, r.stdout + r.stderr
     frames = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", r.stderr).replace("\r", "\n")
-    assert re.search(r"pre-flight .*0/2", frames)
+    # pre-flight: n/2 once run_preflight reports per mapping type (progress=), else its elapsed time
+    assert re.search(r"pre-flight .*(0/2|checking 2 mapping type)", frames), frames
     assert re.search(r"export \+ submit .*\d/2 .*rows exported", frames)
     assert re.search(r"VAN jobs .*[0-2]/2 .*(at VAN|done): ", frames), frames
     # the bars are transient: what stays are the event lines, each once
     final = [ln for ln in frames.splitlines() if re.match(r"\d\d:\d\d:\d\d  ", ln)]
     assert len(final) == len(set(final)) and any("VAN: 2 job(s) finished" in ln for ln in final)
+
+
+def test_other_commands_in_json_mode_print_json_lines_only(tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from connector.cli import main
+
+    for k in ("VAN_API_KEY", "VAN_API_BASE_URL"):
+        monkeypatch.delenv(k, raising=False)
+    monkeypatch.setenv("VANBULK_PROJECT_DIR", str(tmp_path))
+    r = CliRunner().invoke(main, ["--log-format", "json", "debug"], catch_exceptions=False)
+    assert r.exit_code == 0, r.output
+    events = [json.loads(line) for line in r.output.splitlines()]
+    checks = {e["data"]["name"]: e["data"]["ok"] for e in events if e["event"] == "check"}
+    assert checks and all(checks.values()) and "warehouse" in checks, events
+    r = CliRunner().invoke(main, ["--log-format", "json", "status"], catch_exceptions=False)
+    events = [json.loads(line) for line in r.output.splitlines()]
+    assert events[-1]["event"] == "jobs" and events[-1]["data"]["jobs"] == []

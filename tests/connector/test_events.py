@@ -109,7 +109,7 @@ def test_preflight_without_the_hook_is_called_as_before(terminal):
 
     assert not accepts_progress(preflight)
     run_preflight_stage(Events(), preflight, None, None, ["A", "B"], "r1", None, static_values={})
-    assert ("start", 0, 2, "") in rec.updates and ("end", 0, 2, "") in rec.updates
+    assert rec.updates == [("start", 0, None, "checking 2 mapping type(s)"), ("end", 0, None, "")]
     assert "2 row(s) rejected" in rec.lines[-1]
 
 
@@ -151,3 +151,31 @@ def test_run_log_file_is_debug_and_redacted_and_the_simulator_log_is_apart(tmp_p
     assert "simulator accepted job 7" in sim_path.read_text()
     logging.getLogger("connector.van_client").debug("after the run")
     assert "after the run" not in path.read_text()  # the file is the run's alone
+
+
+def test_other_libraries_warnings_are_one_line_on_the_terminal_and_whole_in_the_run_log(tmp_path):
+    from connector.logging_setup import configure
+
+    saved = {n: (logging.getLogger(n).level, logging.getLogger(n).propagate, list(logging.getLogger(n).handlers))
+             for n in ("connector", "httpx", "")}
+    out = io.StringIO()
+    display = configure("INFO", "text")
+    display._stream = out
+    try:
+        with run_log(tmp_path, "r2") as path:
+            try:
+                raise OSError("socket closed")
+            except OSError:
+                logging.getLogger("sqlalchemy.pool.impl.QueuePool").error("Exception closing connection", exc_info=True)
+            logging.getLogger("sqlalchemy.engine").info("below WARNING: nowhere")
+    finally:
+        for n, (level, propagate, handlers) in saved.items():
+            lg = logging.getLogger(n)
+            lg.setLevel(level)
+            lg.propagate = propagate
+            lg.handlers[:] = handlers
+        set_live(None)
+    assert out.getvalue().endswith("  error: Exception closing connection\n") and "Traceback" not in out.getvalue()
+    text = path.read_text()
+    assert text.count("Exception closing connection") == 1 and "OSError: socket closed" in text
+    assert "below WARNING" not in text
