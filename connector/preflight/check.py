@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timezone
-from typing import Any, Iterable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -77,7 +77,8 @@ def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
 def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[str], run_id: str, settings,
                   available_mapping_types: set[str] | None = None, *, gx: bool = True,
                   static_values: Mapping[str, Mapping[str, Any]] | None = None,
-                  metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None) -> PreflightReport:
+                  metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
+                  progress: Callable[[str, MappingTypeResult], None] | None = None) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -129,6 +130,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 present.add(mt.name)
             if state == "checked":
                 counted.add(mt.name)
+            if progress is not None:  # the caller's live display: n/N mapping types, rejects so far
+                progress(mt.name, res)
 
     gx_run = None
     if gx and targets:
