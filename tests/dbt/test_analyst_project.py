@@ -8,7 +8,9 @@ import json
 import os
 import shutil
 import subprocess
+import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 import sqlalchemy as sa
@@ -31,8 +33,9 @@ def _env() -> dict[str, str]:
     return {**env, "DBT_SEND_ANONYMOUS_USAGE_STATS": "false"}
 
 
-def _run(cmd: list[str], cwd: Path, ok: bool = True) -> subprocess.CompletedProcess:
-    proc = subprocess.run(cmd, cwd=cwd, env=_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+def _run(cmd: list[str], cwd: Path, ok: bool = True, **env: str) -> subprocess.CompletedProcess:
+    proc = subprocess.run(cmd, cwd=cwd, env={**_env(), **env}, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL)
     if ok:
         assert proc.returncode == 0, f"{' '.join(cmd)} exited {proc.returncode}\n{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
     return proc
@@ -150,3 +153,34 @@ def test_ledger_monitoring_runs_in_the_analyst_project(project, synced):
     finally:
         eng.dispose()
     assert [tuple(r) for r in status] == [("ActivistCode", "success", 3, 3, 0, 0.0, 0)]
+
+
+@pytest.mark.postgres
+def test_vanbulk_run_with_the_profiles_postgres_target(project, postgres_url):
+    """`-t pg`: the same project against the profile's PostgreSQL output (a throwaway database, since the
+    staging schema name is fixed); host, port, user and database come from the profile's env_var()s."""
+    parts = urlsplit(postgres_url)
+    admin = sa.create_engine(postgres_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                             poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+    dbname = f"vanbulk_analyst_{uuid.uuid4().hex[:10]}"
+    with admin.connect() as c:
+        c.execute(sa.text(f'create database "{dbname}"'))
+    url = f"{postgres_url.rsplit('/', 1)[0]}/{dbname}".replace("postgresql://", "postgresql+psycopg://", 1)
+    try:
+        out = _run([str(VANBULK), "run", "-t", "pg"], project, ANALYST_PG_HOST=parts.hostname or "127.0.0.1",
+                   ANALYST_PG_PORT=str(parts.port or 5432), ANALYST_PG_USER=parts.username or "postgres",
+                   ANALYST_PG_DATABASE=dbname)
+        assert "(target pg," in out.stderr and "the ledger in the warehouse" in out.stderr, out.stderr
+        eng = sa.create_engine(url, poolclass=sa.pool.NullPool)
+        try:
+            with eng.connect() as c:
+                rows = c.execute(sa.text("select row_status, count(*) from public.van_bulk_row_results "
+                                         "where mapping_type = 'ActivistCode' group by 1")).all()
+                staged = c.execute(sa.text("select count(*) from van_staging.stg_van__activist_code")).scalar()
+        finally:
+            eng.dispose()
+        assert [tuple(r) for r in rows] == [("processed", 3)] and staged == 3
+    finally:
+        with admin.connect() as c:
+            c.execute(sa.text(f'drop database if exists "{dbname}" with (force)'))
+        admin.dispose()
