@@ -143,20 +143,23 @@ def dbt_env(settings: Settings, base: Mapping[str, str] | None = None) -> tuple[
     return target, env
 
 
-def _check_profile_matches(settings: Settings, env: Mapping[str, str]) -> None:
-    """With a configured warehouse URL, the dbt profile must point at the same warehouse once the
-    ``VANBULK_*`` variables are set; else dbt would build views where the connector does not look."""
+def _check_profile_matches(settings: Settings, env: Mapping[str, str], target: str | None = None) -> None:
+    """The dbt profile, rendered with dbt's environment and target, must point at the connector's warehouse:
+    with a configured URL once the ``VANBULK_*`` variables are set, from the profile when the environment
+    changed since; else dbt would build views where the connector does not look."""
     from connector import dbt_profile
 
     project = dbt_profile.DbtProjectRef(settings.project_dir, Path(settings.dbt_project_dir))
     if not (Path(settings.profiles_dir) / "profiles.yml").is_file():
         return  # dbt itself reports the missing profile
-    resolved = dbt_profile.resolve_profile(project, Path(settings.profiles_dir), settings.target, env)
+    resolved = dbt_profile.resolve_profile(project, Path(settings.profiles_dir), target or settings.target, env)
     want, got = _where(settings.warehouse_url, settings.project_dir), _where(resolved.warehouse_url, None)
     if want != got:
-        raise ConfigError(f"the warehouse URL (VANBULK_WAREHOUSE_URL / vanbulk.yml) and {resolved.describe()} point "
-                          f"at different warehouses ({want[0]} {want[1]} vs {got[0]} {got[1]}); unset the URL to "
-                          "use the profile, or pass --target")
+        ours = ("the warehouse read from the profile" if settings.warehouse_from_profile
+                else "the warehouse URL (VANBULK_WAREHOUSE_URL / vanbulk.yml)")
+        raise ConfigError(f"{ours} and {resolved.describe()} as dbt would see it point at different warehouses "
+                          f"({want[0]} {want[1]} vs {got[0]} {got[1]}); unset the URL to use the profile, or pass "
+                          "--target")
 
 
 def _where(url: str, base: Path | None) -> tuple[str, str]:
@@ -176,7 +179,7 @@ def _profile_env(settings: Settings) -> tuple[str | None, dict[str, str]]:
         env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     else:
         target, env = dbt_env(settings)
-    _check_profile_matches(settings, env)  # also: the profile read with another environment than dbt's
+    _check_profile_matches(settings, env, target)  # also: the profile read with another environment than dbt's
     return target, env
 
 
