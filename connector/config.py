@@ -51,11 +51,14 @@ class Settings:
     project_dir: Path = field(default_factory=Path.cwd)
     dbt_project_dir: Path | None = None
     profiles_dir: Path | None = None
-    target: str | None = None
-    warehouse_url: str | None = None  # default: duckdb file <project_dir>/vanbulk.duckdb
+    target: str | None = None  # dbt target; load_settings: the profile's default target
+    warehouse_url: str | None = None  # load_settings: from the dbt profile; else duckdb file <project_dir>/vanbulk.duckdb
+    # true when load_settings built warehouse_url from the dbt profile: dbt then runs with the profile as it is
+    warehouse_from_profile: bool = False
     results_schema: str | None = None  # default: the connection's default schema
     staging_schema: str = "van_staging"
-    state_dir: Path | None = None  # raw result files, exports, simulator state
+    state_dir: Path | None = None  # <project>/.vanbulk: exports, hosted files, result files, simulator, GX runtime
+    gx_dir: Path | None = None  # GX file context: <project>/expectations when it exists (the demo's), else state_dir
     # pre-flight
     preflight_policy: str = "send_passing"  # or "block"
     split_disclosure: bool = False
@@ -93,13 +96,17 @@ class Settings:
         self.project_dir = Path(self.project_dir).resolve()
         if self.dbt_project_dir is None:
             self.dbt_project_dir = self.project_dir / "dbt_project"
-        self.dbt_project_dir = Path(self.dbt_project_dir)
+        self.dbt_project_dir = self.project_dir / Path(self.dbt_project_dir)  # relative: to the project
         if self.profiles_dir is None:
             self.profiles_dir = self.dbt_project_dir
         self.profiles_dir = Path(self.profiles_dir)
         if self.state_dir is None:
             self.state_dir = self.project_dir / ".vanbulk"
         self.state_dir = Path(self.state_dir)
+        if self.gx_dir is None:
+            committed = self.project_dir / "expectations"
+            self.gx_dir = committed if committed.is_dir() else self.state_dir / "expectations"
+        self.gx_dir = Path(self.gx_dir)
         if self.warehouse_url is None:
             self.warehouse_url = f"duckdb:///{self.project_dir / 'vanbulk.duckdb'}"
         if self.api_key and re.search(r"\|\d+\s*$", self.api_key) and not self.api_key.rstrip().endswith(("|0", "|1")):
@@ -143,8 +150,43 @@ class Settings:
         return dataclasses.replace(self, **changes)
 
     def __repr__(self) -> str:  # never show the key
-        shown = ", ".join(f"{f.name}={getattr(self, f.name)!r}" for f in fields(self) if f.repr)
+        shown = ", ".join(f"{f.name}={_masked(getattr(self, f.name)) if f.name == 'warehouse_url' else getattr(self, f.name)!r}"
+                          for f in fields(self) if f.repr)
         return f"Settings({shown}, api_key={'***' if self.api_key else None})"
+
+
+def prepare_state_dir(settings: Settings) -> str:
+    """Create the state folder with a ``.gitignore`` of ``*`` (nothing in it belongs in a repository) and say,
+    in one line, what a run writes where."""
+    state = Path(settings.state_dir)
+    state.mkdir(parents=True, exist_ok=True)
+    ignore = state / ".gitignore"
+    if not ignore.exists():
+        ignore.write_text("# vanbulk's state (docs/dbt.md, \"State folder\"): never committed\n*\n", encoding="utf-8")
+    where = [f"{_shown(state, settings.project_dir)}/ (exports, hosted files, VAN result files, simulator"
+             + (", GX runtime)" if Path(settings.gx_dir).is_relative_to(state) else ")")]
+    if not Path(settings.gx_dir).is_relative_to(state):
+        where.append(f"{_shown(Path(settings.gx_dir), settings.project_dir)}/ (GX suites and runtime)")
+    where.append(f"dbt's target/ and logs/ in {_shown(Path(settings.dbt_project_dir), settings.project_dir)}")
+    if settings.warehouse_dialect.startswith("duckdb"):
+        db = Path(settings.warehouse_url.split(":///", 1)[1].split("?", 1)[0])
+        where.append(f"the ledger in {_shown(db, settings.project_dir)} and its writer lock beside it "
+                     f"({db.name}.vanbulk-lock*)")
+    else:
+        where.append("the ledger in the warehouse")
+    return "files: " + "; ".join(where)
+
+
+def _shown(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(Path(base).resolve())) or "."
+    except ValueError:
+        return str(path)
+
+
+def _masked(url: str | None) -> str | None:
+    """A warehouse URL without its password."""
+    return None if url is None else re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)
 
 
 def _from_json(value: Any, name: str, example: str) -> Any:
@@ -233,9 +275,18 @@ def _coerce(f: dataclasses.Field, value: Any) -> Any:
 
 def load_settings(project_dir: str | os.PathLike | None = None, env: Mapping[str, str] | None = None,
                   **overrides: Any) -> Settings:
-    """Defaults, then ``vanbulk.yml`` in the project dir, then the environment, then explicit overrides."""
+    """Defaults, then ``vanbulk.yml`` in the project dir, then the environment, then explicit overrides.
+
+    The project: ``project_dir`` (or ``VANBULK_PROJECT_DIR``) as given, else the nearest directory from the
+    working directory up holding ``dbt_project.yml`` or ``vanbulk.yml`` (connector/dbt_profile.py). Unless a
+    ``warehouse_url`` is configured, the warehouse is the dbt profile's target (``target`` or the profile's
+    default), the ledger schema its ``schema``."""
+    from connector import dbt_profile
+
     env = os.environ if env is None else env
-    project = Path(project_dir or env.get("VANBULK_PROJECT_DIR") or Path.cwd()).resolve()
+    explicit = project_dir or env.get("VANBULK_PROJECT_DIR")
+    found = dbt_profile.find_project(explicit or Path.cwd(), walk_up=not explicit)
+    project = found.root
     values: dict[str, Any] = {"project_dir": project}
     project_file = Path(env.get("VANBULK_CONFIG", project / PROJECT_FILE))
     if project_file.exists():
@@ -257,4 +308,12 @@ def load_settings(project_dir: str | os.PathLike | None = None, env: Mapping[str
     typed = {f.name: _coerce(f, values[f.name]) for f in fields(Settings) if f.name in values}
     if typed.get("project_dir") is None:
         typed["project_dir"] = project
+    typed.setdefault("dbt_project_dir", found.dbt_dir)
+    dbt_dir = Path(typed["project_dir"], typed["dbt_project_dir"])
+    typed["profiles_dir"] = dbt_profile.profiles_dir_for(dbt_dir, typed.get("profiles_dir"), env)
+    if typed.get("warehouse_url") is None and (dbt_dir / dbt_profile.PROJECT_FILE).is_file():
+        resolved = dbt_profile.resolve_profile(dbt_profile.DbtProjectRef(project, dbt_dir), typed["profiles_dir"],
+                                               typed.get("target"), env)
+        typed.update(warehouse_url=resolved.warehouse_url, target=resolved.target, warehouse_from_profile=True)
+        typed.setdefault("results_schema", resolved.schema)
     return Settings(**typed)

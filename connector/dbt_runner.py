@@ -1,20 +1,26 @@
 """Run dbt against the same warehouse the connector uses.
 
 dbt runs as a subprocess (the ``dbt`` next to this Python, else the one on PATH) with the working directory
-``settings.dbt_project_dir`` and ``--profiles-dir settings.profiles_dir``. The target and its connection come
-from ``settings.warehouse_url``:
+``settings.dbt_project_dir`` and ``--profiles-dir settings.profiles_dir``. Two ways the warehouse is set:
 
-* ``duckdb:///path/to/file.duckdb`` (relative paths are relative to ``settings.project_dir``) -> target
-  ``duckdb`` with ``VANBULK_DUCKDB_PATH``.
-* ``postgresql[+driver]://user[:password]@host[:port]/dbname`` -> target ``postgres`` with ``VANBULK_PG_HOST``,
-  ``VANBULK_PG_PORT``, ``VANBULK_PG_USER``, ``VANBULK_PG_DATABASE`` and ``VANBULK_PG_SCHEMA``. The schema is,
-  in order: ``?options=-csearch_path%3D<schema>`` (the first schema of the search path), a ``?schema=<schema>``
-  query parameter, ``settings.results_schema``, else ``public``. The password only ever travels in the
-  environment variable ``DBT_ENV_SECRET_PG_PASSWORD`` (dbt scrubs ``DBT_ENV_SECRET_*`` from its logs); it is
-  never on the command line nor logged.
+* From the dbt profile (``settings.warehouse_from_profile``, what ``load_settings`` does unless a warehouse URL
+  is configured): the connector's URL was built from the profile's target (connector/dbt_profile.py), so dbt
+  runs with the profile as it is and ``--target settings.target``; nothing is added to its environment.
+* From ``settings.warehouse_url`` (``VANBULK_WAREHOUSE_URL``, vanbulk.yml, or a ``Settings`` built in code): the
+  environment carries the connection for a profile that reads it, as vanbulk's own ``dbt_project/profiles.yml``
+  does: ``duckdb:///path/to/file.duckdb`` (relative paths are relative to ``settings.project_dir``) ->
+  ``VANBULK_DBT_TARGET=duckdb`` and ``VANBULK_DUCKDB_PATH``; ``postgresql[+driver]://user[:password]@host[:port]/db``
+  -> ``VANBULK_DBT_TARGET=postgres``, ``VANBULK_PG_HOST``, ``VANBULK_PG_PORT``, ``VANBULK_PG_USER``,
+  ``VANBULK_PG_DATABASE`` and ``VANBULK_PG_SCHEMA``. The schema is, in order: ``?options=-csearch_path%3D<schema>``
+  (the first schema of the search path), a ``?schema=<schema>`` query parameter, ``settings.results_schema``,
+  else ``public``. The password only ever travels in ``DBT_ENV_SECRET_PG_PASSWORD`` (dbt scrubs
+  ``DBT_ENV_SECRET_*`` from its logs); it is never on the command line nor logged. Before dbt starts, the
+  profile is rendered with that environment: if it points at another warehouse than the URL (a profile that
+  does not read these variables), ``ConfigError`` says so instead of dbt building somewhere else.
 
-``settings.target`` overrides the target name (for a profiles.yml of your own). Failures raise ``DbtError``
-naming dbt's failing nodes.
+vanbulk's own ``dbt build`` never runs the ledger monitoring tests (``tag:vanbulk_ledger``): a failure rate
+over its threshold is for a dashboard or ``dbt test``, not a reason to stop the next sync. Failures raise
+``DbtError`` naming dbt's failing nodes.
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ __all__ = ["DbtError", "DbtResult", "build", "dbt_env", "dbt_executable", "run_d
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 DEFAULT_STAGING_SCHEMA = "van_staging"
+LEDGER_TESTS = "tag:vanbulk_ledger"  # tests on the ledger sources (monitoring), never part of a sync's build
 
 
 class DbtError(ConnectorError):
@@ -136,6 +143,46 @@ def dbt_env(settings: Settings, base: Mapping[str, str] | None = None) -> tuple[
     return target, env
 
 
+def _check_profile_matches(settings: Settings, env: Mapping[str, str], target: str | None = None) -> None:
+    """The dbt profile, rendered with dbt's environment and target, must point at the connector's warehouse:
+    with a configured URL once the ``VANBULK_*`` variables are set, from the profile when the environment
+    changed since; else dbt would build views where the connector does not look."""
+    from connector import dbt_profile
+
+    project = dbt_profile.DbtProjectRef(settings.project_dir, Path(settings.dbt_project_dir))
+    if not (Path(settings.profiles_dir) / "profiles.yml").is_file():
+        return  # dbt itself reports the missing profile
+    resolved = dbt_profile.resolve_profile(project, Path(settings.profiles_dir), target or settings.target, env)
+    want, got = _where(settings.warehouse_url, settings.project_dir), _where(resolved.warehouse_url, None)
+    if want != got:
+        ours = ("the warehouse read from the profile" if settings.warehouse_from_profile
+                else "the warehouse URL (VANBULK_WAREHOUSE_URL / vanbulk.yml)")
+        raise ConfigError(f"{ours} and {resolved.describe()} as dbt would see it point at different warehouses "
+                          f"({want[0]} {want[1]} vs {got[0]} {got[1]}); unset the URL to use the profile, or pass "
+                          "--target")
+
+
+def _where(url: str, base: Path | None) -> tuple[str, str]:
+    """(engine, location) of a warehouse URL, without credentials: the DuckDB file, or host:port/database."""
+    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
+    if scheme.startswith("duckdb"):
+        p = Path(url.split(":///", 1)[1].split("?", 1)[0])
+        return "duckdb", str((base / p if base is not None and not p.is_absolute() else p).resolve())
+    parts = urlsplit(url)
+    return "postgres", f"{parts.hostname}:{parts.port or 5432}/{unquote(parts.path.lstrip('/'))}"
+
+
+def _profile_env(settings: Settings) -> tuple[str | None, dict[str, str]]:
+    """The target and environment of a dbt run: the profile's own, or the warehouse URL's (module doc)."""
+    if settings.warehouse_from_profile:
+        target, env = settings.target, dict(os.environ)
+        env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    else:
+        target, env = dbt_env(settings)
+    _check_profile_matches(settings, env, target)  # also: the profile read with another environment than dbt's
+    return target, env
+
+
 def _settings_vars(settings: Settings) -> dict[str, Any]:
     out: dict[str, Any] = {}
     if settings.staging_schema and settings.staging_schema != DEFAULT_STAGING_SCHEMA:
@@ -160,15 +207,17 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
     project_dir = Path(settings.dbt_project_dir)
     if not (project_dir / "dbt_project.yml").exists():
         raise ConfigError(f"no dbt project at {project_dir} (settings.dbt_project_dir)")
-    target, env = dbt_env(settings)
+    target, env = _profile_env(settings)
     all_vars = {**_settings_vars(settings), **(vars or {})}
-    cmd = [dbt_executable(), *args, "--profiles-dir", str(Path(settings.profiles_dir).resolve()), "--target", target]
+    cmd = [dbt_executable(), *args, "--profiles-dir", str(Path(settings.profiles_dir).resolve())]
+    if target:
+        cmd += ["--target", target]
     if all_vars and args and args[0] not in ("deps", "clean", "debug"):
         cmd += ["--vars", yaml.safe_dump(all_vars, default_flow_style=True).strip()]
-    log.info("dbt %s (target %s, project %s)", " ".join(args), target, project_dir)
+    log.info("dbt %s (target %s, project %s)", " ".join(args), target or "profile default", project_dir)
     started = time.time()
     proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
-    result = DbtResult(args=list(args), target=target, returncode=proc.returncode, stdout=redact(proc.stdout),
+    result = DbtResult(args=list(args), target=target or "", returncode=proc.returncode, stdout=redact(proc.stdout),
                        stderr=redact(proc.stderr), seconds=time.time() - started,
                        results=_read_run_results(project_dir, started - 1))
     log.info("dbt %s finished in %.1fs with exit code %s", args[0] if args else "", result.seconds, proc.returncode)
@@ -181,8 +230,10 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
 
 
 def build(settings: Settings, select: str | Sequence[str] | None = None, vars: dict | None = None) -> DbtResult:
-    """``dbt build`` (seeds, views, tests) for the whole project or a selection."""
+    """``dbt build`` (seeds, views, tests) for the whole project or a selection; never the ledger monitoring
+    tests (``tag:vanbulk_ledger``, module doc)."""
     args = ["build"]
     if select:
         args += ["--select", *([select] if isinstance(select, str) else list(select))]
+    args += ["--exclude", LEDGER_TESTS]
     return run_dbt(settings, args, vars=vars)

@@ -28,10 +28,10 @@ def _settings(project_dir, target=None, profiles_dir=None, **overrides):
 
 
 project_opt = click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False),
-                           help="Directory holding vanbulk.yml and dbt_project/ (default: current).")
-target_opt = click.option("-t", "--target", envvar="VANBULK_TARGET", help="dbt profile target.")
+                           help="The dbt project (default: nearest dbt_project.yml or vanbulk.yml from here up).")
+target_opt = click.option("-t", "--target", envvar="VANBULK_TARGET", help="dbt target (default: the profile's).")
 profiles_opt = click.option("--profiles-dir", envvar="VANBULK_PROFILES_DIR", type=click.Path(file_okay=False),
-                            help="Directory of profiles.yml (default: the dbt project).")
+                            help="Directory of profiles.yml (default as dbt's: DBT_PROFILES_DIR, the project, ~/.dbt).")
 
 
 # Exit codes, as dbt's (docs/connector.md "Exit codes"):

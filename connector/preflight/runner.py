@@ -54,7 +54,7 @@ class GxRun:
 
 
 def gx_root(settings) -> Path:
-    return Path(settings.project_dir) / "expectations"
+    return Path(getattr(settings, "gx_dir", None) or Path(settings.project_dir) / "expectations")
 
 
 def docs_site(root: Path) -> Path:

@@ -77,8 +77,12 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
     if not skip_dbt and not (Path(settings.dbt_project_dir) / "dbt_project.yml").exists():
         from connector.config import ConfigError
 
-        raise ConfigError(f"no dbt project at {settings.dbt_project_dir}: run vanbulk in a project directory (the "
-                          "one holding dbt_project/), or pass --project-dir; nothing was written")
+        raise ConfigError(f"no dbt project at {settings.dbt_project_dir}: run vanbulk inside a dbt project (a "
+                          "directory holding dbt_project.yml, or vanbulk.yml and dbt_project/), or pass --project-dir; "
+                          "nothing was written")
+    from connector.config import prepare_state_dir
+
+    echo(prepare_state_dir(settings))
     run_id = new_id()
     events = Events(echo)
     with run_log(settings.state_dir, run_id) as log_path:

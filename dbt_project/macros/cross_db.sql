@@ -46,3 +46,13 @@
 {% macro postgres__van_binary_order(expr) -%}
     {{ expr }} collate "C"
 {%- endmacro %}
+
+
+{#- The current time in UTC as a timestamp without time zone: the ledger stores naive UTC timestamps. -#}
+{% macro van_utc_now() -%}
+    {{ return(adapter.dispatch('van_utc_now', 'vanbulk')()) }}
+{%- endmacro %}
+
+{% macro default__van_utc_now() -%}
+    cast(now() at time zone 'UTC' as timestamp)
+{%- endmacro %}

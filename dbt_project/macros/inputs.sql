@@ -1,17 +1,26 @@
 {#- Where a staging view reads its rows from.
 
-    Order: the var `vanbulk_input__<mapping type>` (name of one of your models or seeds, e.g. "my_activist_codes"),
-    then, when `vanbulk_demo` is true, the demo seed `demo_<mapping type>`, else the source table
-    `van_input.<mapping type>`. -#}
+    Order: the var `vanbulk_input__<mapping type>` (name of one of your models or seeds, e.g. "my_activist_codes";
+    "package.model" for another package's), then, when `vanbulk_demo` is true, the demo seed
+    `demo_<mapping type>`, else the source table `van_input.<mapping type>`. A bare name refers to the root
+    project (the two-argument ref, so dbt does not warn about a package node depending on the root project). -#}
 {% macro van_input(name) -%}
     {%- set override = var('vanbulk_input__' ~ name, none) -%}
     {%- if override -%}
-        {{ return(ref(override)) }}
-    {%- elif var('vanbulk_demo', true) -%}
+        {%- set parts = override.split('.', 1) if '.' in override else [project_name, override] -%}
+        {{ return(ref(parts[0], parts[1])) }}
+    {%- elif vanbulk.van_demo() -%}
         {{ return(ref('demo_' ~ name)) }}
     {%- else -%}
         {{ return(source('van_input', name)) }}
     {%- endif -%}
+{%- endmacro %}
+
+
+{#- Demo inputs: on by default only when vanbulk itself is the root project (`make demo`); a project that
+    installs vanbulk as a package never reads or loads the demo seeds unless it sets vanbulk_demo: true. -#}
+{% macro van_demo() -%}
+    {{ return(var('vanbulk_demo', project_name == 'vanbulk')) }}
 {%- endmacro %}
 
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__activist_code', true),
+        enabled=var('vanbulk_enabled__activist_code', var('vanbulk_input__activist_code', none) is not none or 'activist_code' in var('vanbulk_mapping_types', []) or 'ActivistCode' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

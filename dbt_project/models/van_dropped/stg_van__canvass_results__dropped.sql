@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__canvass_results', true),
+        enabled=var('vanbulk_enabled__canvass_results', var('vanbulk_input__canvass_results', none) is not none or 'canvass_results' in var('vanbulk_mapping_types', []) or 'CanvassResults' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

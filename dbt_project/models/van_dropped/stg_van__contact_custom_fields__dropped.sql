@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__contact_custom_fields', true),
+        enabled=var('vanbulk_enabled__contact_custom_fields', var('vanbulk_input__contact_custom_fields', none) is not none or 'contact_custom_fields' in var('vanbulk_mapping_types', []) or 'ApplyContactCustomFields' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__contribution_adjustments', true),
+        enabled=var('vanbulk_enabled__contribution_adjustments', var('vanbulk_input__contribution_adjustments', none) is not none or 'contribution_adjustments' in var('vanbulk_mapping_types', []) or 'ContributionAdjustments' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__contributions', true),
+        enabled=var('vanbulk_enabled__contributions', var('vanbulk_input__contributions', none) is not none or 'contributions' in var('vanbulk_mapping_types', []) or 'Contributions' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__create_or_update_activist_codes', true),
+        enabled=var('vanbulk_enabled__create_or_update_activist_codes', var('vanbulk_input__create_or_update_activist_codes', none) is not none or 'create_or_update_activist_codes' in var('vanbulk_mapping_types', []) or 'CreateOrUpdateActivistCodes' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

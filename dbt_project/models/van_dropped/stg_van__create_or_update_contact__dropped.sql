@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__create_or_update_contact', true),
+        enabled=var('vanbulk_enabled__create_or_update_contact', var('vanbulk_input__create_or_update_contact', none) is not none or 'create_or_update_contact' in var('vanbulk_mapping_types', []) or 'CreateOrUpdateContact' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

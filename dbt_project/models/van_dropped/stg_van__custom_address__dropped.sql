@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__custom_address', true),
+        enabled=var('vanbulk_enabled__custom_address', var('vanbulk_input__custom_address', none) is not none or 'custom_address' in var('vanbulk_mapping_types', []) or 'CustomAddress' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

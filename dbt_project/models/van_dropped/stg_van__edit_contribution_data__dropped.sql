@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__edit_contribution_data', true),
+        enabled=var('vanbulk_enabled__edit_contribution_data', var('vanbulk_input__edit_contribution_data', none) is not none or 'edit_contribution_data' in var('vanbulk_mapping_types', []) or 'EditContributionData' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

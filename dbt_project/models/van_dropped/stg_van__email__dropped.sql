@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__email', true),
+        enabled=var('vanbulk_enabled__email', var('vanbulk_input__email', none) is not none or 'email' in var('vanbulk_mapping_types', []) or 'Email' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

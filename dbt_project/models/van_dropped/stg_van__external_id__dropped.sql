@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__external_id', true),
+        enabled=var('vanbulk_enabled__external_id', var('vanbulk_input__external_id', none) is not none or 'external_id' in var('vanbulk_mapping_types', []) or 'ApplyExternalID' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__jobs', true),
+        enabled=var('vanbulk_enabled__jobs', var('vanbulk_input__jobs', none) is not none or 'jobs' in var('vanbulk_mapping_types', []) or 'Jobs' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

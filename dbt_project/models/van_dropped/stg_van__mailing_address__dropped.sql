@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__mailing_address', true),
+        enabled=var('vanbulk_enabled__mailing_address', var('vanbulk_input__mailing_address', none) is not none or 'mailing_address' in var('vanbulk_mapping_types', []) or 'MailingAddress' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__names_and_salutations', true),
+        enabled=var('vanbulk_enabled__names_and_salutations', var('vanbulk_input__names_and_salutations', none) is not none or 'names_and_salutations' in var('vanbulk_mapping_types', []) or 'NamesAndSalutations' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__organizing_turfs', true),
+        enabled=var('vanbulk_enabled__organizing_turfs', var('vanbulk_input__organizing_turfs', none) is not none or 'organizing_turfs' in var('vanbulk_mapping_types', []) or 'OrganizingTurfs' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

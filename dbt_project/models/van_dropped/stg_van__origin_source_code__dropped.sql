@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__origin_source_code', true),
+        enabled=var('vanbulk_enabled__origin_source_code', var('vanbulk_input__origin_source_code', none) is not none or 'origin_source_code' in var('vanbulk_mapping_types', []) or 'OriginSourceCode' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

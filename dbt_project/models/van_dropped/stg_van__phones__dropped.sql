@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__phones', true),
+        enabled=var('vanbulk_enabled__phones', var('vanbulk_input__phones', none) is not none or 'phones' in var('vanbulk_mapping_types', []) or 'Phones' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__recurring_commitments', true),
+        enabled=var('vanbulk_enabled__recurring_commitments', var('vanbulk_input__recurring_commitments', none) is not none or 'recurring_commitments' in var('vanbulk_mapping_types', []) or 'RecurringCommitments' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

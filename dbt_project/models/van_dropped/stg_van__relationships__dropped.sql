@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__relationships', true),
+        enabled=var('vanbulk_enabled__relationships', var('vanbulk_input__relationships', none) is not none or 'relationships' in var('vanbulk_mapping_types', []) or 'Relationships' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__suppressions', true),
+        enabled=var('vanbulk_enabled__suppressions', var('vanbulk_input__suppressions', none) is not none or 'suppressions' in var('vanbulk_mapping_types', []) or 'Suppressions' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 

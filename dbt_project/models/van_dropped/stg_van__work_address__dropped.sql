@@ -5,7 +5,7 @@
 
 {{
     config(
-        enabled=var('vanbulk_enabled__work_address', true),
+        enabled=var('vanbulk_enabled__work_address', var('vanbulk_input__work_address', none) is not none or 'work_address' in var('vanbulk_mapping_types', []) or 'WorkAddress' in var('vanbulk_mapping_types', []) or var('vanbulk_demo', project_name == 'vanbulk')),
     )
 }}
 
