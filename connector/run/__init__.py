@@ -82,12 +82,13 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
                           "nothing was written")
     from connector.config import prepare_state_dir
 
-    echo(prepare_state_dir(settings))
+    files = prepare_state_dir(settings)
     run_id = new_id()
     events = Events(echo)
     with run_log(settings.state_dir, run_id) as log_path:
         events.emit("run_started", f"{command} {run_id}: log in {_shown(log_path)}", run_id=run_id,
                     command=command, log=str(log_path), selector=list(select or []), args=args)
+        events.emit("state_files", files)
         try:
             return _execute(settings, command, select, opts, run_id, log_path, dry_run=dry_run, resume=resume,
                             force=force, wait=wait, vars=vars, skip_dbt=skip_dbt, echo=echo, preflight=preflight,

@@ -87,7 +87,8 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
         if host is None and need_host:
             host = stack.enter_context(open_host(settings, storage_options=storage_options))
             if host.name == "local" and not settings.simulated:
-                echo("hosting: local file host; VAN must be able to reach it (set hosting_public_url or use s3://)")
+                events.emit("hosting_local", "hosting: local file host; VAN must be able to reach it (set "
+                            "hosting_public_url or use s3://)", level=logging.WARNING)
         ledger.ensure()
         if exclusive:
             ledger.mark_dead_runs_interrupted(any_target=wh.dialect == "duckdb")
