@@ -97,8 +97,7 @@ def _count_statements() -> dict[str, float]:
     @sa.event.listens_for(sa.engine.Engine, "after_cursor_execute")
     def _after(conn, cursor, statement, parameters, context, executemany):  # noqa: ANN001
         took = time.perf_counter() - conn.info.pop("vb_t0", time.perf_counter())
-        if conn.engine.url.drivername.startswith("duckdb_gx") or "postgresql" in conn.engine.url.drivername \
-                and "van_preflight" not in statement and "vanbulk_pf" not in statement:
+        if conn.engine.url.drivername.startswith("duckdb_gx"):
             add("#gx sql s", took)
         elif statement.lstrip().lower().startswith("create table") and "van_preflight_batch__" in statement:
             add("#scan s", took)
@@ -135,6 +134,7 @@ def child(mode: str, db: str, project: str) -> dict:
     elif mode.startswith("demo"):
         names = [m.name for m in catalog if wh.relation_exists(m.staging_view, settings.staging_schema)]
         t0 = time.perf_counter()  # the view list is not pre-flight work
+        seen.clear()
         report = run_preflight(wh, catalog, names, f"bench-{mode}", settings, gx=mode == "demo_gx")
         extra.update(views=len(report.results))
     else:
