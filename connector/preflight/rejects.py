@@ -33,9 +33,10 @@ MISSING_STATIC_RULE = "missing_static_value"
 
 REJECT, WARN = "reject", "warn"
 
-__all__ = ["BLOCKED_RULE", "COLUMNS", "MISSING_STATIC_RULE", "REJECT", "TABLE", "WARN", "WARNINGS_TABLE",
-           "BATCH_PREFIX", "Findings", "batch_relation", "batch_table", "ensure_table", "rejects_relation", "warnings_relation", "replace_rejects", "reject_counts",
-           "severity_of", "split_query", "write_blocked_rejects", "write_findings"]
+__all__ = ["BATCH_PREFIX", "BLOCKED_RULE", "COLUMNS", "MISSING_STATIC_RULE", "REJECT", "TABLE", "WARN",
+           "WARNINGS_TABLE", "Findings", "batch_relation", "batch_table", "ensure_table", "rejects_relation",
+           "warnings_relation", "replace_rejects", "reject_counts", "severity_of", "split_query",
+           "write_blocked_rejects", "write_findings"]
 
 
 def rejects_relation(warehouse: Warehouse, schema: str) -> str:
@@ -135,6 +136,9 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
     parts = [split_query(r.query) for r in rules]
     if any(p is None for p in parts):  # an unexpected rule shape: one query per rule, still correct
+        if batch is not None:  # GX then reads the whole view (a copy of it, in the batch table)
+            conn.execute(sa.text(f"drop table if exists {batch}"))
+            conn.execute(sa.text(f"create table {batch} as select * from {relation}"))
         return _per_rule(conn, targets, params, relation, rules)
     on_view = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
     failing = " or ".join(f"({on_view(p[3])})" for p in parts) or "1 = 0"

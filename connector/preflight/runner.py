@@ -72,6 +72,7 @@ def _context(root: Path, catalog, mapping_types: list[str]):
     from great_expectations.core.expectation_suite import ExpectationSuite
     from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
 
+    import connector.preflight.gx_expectations  # noqa: F401  (registers vanbulk_row_rule with GX)
     from connector.preflight.suites import suite_dict
 
     site = docs_site(root)

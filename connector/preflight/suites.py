@@ -44,7 +44,8 @@ WARNING_PREFIX = "WARNING (rows still sent, recorded in van_preflight_warnings):
 def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
     severity, description = "critical", item.description
     if isinstance(item, Rule):
-        etype, kwargs = "unexpected_rows_expectation", {"unexpected_rows_query": item.query}
+        # GX's UnexpectedRowsExpectation counting with one query (gx_expectations.py)
+        etype, kwargs = "vanbulk_row_rule", {"unexpected_rows_query": item.query}
         meta = {"rule": item.rule, "column": item.column, "level": item.level, "key": item.key}
         if severity_of(item) == WARN:
             # GX's own severity, and the description Data Docs print, say it: a warning, not a failure.
@@ -84,6 +85,8 @@ def suite_json(catalog: Catalog, mt: MappingType) -> str:
     """The suite exactly as GX's own store serialises it, so GX re-saving a suite during a run (it does,
     when validation definitions are stored) leaves the committed file byte-identical."""
     from great_expectations.core.expectation_suite import ExpectationSuite, ExpectationSuiteSchema
+
+    import connector.preflight.gx_expectations  # noqa: F401  (registers vanbulk_row_rule with GX)
 
     return ExpectationSuiteSchema().dumps(ExpectationSuite(**suite_dict(catalog, mt)), indent=2, sort_keys=True)
 

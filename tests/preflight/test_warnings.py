@@ -109,3 +109,32 @@ def test_rerun_replaces_the_warnings(warned, probe_catalog):
     # the same run without warn rules: the format failures are rejects again, no warnings left
     run_preflight(env.warehouse, probe_catalog, [PROBE], RUN, settings, gx=False)
     assert env.warehouse.scalar(f"select count(*) from {report.warnings_relation} where run_id = :r", {"r": RUN}) == 0
+
+
+def _one_odd_shape(catalog, mt):
+    """The real rules, with the first format rule's query in a shape the one pass does not parse."""
+    out, done = [], False
+    for r in build_rules(catalog, mt):
+        if r.rule == WARNED_FAMILY and not done:
+            r, done = dataclasses.replace(r, query="select  " + r.query[len("select "):]), True
+        out.append(r)
+    return out
+
+
+def test_a_rule_of_another_shape_still_runs_and_gx_agrees(env, probe_catalog):
+    """A template the pass cannot split runs as its own queries; GX then reads the whole view's copy."""
+    mp = pytest.MonkeyPatch()
+    mp.setattr(check, "build_rules", _one_odd_shape)
+    mp.setattr(suites, "build_rules", _one_odd_shape)
+    try:
+        env.make_view(probe_catalog, PROBE, rows(probe_catalog.get(PROBE).staging_columns))
+        report = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-odd", env.with_settings(split_disclosure=True))
+    finally:
+        mp.undo()
+    res = report.results[PROBE]
+    got = _by_key(env.warehouse.fetchall(
+        f"select source_row_key, rule, column_name from {report.rejects_relation} where run_id = 'run-odd'"))
+    assert got == {k: v for k, v in expected().items() if v}
+    assert not res.blocked, res.block_reasons
+    assert all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
+    assert env.warehouse.scalar(f"select count(*) from {res.gx_batch}") == res.rows_checked
