@@ -18,7 +18,7 @@ from connector.errors import ConnectorError, VanError
 from connector.ledger import JobState
 from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
 from connector.redaction import redact
-from connector.results import ResultFile, download_results, parse_results
+from connector.results import ResultFile, ResultFiles, download_results
 from connector.run.submit import delete_hosted
 
 logger = logging.getLogger(__name__)
@@ -56,8 +56,7 @@ def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any]) -> dic
         except VanError as exc:
             logger.warning("VAN job %s: result download failed (%s); fetching fresh links", van_job_id, exc)
             files = download_results(rt.client, rt.client.get_job(van_job_id), dest)
-        rows = parse_results(files, mts, job_key=job_key, van_job_id=van_job_id, run_id=job["run_id"],
-                             loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+        rows = ResultFiles(files, mts, loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
         counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
         rt.echo(f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed {counts.get('processed', 0)}, "
                 f"failed {counts.get('failed', 0)}, not in results {counts.get('not_in_results', 0)}")
@@ -75,8 +74,7 @@ def reload_from_raw(rt, job: Mapping[str, Any]) -> dict[str, int] | None:
     files = [ResultFile(int(p.stem.split("-")[1]), p, "", None) for p in raw]
     if JobState(job["local_state"]) != JobState.COMPLETED:
         rt.ledger.mark_completed(job["job_key"], str(job.get("van_status") or ""), job.get("errors_json"))
-    rows = parse_results(files, str(job["mapping_types"]).split("+"), job_key=job["job_key"], van_job_id=van_job_id,
-                         run_id=job["run_id"], loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    rows = ResultFiles(files, str(job["mapping_types"]).split("+"), loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
     return rt.ledger.load_results(job, rows, failed_message=None, result_files=_file_records(files))
 
 
