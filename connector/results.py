@@ -214,8 +214,10 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
             status = f"case when {' or '.join(bad)} then 'failed' else '{PROCESSED}' end"
             first = "case " + " ".join(f"when {b} then case when {c} = '' then '(blank result cell)' else {c} end"
                                        for b, c in zip(bad, cells)) + " end"
-            messages = " || ', ' || ".join(f"{_sql_lit(json.dumps(name) + ': ')} || cast(to_json({c}) as {text})"
-                                           for name, c in zip(by_mt[mt], cells))
+            # to_json only for cells other than the common exact "Processed" (a constant: 2x faster on DuckDB)
+            messages = " || ', ' || ".join(
+                f"{_sql_lit(json.dumps(name) + ': ')} || case when {c} = 'Processed' then '\"Processed\"' "
+                f"else cast(to_json({c}) as {text}) end" for name, c in zip(by_mt[mt], cells))
             messages = f"'{{' || {messages} || '}}'"
         else:  # no result column for this mapping (VAN omits some): the row being there is success
             status = f"case when {cell('PrimaryKey')} is null then 'failed' else '{PROCESSED}' end"
@@ -231,17 +233,25 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
     return " union all ".join(selects)
 
 
-def results_insert_sql(per_file: Sequence[str], table: str, dialect: str) -> str:
-    """INSERT of every file's rows (``result_rows_sql``) into ``table``, the first row of a repeated
-    (mapping type, key) only, with the message category."""
+def results_insert_sql(per_file: Sequence[str], table: str, job_rows: str, dialect: str, *, dedup: bool) -> str:
+    """INSERT, for every (key, mapping type) the job carried (``job_rows``), of its result row from the files
+    (``result_rows_sql``), or a ``not_in_results`` row (parameter ``:absent`` as the message) when the files
+    have none (VAN dropped it in validation). Result rows the job did not carry are left out. ``dedup``:
+    a (mapping type, key) repeated in the files keeps its first row (needed only when one is repeated)."""
     union = " union all ".join(f"({s})" for s in per_file)
-    cat = category_sql(dialect, "first_error_message")
+    if dedup:
+        union = (f"select * from (select x.*, row_number() over (partition by mapping_type, source_row_key "
+                 f"order by _rank) as _n from ({union}) x) y where _n = 1")
+    cat = category_sql(dialect, "f.first_error_message")
     return (
         f"insert into {table} (job_key, van_job_id, run_id, mapping_type, source_row_key, bulk_upload_data_id, "
         f"ul_file_id, primary_key, primary_key_type, mapping_messages_json, row_status, first_error_message, "
         f"error_category, result_file_no, loaded_at) "
-        f"select :job_key, cast(:van_job_id as bigint), :run_id, mapping_type, source_row_key, bulk_upload_data_id, "
-        f"ul_file_id, primary_key, primary_key_type, mapping_messages_json, row_status, first_error_message, "
-        f"case when row_status = 'failed' then {cat} end, result_file_no, :loaded_at from ("
-        f"select x.*, row_number() over (partition by mapping_type, source_row_key order by _rank) as _n "
-        f"from ({union}) x) y where _n = 1")
+        f"select :job_key, cast(:van_job_id as bigint), :run_id, s.mapping_type, s.source_row_key, "
+        f"f.bulk_upload_data_id, f.ul_file_id, f.primary_key, f.primary_key_type, f.mapping_messages_json, "
+        f"coalesce(f.row_status, 'not_in_results'), "
+        f"case when f.row_status is null then :absent else f.first_error_message end, "
+        f"case when f.row_status is null then 'not_in_results' when f.row_status = 'failed' then {cat} end, "
+        f"f.result_file_no, :loaded_at "
+        f"from (select mapping_type, source_row_key from {job_rows} where job_key = :job_key) s "
+        f"left join ({union}) f on f.mapping_type = s.mapping_type and f.source_row_key = s.source_row_key")

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from connector.ledger import ROW_RESULTS, JobState, content_key, new_id, utcnow
 from connector.results import ResultFile, ResultFiles, parse_results
 
@@ -35,10 +37,13 @@ def _norm(row: dict) -> tuple:
     return tuple(json.dumps(r[c], sort_keys=True) if c == "mapping_messages_json" else r[c] for c in COLS)
 
 
-def test_engine_ingest_equals_python_parse_and_records_absent_rows(ledger, tmp_path):
-    (tmp_path / "r1.csv").write_bytes(FILE1.encode("utf-8"))
-    (tmp_path / "r2.csv").write_bytes(FILE2.encode("utf-8"))
-    files = [ResultFile(1, tmp_path / "r1.csv", "", None), ResultFile(2, tmp_path / "r2.csv", "", None)]
+@pytest.mark.parametrize("texts", [[FILE1, FILE2], [FILE1]], ids=["repeated-key", "one-file"])
+def test_engine_ingest_equals_python_parse_and_records_absent_rows(ledger, tmp_path, texts):
+    files = []
+    for no, text in enumerate(texts, 1):
+        (tmp_path / f"r{no}.csv").write_bytes(text.encode("utf-8"))
+        files.append(ResultFile(no, tmp_path / f"r{no}.csv", "", None))
+    absent_keys = ["absent\r\nkey"] + (["k8"] if len(texts) == 1 else [])
     run = new_id()
     job_key = ledger.record_job({"run_id": run, "mapping_types": "+".join(MTS), "api_target": ledger.api_target,
                                  "content_key": content_key(MTS, ledger.api_target, 1, new_id()), "database_mode": 1,
@@ -59,6 +64,7 @@ def test_engine_ingest_equals_python_parse_and_records_absent_rows(ledger, tmp_p
                                                   "duplicate"}
     absent = ledger._query(f"select mapping_type, source_row_key from {ledger.rel(ROW_RESULTS)} "
                            "where job_key = :k and row_status = 'not_in_results'", {"k": job_key})
-    assert sorted((r["mapping_type"], r["source_row_key"]) for r in absent) == sorted((mt, "absent\r\nkey") for mt in MTS)
+    assert sorted((r["mapping_type"], r["source_row_key"]) for r in absent) == sorted(
+        (mt, k) for mt in MTS for k in absent_keys)
     assert sum(counts.values()) == len(CARRIED) * len(MTS)
     assert ledger.job(job_key)["local_state"] == "results_loaded"
