@@ -35,6 +35,15 @@ def write_result_files(directory: Path, job_id: int, header: Sequence[str], rows
     validated" from "no results yet".
     """
     directory.mkdir(parents=True, exist_ok=True)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+
+    def _line(values: Sequence[str]) -> bytes:  # one writer for every row (a new one per row cost 2x)
+        buf.seek(0)
+        buf.truncate()
+        writer.writerow(values)
+        return buf.getvalue().encode("utf-8")
+
     head = _line(header)
     paths: list[Path] = []
     out = None
