@@ -110,8 +110,16 @@ def main() -> int:
           f"{PY_ROWS / py['seconds']:,.0f} rows/s")
     print(f"ingest: {rate:,.0f} rows/s (target: at least 500,000); {ratio:.2f}x the engine's own load "
           f"(target: at most 2x); {rate / (PY_ROWS / py['seconds']):.0f}x the earlier path")
-    ok = rate >= 500_000 and ratio <= 2.0
-    print("targets met" if ok else "target missed: see the profile note in bench/results.md")
+    base_rate = (ROWS - ROWS // 100) / med["baseline"]
+    if rate >= 500_000 and ratio <= 2.0:
+        print("targets met")
+    elif ratio <= 2.0:
+        print(f"target missed: 500,000 rows/s; the engine's own load of the same file runs at {base_rate:,.0f} rows/s "
+              f"in this run (2 cores shared with other work: the load is CPU-bound), and the ingest stays within "
+              f"{ratio:.2f}x of it. Profile (statement times): the one INSERT reading the file and joining it to the "
+              f"carried rows is most of it; the sync-state UPDATE of every row the rest.")
+    else:
+        print(f"target missed: {ratio:.2f}x the engine's own load (see the statement times in bench/results.md)")
     return 0
 
 
