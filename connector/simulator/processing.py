@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import operator
 import queue
 import secrets
 import threading
@@ -155,15 +156,15 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
     outcomes: list[RowOutcome] = []
     # What a mapping makes of a row depends only on the row's cells in that mapping's columns and on whether
     # the row has a key (row requirements): rows alike in those are evaluated once (speed only).
-    mapped = [(bm, tuple(b.column for b in bm.fields if b.column is not None)) for bm in spec.mappings]
+    mapped = [(bm, _cells_of([b.column for b in bm.fields if b.column is not None])) for bm in spec.mappings]
     seen: dict[tuple, tuple[bool, tuple[dict[str, str], str | None]]] = {}
     for number, cells in enumerate(rows, 1):
         out = RowOutcome(number, cells)
         invalid_messages: dict[int, str] = {}
         has_key = key_col is not None and bool(cells[key_col].strip())
         evaluated = []
-        for bm, cols in mapped:
-            memo_key = (bm.position, has_key, *(cells[c] for c in cols))
+        for bm, cells_of in mapped:
+            memo_key = (bm.position, has_key, cells_of(cells))
             hit = seen.get(memo_key)
             if hit is None:
                 hit = (_all_blank(bm, cells), _mapping_values(bm, cells, catalog, spec))
@@ -203,6 +204,13 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
             out.create = spec.creator.position not in out.messages
         outcomes.append(out)
     return outcomes
+
+
+def _cells_of(columns: list[int]) -> Callable[[list[str]], Any]:
+    """The cells of ``columns`` (a hashable value), fast."""
+    if not columns:
+        return lambda cells: ()
+    return operator.itemgetter(*columns)
 
 
 def _all_blank(bm: BoundMapping, cells: list[str]) -> bool:
@@ -369,15 +377,23 @@ class Processor:
         header = [*FIXED_COLUMNS, *(spec.columns[i] for i in spec.include_columns),
                   *(f"{bm.mapping_type.name}_{instances[bm.position]}" for bm in result_mappings)]
 
+        ul_text, included = str(ul_file), list(spec.include_columns)
+        positions = [bm.position for bm in result_mappings]
+
         def result_rows():
             for o in outcomes:
                 if o.absent:
                     continue
                 pk = "" if o.key is None else str(o.key)
-                yield [str(o.number), str(ul_file), pk, spec.key_type,
-                       *(o.cells[i] for i in spec.include_columns),
-                       *(o.messages.get(bm.position, config.skipped_mapping_result if bm.position in o.skipped
-                                        else "Processed") for bm in result_mappings)]
+                cells = o.cells
+                row = [str(o.number), ul_text, pk, spec.key_type]
+                row += [cells[i] for i in included]
+                if not o.messages and not o.skipped:  # the common row: every mapping Processed
+                    row += ["Processed"] * len(positions)
+                else:
+                    row += [o.messages.get(p, config.skipped_mapping_result if p in o.skipped else "Processed")
+                            for p in positions]
+                yield row
 
         paths = write_result_files(self.store.results_dir / str(job_id), job_id, header, result_rows(),
                                    spec.result_kb * config.result_kb_unit)
