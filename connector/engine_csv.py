@@ -6,10 +6,9 @@
 * PostgreSQL: ``COPY (query) TO STDOUT (FORMAT csv, FORCE_QUOTE *)`` through psycopg (LF rows: the
   exporter adds the CR).
 
-Before the rows, the same transaction writes the row keys, one JSON string per line in row order, with
-the engine's own ``to_json`` (a key holding CR, LF or quotes stays on one line): the ``.keys`` side files
-are cut from it. One transaction (DuckDB's, or PostgreSQL's ``REPEATABLE READ`` snapshot) makes the keys
-and the rows the same rows.
+Each row starts with one more field, its key as JSON text from the engine's own ``to_json`` (a key holding
+CR, LF or quotes stays on one line); the exporter cuts it off into the ``.keys`` side files. One query, so
+the keys are those of the rows written, and the (possibly costly) source query runs once.
 """
 
 from __future__ import annotations
@@ -20,10 +19,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
 
-import numpy as np
 import sqlalchemy as sa
 
-__all__ = ["KeyLines", "engine_csv", "supports_engine_csv"]
+__all__ = ["engine_csv", "rows_sql", "supports_engine_csv"]
 
 _BLOCK = 1 << 20
 # DuckDB while exporting: one thread (the other cores deflate; measured faster than two on 2 cores) and a
@@ -31,78 +29,33 @@ _BLOCK = 1 << 20
 # (bench/bench_export.py: peak RSS at 100k vs 5M rows). Restored after the COPY.
 DUCKDB_MEMORY_LIMIT = "'128MB'"
 _DUCKDB_SETTINGS = {"enable_progress_bar": "false", "threads": "1", "memory_limit": None}
-# A JSON string never holds a raw control character: with these as quote and delimiter the engine's CSV
-# writer leaves every JSON text as it is, one per line.
-_KEYS_CSV = "format csv, header false, quote '\x01', escape '\x01', delimiter '\x02'"
-
-
 def supports_engine_csv(dialect: str) -> bool:
     return dialect in ("duckdb", "postgresql")
 
 
 def rows_sql(sql: str, columns: Sequence[str], key: str, quote: Callable[[str], str], dialect: str) -> str:
-    """Exactly ``columns`` in order, as text with NULL as '' (so every field is quoted, as Python's csv
-    module writes them: byte-equal files, hence equal hashes, across versions), sorted by row key."""
+    """The row key as JSON text (``null`` for NULL), then exactly ``columns`` in order as text with NULL as ''
+    (so every field is quoted, as Python's csv module writes them: byte-equal files, hence equal hashes,
+    across versions), sorted by row key. The key field is cut off each row again (``csv_rows``)."""
     text = "varchar" if dialect == "duckdb" else "text"
+    key_json = f"coalesce(cast(to_json(cast(q.{quote(key)} as {text})) as {text}), 'null') as {quote('_key_json')}"
     cols = ", ".join(f"coalesce(cast(q.{quote(c)} as {text}), '') as {quote(c)}" for c in columns)
-    return f"select {cols} from ({sql}) as q order by q.{quote(key)}"
-
-
-def keys_sql(sql: str, key: str, quote: Callable[[str], str], dialect: str) -> str:
-    """Every row's key as a JSON string (``null`` for NULL), in the same order as ``rows_sql``."""
-    text = "varchar" if dialect == "duckdb" else "text"
-    return (f"select coalesce(cast(to_json(cast(q.{quote(key)} as {text})) as {text}), 'null') "
-            f"from ({sql}) as q order by q.{quote(key)}")
-
-
-class KeyLines:
-    """Reads the keys file in order, ``take(n)`` lines at a time (bytes, each line ending in LF)."""
-
-    def __init__(self, path: Path):
-        self._fh = open(path, "rb")
-        self._buf = b""
-        self._ends = np.empty(0, dtype=np.int64)  # LF offsets in _buf, from _pos on
-        self._pos = 0  # first unread byte of _buf
-        self._next = 0  # index into _ends of the next line end
-
-    def take(self, n: int) -> bytes:
-        while len(self._ends) - self._next < n:
-            block = self._fh.read(max(_BLOCK, 64 * n))
-            if not block:
-                raise ValueError(f"the keys file has fewer lines than the rows exported ({n} more wanted)")
-            self._buf = self._buf[self._pos:] + block
-            self._pos = 0
-            self._ends = np.flatnonzero(np.frombuffer(self._buf, dtype=np.uint8) == 10)
-            self._next = 0
-        end = int(self._ends[self._next + n - 1]) + 1 if n else self._pos
-        out = self._buf[self._pos:end]
-        self._pos, self._next = end, self._next + n
-        return out
-
-    def at_end(self) -> bool:
-        return len(self._ends) == self._next and not self._buf[self._pos:] and not self._fh.read(1)
-
-    def close(self) -> None:
-        self._fh.close()
+    return f"select {key_json}, {cols} from ({sql}) as q order by q.{quote(key)}"
 
 
 @contextmanager
-def engine_csv(warehouse, rows_query: str, keys_query: str, workdir: Path, *,
-               memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> Iterator[tuple[Iterator[bytes], Path, bool]]:
-    """``(blocks of CSV rows without a header, path of the keys file, whether rows end in LF only)``.
-    ``memory_limit``: DuckDB's for the sort while exporting (None: the instance's own)."""
+def engine_csv(warehouse, rows_query: str, workdir: Path, *,
+               memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> Iterator[tuple[Iterator[bytes], bool]]:
+    """``(blocks of CSV rows without a header, whether rows end in LF only)``. ``memory_limit``: DuckDB's for
+    the sort while exporting (None: the instance's own)."""
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    keys_path = workdir / "keys.jsonl"
-    try:
-        if warehouse.dialect == "duckdb":
-            with _duckdb(warehouse, rows_query, keys_query, workdir, keys_path, memory_limit) as blocks:
-                yield blocks, keys_path, False
-        else:
-            with _postgres(warehouse, rows_query, keys_query, keys_path) as blocks:
-                yield blocks, keys_path, True
-    finally:
-        keys_path.unlink(missing_ok=True)
+    if warehouse.dialect == "duckdb":
+        with _duckdb(warehouse, rows_query, workdir, memory_limit) as blocks:
+            yield blocks, False
+    else:
+        with _postgres(warehouse, rows_query) as blocks:
+            yield blocks, True
 
 
 def _lit(path: Path) -> str:
@@ -110,7 +63,7 @@ def _lit(path: Path) -> str:
 
 
 @contextmanager
-def _duckdb(warehouse, rows_query: str, keys_query: str, workdir: Path, keys_path: Path, memory_limit: str | None):
+def _duckdb(warehouse, rows_query: str, workdir: Path, memory_limit: str | None):
     pipe = workdir / "rows.csv"
     use_fifo = hasattr(os, "mkfifo")
     pipe.unlink(missing_ok=True)
@@ -131,8 +84,7 @@ def _duckdb(warehouse, rows_query: str, keys_query: str, workdir: Path, keys_pat
                         if v:
                             c.execute(sa.text(f"set {k} = {v}"))
                     c.commit()
-                    with c.begin():  # one snapshot: the keys and the rows are the same rows
-                        c.execute(sa.text(f"copy ({keys_query}) to {_lit(keys_path)} ({_KEYS_CSV})"))
+                    with c.begin():
                         c.execute(sa.text(f"copy ({rows_query}) to {_lit(pipe)} "
                                           "(format csv, header false, force_quote *, new_line '\r\n')"))
                 finally:  # instance-wide settings: give other connections theirs back
@@ -188,40 +140,22 @@ def _release_reader(pipe: Path, reader_done: threading.Event) -> None:
 
 
 @contextmanager
-def _postgres(warehouse, rows_query: str, keys_query: str, keys_path: Path):
+def _postgres(warehouse, rows_query: str):
     with warehouse.connect() as conn:
-        conn = conn.execution_options(isolation_level="REPEATABLE READ")
-        with conn.begin():
-            cur = conn.connection.dbapi_connection.cursor()
-            try:
-                with cur.copy(f"copy ({keys_query}) to stdout ({_KEYS_CSV})") as cp, open(keys_path, "wb") as out:
-                    _drain(cp, out.write)
+        raw = conn.connection.dbapi_connection
+        with raw.cursor() as cur:
 
-                def blocks() -> Iterator[bytes]:
-                    with cur.copy(f"copy ({rows_query}) to stdout (format csv, header false, force_quote *)") as cp:
-                        parts: list[bytes] = []
-                        size = 0
-                        for data in cp:
-                            parts.append(bytes(data))
-                            size += len(data)
-                            if size >= _BLOCK:
-                                yield b"".join(parts)
-                                parts, size = [], 0
-                        if parts:
+            def blocks() -> Iterator[bytes]:
+                with cur.copy(f"copy ({rows_query}) to stdout (format csv, header false, force_quote *)") as cp:
+                    parts: list[bytes] = []
+                    size = 0
+                    for data in cp:  # one row per message: joined into ~1 MB blocks
+                        parts.append(bytes(data))
+                        size += len(data)
+                        if size >= _BLOCK:
                             yield b"".join(parts)
+                            parts, size = [], 0
+                    if parts:
+                        yield b"".join(parts)
 
-                yield blocks()
-            finally:
-                cur.close()
-
-
-def _drain(cp, write: Callable[[bytes], object]) -> None:
-    parts: list[bytes] = []
-    size = 0
-    for data in cp:
-        parts.append(bytes(data))
-        size += len(data)
-        if size >= _BLOCK:
-            write(b"".join(parts))
-            parts, size = [], 0
-    write(b"".join(parts))
+            yield blocks()

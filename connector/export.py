@@ -33,8 +33,7 @@ from typing import Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from connector.csv_rows import RowBlock, frame_rows
-from connector.engine_csv import (DUCKDB_MEMORY_LIMIT, KeyLines, engine_csv, keys_sql, rows_sql,
-                                  supports_engine_csv)
+from connector.engine_csv import DUCKDB_MEMORY_LIMIT, engine_csv, rows_sql, supports_engine_csv
 from connector.errors import ExportError
 from connector.warehouse import WarehouseError
 from connector.zip_writer import ZipEntryWriter, deflate_piece
@@ -107,24 +106,17 @@ def _export_engine(warehouse, sql: str, columns: list[str], out_dir: Path, base_
                    max_rows_per_chunk: int, on_progress, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> list[Chunk]:
     q, d = warehouse.quote, warehouse.dialect
     with tempfile.TemporaryDirectory(prefix=f".{base_name}-", dir=_mkdir(out_dir)) as work, \
-            engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, q, d), keys_sql(sql, ROW_KEY, q, d),
-                       Path(work), memory_limit=memory_limit) as (blocks, keys_path, add_cr):
-        keys = KeyLines(keys_path)
-        try:
-            def pieces() -> Iterator[tuple[RowBlock, bytes]]:
-                for block in frame_rows(blocks, add_cr=add_cr, min_bytes=_piece_bytes(max_zipped_bytes)):
-                    k = keys.take(block.rows)
-                    if _has_no_key(k):
-                        raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
-                    yield block, k
-                if not keys.at_end():
-                    raise ExportError(f"{base_name}: the warehouse returned more keys than rows (did the data "
-                                      "change during the export?)")
+            engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, q, d), Path(work),
+                       memory_limit=memory_limit) as (blocks, add_cr):
 
-            return _write_chunks(pieces(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
-                                 max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
-        finally:
-            keys.close()
+        def pieces() -> Iterator[tuple[RowBlock, bytes]]:
+            for block in frame_rows(blocks, add_cr=add_cr, min_bytes=_piece_bytes(max_zipped_bytes), key_first=True):
+                if _has_no_key(block.keys):
+                    raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
+                yield block, block.keys
+
+        return _write_chunks(pieces(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
+                             max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
 
 
 def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path, base_name: str, *,
