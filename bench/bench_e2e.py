@@ -55,8 +55,8 @@ def setup(project: Path, rows: int) -> None:
     store = Store(project / ".vanbulk" / "simulator")
     del store
     with sqlite3.connect(project / ".vanbulk" / "simulator" / "simulator.sqlite3") as db:
-        db.executemany("insert or ignore into contacts (van_id, fields) values (?, '{}')",
-                       ((100001 + i,) for i in range(rows)))
+        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
+                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")
 
 
 def child(project: str) -> dict:
@@ -88,6 +88,10 @@ def child(project: str) -> dict:
     submit.submit_chunk = timed("submit+host", submit.submit_chunk)
     local_host.LocalFileHost.put = timed("host", local_host.LocalFileHost.put)
     processing.Processor.run = timed("VAN processing", processing.Processor.run)
+    processing.fetch_source = timed("sim: fetch the zip", processing.fetch_source)
+    processing.read_rows = timed("sim: read the CSV", processing.read_rows)
+    processing.evaluate_rows = timed("sim: evaluate rows", processing.evaluate_rows)
+    processing.Processor._commit = timed("sim: apply + result files", processing.Processor._commit)
     reconcile.download_results = timed("ingest", reconcile.download_results)
     Ledger.load_results = timed("ingest", Ledger.load_results)
     run_pkg.collect = timed("collect", run_pkg.collect)
@@ -95,14 +99,14 @@ def child(project: str) -> dict:
     s = Settings(project_dir=project, poll_interval_seconds=0.2)
     cfg = SimulatorConfig.from_dict({"pending_seconds": 0.0, "seconds_per_1000_rows": 0.0,
                                      "min_processing_seconds": 0.0})
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     summary = run_pkg.run(s, [MT], vars={"vanbulk_demo": False}, simulator_config=cfg,
                           preflight=timed("pre-flight", run_preflight))
     total = time.perf_counter() - t0
     spent["submit"] = spent.pop("submit+host") - spent["host"]
     spent["waiting"] = max(0.0, spent.pop("collect") - spent["ingest"])
     ms = summary.mapping_types[MT]
-    return {"total": total, "stages": dict(spent), "peak_rss_mb": peak_rss_mb(), "ok": summary.ok,
+    return {"total": total, "cpu": time.process_time() - c0, "stages": dict(spent), "peak_rss_mb": peak_rss_mb(), "ok": summary.ok,
             "outcomes": {"processed": ms.processed, "failed": ms.failed, "not_in_results": ms.not_in_results,
                          "chunks": ms.chunks, "sent": ms.sent}}
 
@@ -122,8 +126,14 @@ def main() -> int:
     other = total - sum(st.get(n, 0.0) for n in STAGES if n not in ("VAN processing",))
     print(f"{'(other)':16s} {other:8.2f} {other / total:6.0%}   (runtime start, simulator seeding check, summary)")
     slowest = max((n for n in STAGES if n != "waiting"), key=lambda n: st.get(n, 0.0))
-    print(f"slowest stage: {slowest}; simulator {ROWS / st['VAN processing']:,.0f} rows/s "
-          f"(target: at least 100,000)")
+    sim = ROWS / st["VAN processing"]
+    print(f"slowest stage: {slowest}; simulator {sim:,.0f} rows/s (target: at least 100,000); "
+          f"CPU time of the whole run {r['cpu']:.0f}s over {total:.0f}s wall (the 2 cores are shared)")
+    if sim < 100_000:
+        parts = {k: v for k, v in st.items() if k.startswith("sim: ")}
+        print("simulator target missed: it is Python per row (csv parsing, the catalogue rules of every row, one "
+              "sqlite row per applied mapping, the result CSV); its time by part: "
+              + ", ".join(f"{k[5:]} {v:.1f}s ({v / st['VAN processing']:.0%})" for k, v in parts.items()))
     return 0 if r["ok"] else 1
 
 
