@@ -88,6 +88,16 @@ def child(project: str) -> dict:
     submit.submit_chunk = timed("submit+host", submit.submit_chunk)
     local_host.LocalFileHost.put = timed("host", local_host.LocalFileHost.put)
     processing.Processor.run = timed("VAN processing", processing.Processor.run)
+    sim_run = processing.Processor.run
+
+    def sim_cpu(self, job_id):  # the worker thread's own CPU time: the simulator's speed without the contention
+        c = time.thread_time()
+        try:
+            return sim_run(self, job_id)
+        finally:
+            spent["sim cpu"] += time.thread_time() - c
+
+    processing.Processor.run = sim_cpu
     processing.fetch_source = timed("sim: fetch the zip", processing.fetch_source)
     processing.read_rows = timed("sim: read the CSV", processing.read_rows)
     processing.evaluate_rows = timed("sim: evaluate rows", processing.evaluate_rows)
@@ -126,10 +136,11 @@ def main() -> int:
     other = total - sum(st.get(n, 0.0) for n in STAGES if n not in ("VAN processing",))
     print(f"{'(other)':16s} {other:8.2f} {other / total:6.0%}   (runtime start, simulator seeding check, summary)")
     slowest = max((n for n in STAGES if n != "waiting"), key=lambda n: st.get(n, 0.0))
-    sim = ROWS / st["VAN processing"]
-    print(f"slowest stage: {slowest}; simulator {sim:,.0f} rows/s (target: at least 100,000); "
-          f"CPU time of the whole run {r['cpu']:.0f}s over {total:.0f}s wall (the 2 cores are shared)")
-    if sim < 100_000:
+    sim, sim_cpu = ROWS / st["VAN processing"], ROWS / st["sim cpu"]
+    print(f"slowest stage: {slowest}; simulator {sim:,.0f} rows/s of wall time, {sim_cpu:,.0f} rows per CPU-second of "
+          f"its worker threads (target: at least 100,000 rows/s); CPU time of the whole run {r['cpu']:.0f}s over "
+          f"{total:.0f}s wall (the 2 cores are shared with other work)")
+    if min(sim, sim_cpu) < 100_000:
         parts = {k: v for k, v in st.items() if k.startswith("sim: ")}
         print("simulator target missed: it is Python per row (csv parsing, the catalogue rules of every row, one "
               "sqlite row per applied mapping, the result CSV); its time by part: "
