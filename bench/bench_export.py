@@ -121,6 +121,7 @@ if sys.argv[1] == "csv":
     tbl = Table.from_csv(sys.argv[2])
 else:
     with duckdb.connect(sys.argv[2], read_only=True) as c:
+        c.execute("set enable_progress_bar = false")
         cur = c.execute(sys.argv[3])
         tbl = Table([[d[0] for d in cur.description]] + cur.fetchall())
 path = tbl.to_csv(temp_file_compression="zip", csv_name="bench.csv", quoting=csv.QUOTE_ALL)
@@ -162,7 +163,7 @@ def measure_parsons(py: Path, *args: str) -> dict:
                            env={**os.environ, "TMPDIR": tmp})
         if r.returncode:
             raise SystemExit(f"parsons run failed:\n{r.stderr[-2000:]}")
-        return json.loads(r.stdout.strip().splitlines()[-1])
+        return json.loads([line for line in r.stdout.splitlines() if line.startswith("{")][-1])
 
 
 def main() -> int:
