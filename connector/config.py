@@ -89,6 +89,7 @@ class Settings:
     poll_interval_seconds: float = 10.0
     poll_max_interval_seconds: float = 300.0
     poll_timeout_seconds: float = 12 * 3600.0  # VAN can take hours
+    collect_workers: int = 4  # jobs polled, and their results downloaded, at the same time (ledger writes: one at a time)
     http_timeout_seconds: float = 60.0
     http_max_retries: int = 6
 

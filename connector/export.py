@@ -4,25 +4,39 @@ Format: a header row (``hasHeader: true``; VAN skips it and names columns from `
 value quoted (``hasQuotes: true``; Parsons moved to QUOTE_ALL after quoting bugs), NULL as an empty
 field (VAN leaves the stored value unchanged), UTF-8, CRLF. Column order is exactly ``columns``.
 
-Chunks roll over before ``max_zipped_bytes`` (measured on the zip as it is written, with a safety
-margin for what deflate still buffers) or ``max_rows_per_chunk``. Each chunk records the sha256 of its
-CSV bytes (the idempotency key of the job ledger) and writes the ``source_row_key`` of every row it
-carries to a side file (JSON lines), so the ledger can record which rows a job sent without holding them in memory.
+Chunks roll over at ``max_rows_per_chunk`` or before ``max_zipped_bytes``, known exactly before each piece
+is added (``connector.zip_writer``). Each chunk records the sha256 of its CSV bytes (the idempotency key of
+the job ledger) and writes the ``source_row_key`` of every row it carries to a side file (JSON lines), so
+the ledger can record which rows a job sent without holding them in memory.
+
+Speed: DuckDB and PostgreSQL format the CSV themselves (``connector.engine_csv``; values cast to text,
+NULL as '', so the bytes equal what Python's csv module writes for the same strings), the stream is cut
+into pieces of whole rows (``connector.csv_rows``), pieces are deflated on a few threads while the engine
+goes on writing, and hashed as they are written. Memory is bounded by the window of pieces in flight.
 """
 
 from __future__ import annotations
 
+import collections
 import csv
 import hashlib
 import io
 import json
 import logging
-import zipfile
+import os
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
 
+import numpy as np
+
+from connector.csv_rows import RowBlock, frame_rows
+from connector.engine_csv import DUCKDB_MEMORY_LIMIT, engine_csv, rows_sql, supports_engine_csv
 from connector.errors import ExportError
+from connector.warehouse import WarehouseError
+from connector.zip_writer import ZipEntryWriter, deflate_piece
 
 logger = logging.getLogger(__name__)
 
@@ -30,6 +44,7 @@ VAN_MAX_COLUMNS = 50
 VAN_MAX_ZIPPED_BYTES = 100 * 1024 * 1024
 ROW_KEY = "source_row_key"
 MAX_CSV_BYTES = 1_500_000_000  # below zip's 2 GiB non-zip64 entry limit
+PIECE_BYTES = 4 << 20  # CSV bytes deflated as one piece (one task for the deflate threads)
 
 __all__ = ["Chunk", "export_query", "export_rows", "ordered_sql"]
 
@@ -52,24 +67,6 @@ class Chunk:
                 yield json.loads(line)
 
 
-class _HashingWriter(io.RawIOBase):
-    """Text sink for csv.writer: hashes and forwards encoded bytes to the zip entry."""
-
-    def __init__(self, target):
-        self.target = target
-        self.sha = hashlib.sha256()
-        self.count = 0
-
-    def writable(self) -> bool:
-        return True
-
-    def write(self, b) -> int:
-        self.sha.update(b)
-        self.target.write(b)
-        self.count += len(b)
-        return len(b)
-
-
 def ordered_sql(sql: str, columns: Sequence[str], quote: Callable[[str], str]) -> str:
     """Project exactly ``columns`` in order, sorted by row key so equal data gives equal files (and hashes)."""
     cols = ", ".join(quote(c) for c in columns)
@@ -79,22 +76,87 @@ def ordered_sql(sql: str, columns: Sequence[str], quote: Callable[[str], str]) -
 def export_query(warehouse, sql: str, columns: Sequence[str], out_dir: Path, base_name: str, *,
                  max_zipped_bytes: int, max_rows_per_chunk: int, batch_size: int = 10_000,
                  on_progress: Callable[[int], None] | None = None) -> list[Chunk]:
-    """Export ``sql`` (whose columns must include ``columns``) through ``Warehouse.stream``."""
-    stream = warehouse.stream(ordered_sql(sql, columns, warehouse.quote), batch_size=batch_size)
+    """Export ``sql`` (whose columns must include ``columns``). DuckDB and PostgreSQL write the CSV
+    themselves (``connector.engine_csv``); other engines stream rows through ``Warehouse.stream``."""
+    columns = _checked_columns(columns, base_name, max_zipped_bytes)
+    if not supports_engine_csv(warehouse.dialect):
+        stream = warehouse.stream(ordered_sql(sql, columns, warehouse.quote), batch_size=batch_size)
 
-    def rows() -> Iterator[tuple]:
-        for cols, batch in stream:
-            if [c.lower() for c in cols] != [c.lower() for c in columns]:
-                raise ExportError(f"query returned columns {cols}, expected {list(columns)}")
-            yield from batch
+        def rows() -> Iterator[tuple]:
+            for cols, batch in stream:
+                if [c.lower() for c in cols] != [c.lower() for c in columns]:
+                    raise ExportError(f"query returned columns {cols}, expected {list(columns)}")
+                yield from batch
 
-    return export_rows(rows(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
-                       max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
+        return export_rows(rows(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
+                           max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
+    try:
+        return _export_engine(warehouse, sql, columns, Path(out_dir), base_name, max_zipped_bytes=max_zipped_bytes,
+                              max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
+    except WarehouseError as exc:
+        if "out of memory" not in str(exc).lower() or warehouse.dialect != "duckdb":
+            raise
+        logger.warning("export of %s ran out of DuckDB's export memory limit (%s); again without it",
+                       base_name, DUCKDB_MEMORY_LIMIT)
+        return _export_engine(warehouse, sql, columns, Path(out_dir), base_name, max_zipped_bytes=max_zipped_bytes,
+                              max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress, memory_limit=None)
+
+
+def _export_engine(warehouse, sql: str, columns: list[str], out_dir: Path, base_name: str, *, max_zipped_bytes: int,
+                   max_rows_per_chunk: int, on_progress, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> list[Chunk]:
+    q, d = warehouse.quote, warehouse.dialect
+    with tempfile.TemporaryDirectory(prefix=f".{base_name}-", dir=_mkdir(out_dir)) as work, \
+            engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, q, d), Path(work),
+                       memory_limit=memory_limit) as (blocks, add_cr):
+
+        def pieces() -> Iterator[tuple[RowBlock, bytes]]:
+            for block in frame_rows(blocks, add_cr=add_cr, min_bytes=_piece_bytes(max_zipped_bytes), key_first=True):
+                if _has_no_key(block.keys):
+                    raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
+                yield block, block.keys
+
+        return _write_chunks(pieces(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
+                             max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
 
 
 def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path, base_name: str, *,
                 max_zipped_bytes: int, max_rows_per_chunk: int,
                 on_progress: Callable[[int], None] | None = None) -> list[Chunk]:
+    """Export rows held in Python (engines without a bulk CSV path), formatted by Python's csv module."""
+    columns = _checked_columns(columns, base_name, max_zipped_bytes)
+    key_idx = columns.index(ROW_KEY)
+    target = _piece_bytes(max_zipped_bytes)
+
+    def pieces() -> Iterator[tuple[RowBlock, bytes]]:
+        text, keys = io.StringIO(), []
+        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
+        for row in rows:
+            key = row[key_idx]
+            if key is None or key == "":
+                raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
+            writer.writerow(["" if v is None else v for v in row])
+            keys.append(json.dumps(str(key)))
+            if len(keys) % 256 == 0 and text.tell() >= target:
+                yield _block(text, keys)
+                text.seek(0)
+                text.truncate()
+                keys = []
+        if keys:
+            yield _block(text, keys)
+
+    return _write_chunks(pieces(), columns, _mkdir(Path(out_dir)), base_name, max_zipped_bytes=max_zipped_bytes,
+                         max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
+
+
+# -- shared ------------------------------------------------------------------------------------------
+
+def _has_no_key(key_lines: bytes) -> bool:
+    """A NULL (``null``) or empty (``""``) key among the engine's JSON key lines (substring search: fast)."""
+    return (key_lines.startswith((b"null\n", b'""\n')) or b"\nnull\n" in key_lines
+            or b'\n""\n' in key_lines)
+
+
+def _checked_columns(columns: Sequence[str], base_name: str, max_zipped_bytes: int) -> list[str]:
     columns = list(columns)
     if len(columns) > VAN_MAX_COLUMNS:
         raise ExportError(f"{base_name}: {len(columns)} columns; VAN accepts at most {VAN_MAX_COLUMNS}")
@@ -104,77 +166,132 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
         raise ExportError(f"{base_name}: the file must carry {ROW_KEY}")
     if not 0 < max_zipped_bytes <= VAN_MAX_ZIPPED_BYTES:
         raise ExportError(f"max_zipped_bytes must be between 1 and {VAN_MAX_ZIPPED_BYTES}")
-    key_idx = columns.index(ROW_KEY)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # Deflate holds back up to one block (~16K symbols, tens of KB compressed) before it reaches the file,
-    # plus the text buffer: roll over that much early. The size is checked again when the chunk closes.
-    margin = min(256 * 1024, max_zipped_bytes // 3)
+    return columns
 
+
+def _mkdir(path: Path) -> Path:
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _piece_bytes(max_zipped_bytes: int) -> int:
+    """CSV bytes per compressed piece: big enough for deflate and threads, small next to the chunk cap
+    (a piece that does not fit is split, and recompressed, by halves)."""
+    return max(16 * 1024, min(PIECE_BYTES, max_zipped_bytes // 2))
+
+
+def _block(text: io.StringIO, keys: list[str]) -> tuple[RowBlock, bytes]:
+    data = text.getvalue().encode("utf-8")
+    [block] = frame_rows([data], add_cr=False, min_bytes=0)
+    return block, ("\n".join(keys) + "\n").encode("utf-8")
+
+
+def _split(block: RowBlock, keys: bytes, n: int) -> tuple[tuple[RowBlock, bytes], tuple[RowBlock, bytes]]:
+    """The first ``n`` rows and the rest, with their keys."""
+    cut = int(block.ends[n - 1])
+    kcut = int(np.flatnonzero(np.frombuffer(keys, dtype=np.uint8) == 10)[n - 1]) + 1
+    return ((RowBlock(block.data[:cut], block.ends[:n]), keys[:kcut]),
+            (RowBlock(block.data[cut:], block.ends[n:] - cut), keys[kcut:]))
+
+
+class _OpenChunk:
+    def __init__(self, no: int, out_dir: Path, base_name: str, header: bytes):
+        self.no = no
+        self.stem = f"{base_name}-{no:04d}"
+        self.zip = ZipEntryWriter(out_dir / f"{self.stem}.zip", f"{self.stem}.csv")
+        self.keys_path = out_dir / f"{self.stem}.keys"
+        self.keys = open(self.keys_path, "wb")
+        self.sha = hashlib.sha256()
+        self.rows = 0
+        self.add(header, deflate_piece(header), b"", 0)
+
+    def add(self, data: bytes, deflated: bytes, keys: bytes, rows: int) -> None:
+        self.sha.update(data)
+        self.zip.add(data, deflated)
+        self.keys.write(keys)
+        self.rows += rows
+
+    def abort(self) -> None:
+        self.zip.abort()
+        self.keys.close()
+
+
+def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], out_dir: Path, base_name: str, *,
+                  max_zipped_bytes: int, max_rows_per_chunk: int,
+                  on_progress: Callable[[int], None] | None) -> list[Chunk]:
+    """Deflate pieces on a thread pool (a bounded window, in order) and pack them into chunks: a piece that
+    would pass the row cap, the zipped cap or ``MAX_CSV_BYTES`` is split by rows and the rest starts the
+    next chunk. Each chunk's sha256 is of its CSV bytes."""
+    head = io.StringIO()
+    csv.writer(head, quoting=csv.QUOTE_ALL, lineterminator="\r\n").writerow(columns)
+    header = head.getvalue().encode("utf-8")
     chunks: list[Chunk] = []
-    state: dict = {}
+    current: list[_OpenChunk] = []
     total = 0
 
-    def open_chunk() -> None:
-        no = len(chunks) + 1
-        stem = f"{base_name}-{no:04d}"
-        zpath = out_dir / f"{stem}.zip"
-        fh = open(zpath, "wb")
-        zf = zipfile.ZipFile(fh, "w", compression=zipfile.ZIP_DEFLATED, compresslevel=6, allowZip64=True)
-        # Fixed timestamp: equal data gives byte-equal zips. ZipInfo defaults to STORED: ask for deflate.
-        info = zipfile.ZipInfo(f"{stem}.csv", date_time=(2020, 1, 1, 0, 0, 0))
-        info.compress_type = zipfile.ZIP_DEFLATED
-        info.external_attr = 0o644 << 16
-        entry = zf.open(info, "w")  # plain zip (no zip64 extras): chunks stay under MAX_CSV_BYTES
-        hw = _HashingWriter(entry)
-        text = io.TextIOWrapper(hw, encoding="utf-8", newline="")
-        writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
-        writer.writerow(columns)
-        keys = open(out_dir / f"{stem}.keys", "w", encoding="utf-8")
-        state.update(no=no, stem=stem, zpath=zpath, fh=fh, zf=zf, entry=entry, hw=hw, text=text,
-                     writer=writer, keys=keys, rows=0)
+    def close() -> None:
+        c = current.pop()
+        size = c.zip.close()
+        c.keys.close()
+        chunks.append(Chunk(c.no, c.zip.path, f"{c.stem}.csv", columns, c.rows, c.zip.uncompressed, size,
+                            c.sha.hexdigest(), c.keys_path))
 
-    def close_chunk() -> None:
-        state["text"].flush()
-        state["text"].detach()  # leaves the zip entry open for close() below
-        state["entry"].close()
-        state["zf"].close()
-        state["fh"].close()
-        state["keys"].close()
-        zipped = state["zpath"].stat().st_size
-        if zipped > max_zipped_bytes:
-            raise ExportError(f"{state['stem']}: zipped size {zipped} exceeds {max_zipped_bytes} bytes; "
-                              "raise max_zipped_bytes or lower max_rows_per_chunk")
-        chunks.append(Chunk(state["no"], state["zpath"], f"{state['stem']}.csv", columns, state["rows"],
-                            state["hw"].count, zipped, state["hw"].sha.hexdigest(),
-                            out_dir / f"{state['stem']}.keys"))
-        state.clear()
+    def place(block: RowBlock, keys: bytes, deflated: bytes | None) -> None:
+        while True:  # the row cap, iteratively: a piece may hold many chunks' worth of rows
+            if not current:
+                current.append(_OpenChunk(len(chunks) + 1, out_dir, base_name, header))
+            room = max_rows_per_chunk - current[0].rows
+            if block.rows <= room:
+                return fit(block, keys, deflated)
+            (first, first_keys), (block, keys) = _split(block, keys, room)
+            fit(first, first_keys, None)
+            deflated = None
 
+    def fit(block: RowBlock, keys: bytes, deflated: bytes | None) -> None:
+        """Add a piece within the row cap; by halves if it passes the size caps (depth ~log2 of its rows)."""
+        if not current:
+            current.append(_OpenChunk(len(chunks) + 1, out_dir, base_name, header))
+        c = current[0]
+        deflated = deflated if deflated is not None else deflate_piece(block.data)
+        if c.zip.size_with(len(deflated)) > max_zipped_bytes or c.zip.uncompressed + len(block.data) > MAX_CSV_BYTES:
+            if block.rows > 1:
+                for part in _split(block, keys, block.rows // 2):
+                    fit(*part, None)
+                return
+            if c.rows == 0:
+                raise ExportError(f"{c.stem}: one row does not fit in {max_zipped_bytes} zipped bytes; "
+                                  "raise max_zipped_bytes")
+            close()
+            return fit(block, keys, deflated)
+        c.add(block.data, deflated, keys, block.rows)
+        if c.rows >= max_rows_per_chunk:
+            close()
+
+    window: collections.deque = collections.deque()
+    workers = max(1, min(4, os.cpu_count() or 1))
+    pool = ThreadPoolExecutor(workers, thread_name_prefix="vanbulk-deflate")
     try:
-        for row in rows:
-            if not state:
-                open_chunk()
-            key = row[key_idx]
-            if key is None or key == "":
-                raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
-            state["writer"].writerow(["" if v is None else v for v in row])
-            state["keys"].write(json.dumps(str(key)) + "\n")
-            state["rows"] += 1
-            total += 1
-            if on_progress and total % 50_000 == 0:
+        for block, keys in pieces:
+            window.append((block, keys, pool.submit(deflate_piece, block.data)))
+            while len(window) > 2 * workers:
+                b, k, fut = window.popleft()
+                place(b, k, fut.result())
+                total += b.rows
+                if on_progress:
+                    on_progress(total)
+        while window:
+            b, k, fut = window.popleft()
+            place(b, k, fut.result())
+            total += b.rows
+            if on_progress:
                 on_progress(total)
-            if state["rows"] >= max_rows_per_chunk or (state["rows"] % 256 == 0 and (
-                    state["fh"].tell() + margin >= max_zipped_bytes or state["hw"].count >= MAX_CSV_BYTES)):
-                close_chunk()
-        if state:
-            close_chunk()
+        if current:
+            close()
     except BaseException:
-        for key in ("text", "entry", "zf", "fh", "keys"):
-            try:
-                if key in state:
-                    state[key].close()
-            except Exception:  # noqa: BLE001 - best effort while unwinding
-                pass
+        for c in current:
+            c.abort()
         raise
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
     logger.info("exported %d rows of %s into %d chunk(s)", total, base_name, len(chunks))
     return chunks

@@ -9,7 +9,9 @@ ledger keeps them ``polling`` so ``vanbulk status`` / ``vanbulk run --resume`` p
 from __future__ import annotations
 
 import logging
+import sys
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any, Callable, Mapping
 
@@ -56,35 +58,67 @@ def poll_jobs(client, jobs: list[JobToPoll], *, interval: float, max_interval: f
               on_status: Callable[[JobToPoll, Mapping[str, Any]], None] | None = None,
               on_terminal: Callable[[JobToPoll, Mapping[str, Any]], None],
               on_error: Callable[[JobToPoll, VanError], None] | None = None,
-              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time
-              ) -> list[JobToPoll]:
+              sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time,
+              workers: int = 1) -> list[JobToPoll]:
     """Poll until every job is terminal (``on_terminal`` runs at once for each) or ``timeout``.
 
     Returns the jobs still running when the time ran out (empty when all finished). A job VAN answers
     with a non-retriable error is handed to ``on_error`` and dropped (without it, the error is raised).
+
+    ``workers`` > 1: each round looks at the jobs concurrently, and ``on_terminal`` (downloading and loading
+    a job's results) runs on its own threads while the other jobs are still polled; this returns once every
+    ``on_terminal`` has finished (the first exception one raised is raised then). ``on_status``/``on_error``
+    stay on the calling thread. ``on_terminal`` must be safe to run concurrently with those.
     """
+    if workers <= 1:
+        return _poll(client, jobs, interval=interval, max_interval=max_interval, timeout=timeout,
+                     on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=sleep, clock=clock,
+                     look=None)
+    collecting: list[Future] = []
+    with ThreadPoolExecutor(workers, thread_name_prefix="vanbulk-poll") as lookers, \
+            ThreadPoolExecutor(workers, thread_name_prefix="vanbulk-collect") as collectors:
+        try:
+            return _poll(client, jobs, interval=interval, max_interval=max_interval, timeout=timeout,
+                         on_status=on_status, on_error=on_error, sleep=sleep, clock=clock,
+                         on_terminal=lambda job, body: collecting.append(collectors.submit(on_terminal, job, body)),
+                         look=lambda batch: list(lookers.map(lambda j: _look(client, j), batch)))
+        finally:
+            errors = [f.exception() for f in collecting]  # waits for each
+            first = next((e for e in errors if e is not None), None)
+            if first is not None and sys.exc_info()[1] is None:
+                raise first
+
+
+def _look(client, job: JobToPoll) -> tuple[Mapping[str, Any] | None, VanError | None]:
+    try:
+        return client.get_job(job.van_job_id), None
+    except VanError as exc:
+        return None, exc
+
+
+def _poll(client, jobs, *, interval, max_interval, timeout, on_status, on_terminal, on_error, sleep, clock,
+          look) -> list[JobToPoll]:
     pending = list(jobs)
     start = clock()
     delay = max(interval, 0.0)
     last_status: dict[str, str] = {}
     while pending:
         still: list[JobToPoll] = []
-        for job in pending:
-            try:
-                body = client.get_job(job.van_job_id)
-            except VanNotFound as exc:
+        answers = look(pending) if look is not None else (_look(client, j) for j in pending)
+        for job, (body, exc) in zip(pending, answers):
+            if isinstance(exc, VanNotFound):
                 if clock() - job.submitted_at < NOT_VISIBLE_GRACE_SECONDS:
                     logger.info("job %s not visible yet", job.van_job_id)
                     still.append(job)
                     continue
                 if on_error is None:
-                    raise
+                    raise exc
                 on_error(job, exc)
                 continue
-            except VanError as exc:
+            if exc is not None:
                 if not exc.retriable:
                     if on_error is None:
-                        raise
+                        raise exc
                     on_error(job, exc)
                     continue
                 logger.warning("polling job %s: %s; will retry", job.van_job_id, exc)

@@ -43,6 +43,7 @@ from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATE
                                      RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, JobState, PlanCategory,
                                      RowOutcome, RowStatus, sql_list)
 from connector.ledger.sync import PlanRequest, categorize_sql, row_hash_sql
+from connector.results import ResultFiles, read_header, result_rows_sql, results_insert_sql
 
 logger = logging.getLogger(__name__)
 
@@ -345,21 +346,30 @@ class Ledger:
         now = utcnow()
         with self.wh.begin() as c:
             c.execute(sa.text(f"delete from {rr} where job_key = :k"), {"k": job_key})
-            self.bulk_load(ROW_RESULTS, cols, ([r.get(k) for k in cols] for r in rows), conn=c)
-            # VAN answers every mapping column of a multi-mapping file for every row: keep the carried pairs.
-            c.execute(sa.text(
-                f"delete from {rr} where job_key = :k and not exists (select 1 from {jr} s where s.job_key = :k "
-                f"and s.source_row_key = {rr}.source_row_key and s.mapping_type = {rr}.mapping_type)"), {"k": job_key})
-            for mt in mts:  # every carried row without a result row: VAN dropped it in validation
+            if isinstance(rows, ResultFiles) and self.wh.dialect in ("duckdb", "postgresql"):
+                # The engine reads the files and joins them to the carried rows in one INSERT (the anti-join
+                # included): no row passes through Python.
+                self._load_result_files(c, job, rows)
+            else:
+                if isinstance(rows, ResultFiles):
+                    rows = rows.parse(job_key=job_key, van_job_id=job.get("van_job_id"), run_id=job.get("run_id"),
+                                      loaded_at=rows.loaded_at)
+                self.bulk_load(ROW_RESULTS, cols, ([r.get(k) for k in cols] for r in rows), conn=c)
+                # VAN answers every mapping column of a multi-mapping file for every row: keep the carried pairs.
                 c.execute(sa.text(
-                    f"insert into {rr} (job_key, van_job_id, run_id, mapping_type, source_row_key, row_status, "
-                    f"first_error_message, error_category, loaded_at) select s.job_key, cast(:j as bigint), "
-                    f"cast(:r as varchar(64)), s.mapping_type, s.source_row_key, '{RowStatus.NOT_IN_RESULTS}', "
-                    f"'row absent from VAN''s result files (rejected by VAN validation)', 'not_in_results', :t "
-                    f"from {jr} s where s.job_key = :k and s.mapping_type = cast(:mt as varchar(128)) and not exists ("
-                    f"select 1 from {rr} r where r.job_key = s.job_key and r.mapping_type = s.mapping_type "
-                    f"and r.source_row_key = s.source_row_key)"),
-                    {"j": job.get("van_job_id"), "r": job.get("run_id"), "mt": mt, "k": job_key, "t": now})
+                    f"delete from {rr} where job_key = :k and not exists (select 1 from {jr} s where s.job_key = :k "
+                    f"and s.source_row_key = {rr}.source_row_key and s.mapping_type = {rr}.mapping_type)"),
+                    {"k": job_key})
+                for mt in mts:  # every carried row without a result row: VAN dropped it in validation
+                    c.execute(sa.text(
+                        f"insert into {rr} (job_key, van_job_id, run_id, mapping_type, source_row_key, row_status, "
+                        f"first_error_message, error_category, loaded_at) select s.job_key, cast(:j as bigint), "
+                        f"cast(:r as varchar(64)), s.mapping_type, s.source_row_key, '{RowStatus.NOT_IN_RESULTS}', "
+                        f"{_sql_str(NOT_IN_RESULTS_MESSAGE)}, 'not_in_results', :t "
+                        f"from {jr} s where s.job_key = :k and s.mapping_type = cast(:mt as varchar(128)) and not exists ("
+                        f"select 1 from {rr} r where r.job_key = s.job_key and r.mapping_type = s.mapping_type "
+                        f"and r.source_row_key = s.source_row_key)"),
+                        {"j": job.get("van_job_id"), "r": job.get("run_id"), "mt": mt, "k": job_key, "t": now})
             if failed_message is not None:
                 c.execute(sa.text(f"update {rr} set row_status = '{RowStatus.FAILED}', error_category = 'job_failed', "
                                   "first_error_message = :m where job_key = :k"),
@@ -374,6 +384,39 @@ class Ledger:
                 rows_processed=counts.get(RowStatus.PROCESSED, 0), rows_failed=counts.get(RowStatus.FAILED, 0),
                 rows_not_in_results=counts.get(RowStatus.NOT_IN_RESULTS, 0))
         return counts
+
+    def _load_result_files(self, c, job: Mapping[str, Any], rf: ResultFiles) -> None:
+        """Insert the rows of every result file with one statement: DuckDB reads the files with ``read_csv``,
+        PostgreSQL ``COPY``s each into a temporary table first (all text, as the file has it)."""
+        per_file = []
+        for f in rf.files:
+            header = read_header(f.path)
+            if not header:
+                continue
+            if self.wh.dialect == "duckdb":
+                cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
+                path = str(f.path).replace("'", "''")
+                source = (f"read_csv('{path}', header = true, auto_detect = false, columns = {{{cols}}}, delim = ',', "
+                          "quote = '\"', escape = '\"')")
+            else:
+                source = f"vanbulk_results_{int(f.file_no)}"
+                c.execute(sa.text(f"create temporary table {source} ("
+                                  + ", ".join(f"c{i} text" for i in range(len(header))) + ") on commit drop"))
+                with c.connection.dbapi_connection.cursor() as cur, open(f.path, "rb") as fh:
+                    with cur.copy(f"copy {source} from stdin with (format csv, header true)") as cp:
+                        while data := fh.read(1 << 20):
+                            cp.write(data)
+            per_file.append(result_rows_sql(header, rf.mapping_types, source=source, file_no=f.file_no,
+                                            dialect=self.wh.dialect))
+        params = {"job_key": job["job_key"], "van_job_id": job.get("van_job_id"), "run_id": job.get("run_id"),
+                  "loaded_at": rf.loaded_at, "absent": NOT_IN_RESULTS_MESSAGE}
+        rr, jr = self.rel(ROW_RESULTS), self.rel(JOB_ROWS)
+        c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.dialect, dedup=False)), params)
+        inserted, carried = (c.execute(sa.text(f"select count(*) from {t} where job_key = :job_key"), params).scalar()
+                             for t in (rr, jr))
+        if inserted != carried:  # a key repeated in the result files: keep its first row only (rare; costs a window)
+            c.execute(sa.text(f"delete from {rr} where job_key = :job_key"), params)
+            c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.dialect, dedup=True)), params)
 
     def mark_hosted_deleted(self, job_key: str) -> None:
         self._update(JOBS, "job_key", job_key, {"hosted_deleted_at": utcnow()})
@@ -617,6 +660,13 @@ class Ledger:
                 n += self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
                 batch = []
         return n + self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
+
+
+NOT_IN_RESULTS_MESSAGE = "row absent from VAN's result files (rejected by VAN validation)"
+
+
+def _sql_str(s: str) -> str:
+    return "'" + s.replace("'", "''") + "'"
 
 
 def _csv_cell(v: Any) -> str:

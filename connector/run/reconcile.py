@@ -7,8 +7,10 @@ stops the others.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import threading
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -18,7 +20,7 @@ from connector.errors import ConnectorError, VanError
 from connector.ledger import JobState
 from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
 from connector.redaction import redact
-from connector.results import ResultFile, download_results, parse_results
+from connector.results import ResultFile, ResultFiles, download_results
 from connector.run.progress import PollProgress
 from connector.run.submit import delete_hosted
 
@@ -36,36 +38,41 @@ def _file_records(files: Sequence[ResultFile]) -> list[dict]:
     return [{"url": f.url, "dateExpired": f.date_expired, "path": str(f.path)} for f in files]
 
 
-def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any]) -> dict[str, int]:
+def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any], *, ledger_lock=None) -> dict[str, int]:
     """A job reached a terminal status: fetch its result files and record every carried row's outcome.
     Idempotent (re-running replaces). A result link VAN refuses (expired, 403) is fetched once more with
-    fresh links from the job; if that fails too the job stays ``completed`` and the error is raised."""
+    fresh links from the job; if that fails too the job stays ``completed`` and the error is raised.
+    ``ledger_lock``: held for the ledger writes only (the downloads run without it)."""
     L = rt.ledger
+    lock = ledger_lock or contextlib.nullcontext()
     job_key, van_job_id = job["job_key"], job["van_job_id"]
     status = str(body.get("status"))
     errors = body.get("errors") or []
     mts = str(job["mapping_types"]).split("+")
     if internal_status(status) == FAILED:
-        counts = L.load_results(job, [], failed_message=_failure_message(errors))
+        with lock:
+            counts = L.load_results(job, [], failed_message=_failure_message(errors))
         rt.events.emit("job_failed", f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: "
                        f"{_failure_message(errors)} (its rows are retried by the next run)", level=logging.WARNING,
                        van_job_id=van_job_id, mapping_types=job["mapping_types"])
     else:
-        L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
+        with lock:
+            L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
         dest = Path(rt.settings.state_dir) / "results" / str(van_job_id)
         try:
             files = download_results(rt.client, body, dest)
         except VanError as exc:
             logger.warning("VAN job %s: result download failed (%s); fetching fresh links", van_job_id, exc)
             files = download_results(rt.client, rt.client.get_job(van_job_id), dest)
-        rows = parse_results(files, mts, job_key=job_key, van_job_id=van_job_id, run_id=job["run_id"],
-                             loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
-        counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
+        rows = ResultFiles(files, mts, loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+        with lock:
+            counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
         rt.events.debug("job_done", f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed "
                         f"{counts.get('processed', 0)}, failed {counts.get('failed', 0)}, not in results "
                         f"{counts.get('not_in_results', 0)}", van_job_id=van_job_id, status=status, counts=counts)
     delete_hosted(rt, job.get("hosted_key"))
-    L.mark_hosted_deleted(job_key)
+    with lock:
+        L.mark_hosted_deleted(job_key)
     return counts
 
 
@@ -78,8 +85,7 @@ def reload_from_raw(rt, job: Mapping[str, Any]) -> dict[str, int] | None:
     files = [ResultFile(int(p.stem.split("-")[1]), p, "", None) for p in raw]
     if JobState(job["local_state"]) != JobState.COMPLETED:
         rt.ledger.mark_completed(job["job_key"], str(job.get("van_status") or ""), job.get("errors_json"))
-    rows = parse_results(files, str(job["mapping_types"]).split("+"), job_key=job["job_key"], van_job_id=van_job_id,
-                         run_id=job["run_id"], loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+    rows = ResultFiles(files, str(job["mapping_types"]).split("+"), loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
     return rt.ledger.load_results(job, rows, failed_message=None, result_files=_file_records(files))
 
 
@@ -95,12 +101,17 @@ def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = No
             problems: list[str] | None = None) -> list[dict]:
     """Poll ``jobs`` (ledger rows with a VAN job id) and load each one's results as it ends. ``timeout``
     None: up to ``poll_timeout_seconds`` (jobs still running are then ``timed_out``); 0: one look each.
-    Returns the jobs still running. A job whose results fail to load is reported in ``problems``."""
+    Returns the jobs still running. A job whose results fail to load is reported in ``problems``.
+
+    Jobs are polled ``collect_workers`` at a time, and a finished job's results are downloaded and loaded on
+    a worker thread while the rest are still polled; ledger writes take one lock (a single writer)."""
     by_key = {j["job_key"]: j for j in jobs if j.get("van_job_id") is not None}
     if not by_key:
         return []
     s, now = rt.settings, time.time()
     one_look = timeout is not None and timeout <= 0
+    ledger_lock = threading.RLock()  # one writer on the ledger while jobs are collected concurrently
+    report_lock = threading.Lock()  # the progress display and the problems list
 
     def submitted(j) -> float:
         ts = j.get("submitted_at")
@@ -108,30 +119,40 @@ def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = No
 
     def on_status(p: JobToPoll, body: Mapping[str, Any]) -> None:
         if internal_status(body.get("status")) == "running":
-            rt.ledger.mark_polled(p.job_key, str(body.get("status")))
-            tracker.status(p.van_job_id, str(body.get("status")))
+            with ledger_lock:
+                rt.ledger.mark_polled(p.job_key, str(body.get("status")))
+            with report_lock:
+                tracker.status(p.van_job_id, str(body.get("status")))
 
     def on_terminal(p: JobToPoll, body: Mapping[str, Any]) -> None:
-        tracker.finished(p.van_job_id, str(body.get("status")))
+        with report_lock:
+            tracker.finished(p.van_job_id, str(body.get("status")))
         try:
-            load_job_results(rt, rt.ledger.job(p.job_key) or by_key[p.job_key], body)
+            with ledger_lock:
+                job = rt.ledger.job(p.job_key) or by_key[p.job_key]
+            load_job_results(rt, job, body, ledger_lock=ledger_lock)
         except ConnectorError as exc:  # this job only: it stays `completed` and is collected again later
             msg = redact(f"VAN job {p.van_job_id}: results not loaded ({exc}); `vanbulk status` or the next run "
                          "collects them again")
-            _problem(rt, problems, msg, "results_not_loaded", p.van_job_id)
+            with report_lock:
+                _problem(rt, problems, msg, "results_not_loaded", p.van_job_id)
 
     def on_error(p: JobToPoll, exc: VanError) -> None:
-        msg = redact(f"VAN job {p.van_job_id}: polling failed ({exc}); it stays in the ledger as "
-                     f"{(rt.ledger.job(p.job_key) or {}).get('local_state')} and is polled again later")
-        tracker.finished(p.van_job_id, "polling failed")
-        _problem(rt, problems, msg, "polling_failed", p.van_job_id)
+        with ledger_lock:
+            state = (rt.ledger.job(p.job_key) or {}).get("local_state")
+        msg = redact(f"VAN job {p.van_job_id}: polling failed ({exc}); it stays in the ledger as {state} and is "
+                     "polled again later")
+        with report_lock:
+            tracker.finished(p.van_job_id, "polling failed")
+            _problem(rt, problems, msg, "polling_failed", p.van_job_id)
 
     with rt.events.stage("poll", "VAN jobs", total=len(by_key)) as st:
         tracker = PollProgress(rt.events, st)
         left = poll_jobs(rt.client, [JobToPoll(k, int(j["van_job_id"]), submitted(j)) for k, j in by_key.items()],
                          interval=s.poll_interval_seconds, max_interval=s.poll_max_interval_seconds,
                          timeout=s.poll_timeout_seconds if timeout is None else timeout,
-                         on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=rt.sleep)
+                         on_status=on_status, on_terminal=on_terminal, on_error=on_error, sleep=rt.sleep,
+                         workers=max(1, int(getattr(s, "collect_workers", 1) or 1)))
     tracker.end(len(left), one_look)
     if timeout is None:
         for p in left:

@@ -10,6 +10,7 @@ import csv
 import io
 import json
 import logging
+import operator
 import queue
 import secrets
 import threading
@@ -109,9 +110,41 @@ def read_rows(data: bytes, spec: JobSpec) -> list[list[str]]:
     return rows
 
 
+class _JobCatalog:
+    """The catalogue as one job reads it: each field's predefined values looked up once (a lookup by name
+    scans every mapping type: it was most of the per-row cost), and every (field, raw value) checked once
+    (``normalise_value`` depends on nothing else). Speed only: the answers are the catalogue's."""
+
+    _MAX_MEMO = 200_000  # distinct values remembered per job; beyond that, checked each time
+
+    def __init__(self, catalog: Catalog):
+        self._catalog = catalog
+        self._values: dict[tuple[str, str], Any] = {}
+        self._checked: dict[tuple[str, str, str], tuple[str | None, str | None]] = {}
+
+    def values(self, mapping_type: str, field_name: str):
+        key = (mapping_type, field_name.lower())
+        if key not in self._values:
+            self._values[key] = self._catalog.values(mapping_type, field_name)
+        return self._values[key]
+
+    def normalise(self, mt, f, raw: str) -> tuple[str | None, str | None]:
+        key = (mt.name, f.name, raw)
+        hit = self._checked.get(key)
+        if hit is None:
+            hit = normalise_value(self, mt, f, raw)
+            if len(self._checked) < self._MAX_MEMO:
+                self._checked[key] = hit
+        return hit
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._catalog, name)
+
+
 def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store: Store,
                   config: SimulatorConfig) -> list[RowOutcome]:
     """Validate every row against the catalogue and decide what each mapping does with it."""
+    catalog = catalog if isinstance(catalog, _JobCatalog) else _JobCatalog(catalog)
     key_col = spec.key_source[1] if spec.key_source else None
     if key_col is not None:
         candidates = {int(r[key_col].strip()) for r in rows if r[key_col].strip().isdigit()}
@@ -121,17 +154,30 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
     not_found = config.not_found_messages.get(spec.key_type) or \
         config.not_found_default.format(key_type=spec.key_type)
     outcomes: list[RowOutcome] = []
+    # What a mapping makes of a row depends only on the row's cells in that mapping's columns and on whether
+    # the row has a key (row requirements): rows alike in those are evaluated once (speed only).
+    mapped = [(bm, _cells_of([b.column for b in bm.fields if b.column is not None])) for bm in spec.mappings]
+    seen: dict[tuple, tuple[bool, tuple[dict[str, str], str | None]]] = {}
     for number, cells in enumerate(rows, 1):
         out = RowOutcome(number, cells)
         invalid_messages: dict[int, str] = {}
-        blank = {bm.position for bm in spec.mappings if not bm.creates_records and _all_blank(bm, cells)}
+        has_key = key_col is not None and bool(cells[key_col].strip())
+        evaluated = []
+        for bm, cells_of in mapped:
+            memo_key = (bm.position, has_key, cells_of(cells))
+            hit = seen.get(memo_key)
+            if hit is None:
+                hit = (_all_blank(bm, cells), _mapping_values(bm, cells, catalog, spec))
+                if len(seen) < _JobCatalog._MAX_MEMO:
+                    seen[memo_key] = hit
+            evaluated.append((bm, hit))
+        blank = {bm.position for bm, (is_blank, _) in evaluated if not bm.creates_records and is_blank}
         if len(blank) < len(spec.mappings):
             # A mapping with nothing in this row is skipped, as long as the row has something else to apply.
             out.skipped = blank
-        for bm in spec.mappings:
+        for bm, (_, (values, message)) in evaluated:
             if bm.position in out.skipped:
                 continue
-            values, message = _mapping_values(bm, cells, catalog, spec)
             out.values[bm.position] = values
             if message:
                 invalid_messages[bm.position] = message
@@ -160,6 +206,13 @@ def evaluate_rows(rows: list[list[str]], spec: JobSpec, catalog: Catalog, store:
     return outcomes
 
 
+def _cells_of(columns: list[int]) -> Callable[[list[str]], Any]:
+    """The cells of ``columns`` (a hashable value), fast."""
+    if not columns:
+        return lambda cells: ()
+    return operator.itemgetter(*columns)
+
+
 def _all_blank(bm: BoundMapping, cells: list[str]) -> bool:
     columns = [b.column for b in bm.fields if b.column is not None]
     return bool(columns) and all(not cells[c].strip() for c in columns)
@@ -179,7 +232,8 @@ def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
             raw = b.translate[raw.lower()].strip()
         if not raw:
             continue
-        value, message = normalise_value(catalog, mt, b.field, raw)
+        value, message = (catalog.normalise(mt, b.field, raw) if isinstance(catalog, _JobCatalog)
+                          else normalise_value(catalog, mt, b.field, raw))
         if message:
             return values, message
         values[b.field.name] = value
@@ -323,15 +377,23 @@ class Processor:
         header = [*FIXED_COLUMNS, *(spec.columns[i] for i in spec.include_columns),
                   *(f"{bm.mapping_type.name}_{instances[bm.position]}" for bm in result_mappings)]
 
+        ul_text, included = str(ul_file), list(spec.include_columns)
+        positions = [bm.position for bm in result_mappings]
+
         def result_rows():
             for o in outcomes:
                 if o.absent:
                     continue
                 pk = "" if o.key is None else str(o.key)
-                yield [str(o.number), str(ul_file), pk, spec.key_type,
-                       *(o.cells[i] for i in spec.include_columns),
-                       *(o.messages.get(bm.position, config.skipped_mapping_result if bm.position in o.skipped
-                                        else "Processed") for bm in result_mappings)]
+                cells = o.cells
+                row = [str(o.number), ul_text, pk, spec.key_type]
+                row += [cells[i] for i in included]
+                if not o.messages and not o.skipped:  # the common row: every mapping Processed
+                    row += ["Processed"] * len(positions)
+                else:
+                    row += [o.messages.get(p, config.skipped_mapping_result if p in o.skipped else "Processed")
+                            for p in positions]
+                yield row
 
         paths = write_result_files(self.store.results_dir / str(job_id), job_id, header, result_rows(),
                                    spec.result_kb * config.result_kb_unit)
@@ -342,6 +404,7 @@ class Processor:
             if c.execute("SELECT status FROM jobs WHERE id=?", (job_id,)).fetchone()["status"] in ("Completed", "CompletedWithErrors", "Failed"):
                 return  # already finished (never apply twice)
             applied = []
+            dumped: dict[int, str] = {}
             for o in outcomes:
                 if o.absent or o.key is None:
                     continue
@@ -349,8 +412,11 @@ class Processor:
                     if bm.position in o.messages or bm.position in o.skipped:
                         continue
                     values = o.values.get(bm.position, {})
+                    text = dumped.get(id(values))
+                    if text is None:  # rows alike share their values dict (evaluate_rows): encoded once
+                        text = dumped[id(values)] = json.dumps(values)
                     applied.append((job_id, bm.mapping_type.name, instances[bm.position], spec.resource_type,
-                                    o.key, spec.key_type, o.number, json.dumps(values)))
+                                    o.key, spec.key_type, o.number, text))
                     if bm.creates_records:
                         stored = {k: v for k, v in values.items() if k.lower() != spec.key_column.lower()}
                         _merge_record(c, spec, o.key, stored, job_id, o.create)

@@ -100,3 +100,87 @@ def test_export_query_from_postgres(tmp_path, pg_schema):
                           max_rows_per_chunk=100, batch_size=30)
     assert [c.row_count for c in chunks] == [100, 100, 50]
     wh.dispose()
+
+
+# -- the engines write the CSV themselves: the bytes must equal Python's csv module's ---------------------
+
+ODD = [("k1", "1", 'a "quoted", value'), ("k2", None, "line\nbreak"), ("k3", "3", ""),
+       ("é😀 ünïcode", "4", "x\r\ny"), ("line\nbreak key", "5", '"'), ("carriage\rreturn", None, None),
+       ("tab\tinside", "6", "\r"), ('quo"te', "7", '""'), ("k,comma", "8", "trailing\n")]
+
+
+def _engine_matches_python(wh, rel, tmp_path, **caps):
+    """export_query (engine CSV) and export_rows (Python csv) of the same sorted rows: same chunks, bytes, keys."""
+    py_rows = [tuple(r) for r in wh.fetchall(f'select source_row_key, "VanID", "Note" from {rel} order by source_row_key')]
+    eng = export_query(wh, f"select * from {rel}", COLS, tmp_path / "eng", "t", **caps)
+    py = export_rows(py_rows, COLS, tmp_path / "py", "t", **caps)
+    assert [c.row_count for c in eng] == [c.row_count for c in py] and sum(c.row_count for c in eng) == len(py_rows)
+    for a, b in zip(eng, py):
+        assert read_chunk(a) == read_chunk(b) and a.sha256 == b.sha256 and a.csv_bytes == b.csv_bytes
+        assert list(a.row_keys()) == list(b.row_keys())
+    assert [k for c in eng for k in c.row_keys()] == [r[0] for r in py_rows]  # odd keys round-trip exactly
+    return eng
+
+
+@pytest.mark.parametrize("max_rows", [2, 100])
+def test_duckdb_engine_csv_is_byte_equal_to_python_csv(tmp_path, max_rows):
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute('create table t (source_row_key text, "VanID" text, "Note" text)')
+    wh.insert_rows("t", COLS, ODD)
+    chunks = _engine_matches_python(wh, "main.t", tmp_path, max_zipped_bytes=10**6, max_rows_per_chunk=max_rows)
+    assert len(chunks) == -(-len(ODD) // max_rows)
+    assert not list((tmp_path / "eng").glob(".t-*")), "the work folder (pipe, keys) is removed"
+
+
+@pytest.mark.postgres
+def test_postgres_engine_csv_is_byte_equal_to_python_csv(tmp_path, pg_schema):
+    url, schema = pg_schema
+    wh = Warehouse(url)
+    wh.execute(f'create table "{schema}".t (source_row_key text collate "C", "VanID" text, "Note" text)')
+    wh.insert_rows("t", COLS, ODD, schema=schema)
+    _engine_matches_python(wh, f'"{schema}".t', tmp_path, max_zipped_bytes=10**6, max_rows_per_chunk=4)
+    wh.dispose()
+
+
+def test_engine_export_fills_chunks_to_the_zipped_cap(tmp_path):
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute("create table t as select 'k' || lpad(i::varchar, 6, '0') as source_row_key, i::varchar as \"VanID\", "
+               "md5(i::varchar) as \"Note\" from range(60000) r(i)")
+    cap = 300_000
+    chunks = export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=cap,
+                          max_rows_per_chunk=10**9)
+    assert len(chunks) > 3 and all(c.zipped_bytes <= cap for c in chunks)
+    assert all(c.zipped_bytes > cap * 0.98 for c in chunks[:-1])  # the size is known exactly: no margin
+    assert all(c.zipped_bytes == c.zip_path.stat().st_size for c in chunks)
+    keys = [k for c in chunks for k in c.row_keys()]
+    assert keys == [f"k{i:06d}" for i in range(60000)]
+    for c in chunks:
+        with zipfile.ZipFile(c.zip_path) as z:
+            assert z.testzip() is None
+        assert len(read_chunk(c).split(b"\r\n")) - 2 == c.row_count
+
+
+@pytest.mark.parametrize("key", ["null", "''"])
+def test_engine_export_refuses_a_row_without_key(tmp_path, key):
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute(f"create table t as select 'k1' as source_row_key, '1' as \"VanID\", 'x' as \"Note\" "
+               f"union all select {key}, '2', 'y'")
+    with pytest.raises(ExportError, match="no source_row_key"):
+        export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=10**6,
+                     max_rows_per_chunk=10)
+
+
+def test_engine_error_is_raised_not_hung_and_duckdb_settings_are_restored(tmp_path):
+    import sqlalchemy as sa
+
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute('create table t (source_row_key text, "VanID" text)')  # no "Note"
+    before = wh.fetchall("select current_setting('threads'), current_setting('memory_limit')")
+    with pytest.raises(sa.exc.DBAPIError, match="Note"):
+        export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=10**6,
+                     max_rows_per_chunk=10)
+    wh.execute('alter table t add column "Note" text')
+    wh.insert_rows("t", COLS, [("k1", "1", "x")])
+    assert len(export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=10**6,
+                            max_rows_per_chunk=10)) == 1
+    assert wh.fetchall("select current_setting('threads'), current_setting('memory_limit')") == before
