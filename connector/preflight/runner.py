@@ -101,8 +101,12 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
     if not targets:
         return GxRun(success=True)
     register()
-    # Suites follow the catalogue in use (packaged + overlays); unchanged files are not rewritten.
-    write_suites(catalog, root, [t[0] for t in targets])
+    # Suites follow the catalogue in use (packaged + overlays); unchanged files are not rewritten. A mapping
+    # type read from the account (live metadata) is checked with its own suite, in memory only: the files
+    # stay the packaged catalogue's, so a run never rewrites expectations/ with one account's metadata.
+    packaged = [t[0] for t in targets if not catalog.get(t[0]).live]
+    if packaged:
+        write_suites(catalog, root, packaged)
     url = warehouse.engine.url.render_as_string(hide_password=False)
     os.environ[CONNECTION_VAR] = gx_url(url)  # read by GX's config substitution, never written to disk
     with warnings.catch_warnings():
