@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import click
 
 from connector.cli import main
@@ -38,22 +40,22 @@ def refresh(out_dir, names, project_dir):
 @click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False))
 def diff(names, as_json, project_dir):
     """Show how the account's live metadata differs from the packaged catalogue, per field and value."""
-    import json
 
     from connector.api import catalog_diff
-    from connector.cli.jobs import _echo, _fail, _settings
+    from connector.cli import output
+    from connector.cli.jobs import _fail, _settings
     from connector.errors import ConnectorError
 
     try:
-        found = catalog_diff(_settings(project_dir), names=list(names) or None, echo=_echo)
+        found = catalog_diff(_settings(project_dir), names=list(names) or None)
     except ConnectorError as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps(found, indent=2))
         return
-    for lines in found.values():
+    for name, lines in found.items():
         for line in lines:
-            click.echo(line)
+            output(line, "catalog_diff", mapping_type=name)
 
 
 @catalog.command("inferred-rules")
@@ -69,9 +71,13 @@ def inferred_rules_cmd(names):
         found = inferred_rules(cat, [cat.get(n).name for n in names] or None)
     except ValueError as exc:
         raise click.UsageError(str(exc)) from None
+    from connector.cli import output
+
     for mt, rule in found:
-        click.echo(f"{mt:<28} {rule.key:<50} {rule.evidence}")
-    click.echo(f"{len(found)} rule(s) warn by default; strict_inferred_rules: true makes them reject")
+        output(f"{mt:<28} {rule.key:<50} {rule.evidence}", "inferred_rule", mapping_type=mt, rule=rule.key,
+               evidence=rule.evidence)
+    output(f"{len(found)} rule(s) warn by default; strict_inferred_rules: true makes them reject", "result",
+           count=len(found))
 
 
 @catalog.command("render-dbt")

@@ -102,6 +102,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
             continue
         ms = summary.mt(name)
         ms.rows_checked, ms.rejected, ms.blocked = int(res.rows_checked), int(res.rows_rejected), bool(res.blocked)
+        ms.warned = int(getattr(res, "rows_warned", 0) or 0)
         ms.dropped = int(res.rows_dropped)
         if name in in_group:
             ms.rejected = in_group[name].rejected[name]

@@ -56,9 +56,11 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     results = getattr(report, "results", {}) or {}
     rejected = sum(int(getattr(r, "rows_rejected", 0) or 0) for r in results.values())
     blocked = sum(1 for r in results.values() if getattr(r, "blocked", False))
+    warned = sum(int(getattr(r, "rows_warned", 0) or 0) for r in results.values())
     events.emit("preflight_done", f"pre-flight: {len(results)} mapping type(s) in {time.monotonic() - started:.1f}s; "
-                f"{rejected} row(s) rejected" + (f", {blocked} mapping type(s) blocked" if blocked else ""),
-                mapping_types=len(results), rows_rejected=rejected, blocked=blocked,
+                f"{rejected} row(s) rejected" + (f", {warned} sent with a warning" if warned else "")
+                + (f", {blocked} mapping type(s) blocked" if blocked else ""),
+                mapping_types=len(results), rows_rejected=rejected, rows_warned=warned, blocked=blocked,
                 seconds=round(time.monotonic() - started, 1))
     return report
 

@@ -16,6 +16,7 @@ class MappingSummary:
     rows_checked: int = 0
     dropped: int = 0  # input rows the staging view leaves out (superseded, nothing to apply): van_preflight_dropped
     rejected: int = 0  # by pre-flight, never sent
+    warned: int = 0  # passed with a warning (a rule on an inferred fact): sent; van_preflight_warnings
     blocked: bool = False
     plan: dict[str, int] = field(default_factory=dict)  # PlanCategory -> rows (the plan step's verdict)
     to_send: int = 0  # rows the plan sends (dry run: would send)
@@ -68,12 +69,12 @@ class RunSummary:
 
     def render(self) -> str:
         C = PlanCategory
-        cols = ["mapping type", "dropped", "checked", "rejected", "new", "changed", "retry", "unchanged", "held", "sent",
+        cols = ["mapping type", "dropped", "checked", "rejected", "warned", "new", "changed", "retry", "unchanged", "held", "sent",
                 "processed", "failed", "not_in_results", "pending", "not_sent", "jobs"]
         rows = []
         for s in self.mapping_types.values():
             rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.dropped, s.rows_checked, s.rejected,
-                         s.category(C.NEW), s.category(C.CHANGED) + s.category(C.REFRESH) + s.category(C.CARRIED),
+                         s.warned, s.category(C.NEW), s.category(C.CHANGED) + s.category(C.REFRESH) + s.category(C.CARRIED),
                          s.category(C.RETRY), s.unchanged, s.held,
                          s.sent if not self.dry_run else f"{s.to_send} (dry run)", s.processed, s.failed,
                          s.not_in_results, s.pending + s.ambiguous, s.refused,
@@ -93,6 +94,9 @@ class RunSummary:
                   f"where run_id = '{self.run_id}' group by mapping_type, row_status;",
                   f"  select * from {q}van_bulk_row_state where outcome <> 'processed';",
                   f"  select * from {q}van_preflight_rejects where run_id = '{self.run_id}';"]
+        if any(s.warned for s in self.mapping_types.values()):
+            lines.append(f"  select * from {q}van_preflight_warnings where run_id = '{self.run_id}';  "
+                         "-- rules on facts only inferred about VAN: sent anyway (strict_inferred_rules to reject)")
         if self.data_docs_path:
             lines.append(f"pre-flight Data Docs: {self.data_docs_path}")
         return "\n".join(line for line in lines if line != "")

@@ -196,3 +196,21 @@ def test_validate_with_a_key_checks_against_the_accounts_metadata(tmp_path, monk
     assert r.exit_code == 1, r.output  # blocked
     assert "live metadata: 1 read from the account" in r.output
     assert "Email: the account requires field EmailSourceID" in r.output
+
+
+def test_a_row_breaking_an_inferred_rule_is_sent_with_a_warning(tmp_path):
+    """The email format is our inference (meta.evidence): the row is sent, and the warning is recorded in
+    van_preflight_warnings and counted in the run summary; VAN (the simulator's default world) processes it."""
+    s = settings_for(tmp_path)
+    make_view(s.warehouse_url, "CreateOrUpdateContact", [
+        {"source_row_key": "w-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada-at-example.org"},
+        {"source_row_key": "w-2", "FirstName": "Mary", "LastName": "Jackson", "Email": "mary@example.org"}])
+    summary = run(s, ["CreateOrUpdateContact"], skip_dbt=True, preflight=NO_GX,
+                  simulator_config=SimulatorConfig.from_dict(FAST))
+    ms = summary.mapping_types["CreateOrUpdateContact"]
+    assert (ms.rejected, ms.warned, ms.processed) == (0, 1, 2)
+    assert "van_preflight_warnings" in summary.render()
+    with Warehouse(s.warehouse_url) as wh:
+        warned = wh.fetchall("select source_row_key, rule, column_name from van_preflight_warnings where run_id = :r",
+                             {"r": summary.run_id})
+    assert [tuple(w) for w in warned] == [("w-1", "format", "Email")]
