@@ -27,8 +27,9 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/vanbulk run
 
+# Every core (pytest-xdist); a test file stays on one worker so its module fixtures are built once.
 test: install browser
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto --dist loadfile
 
 # The Data Docs test opens the pages in Debian's chromium. CI (CI=true, root, no stdin) installs it; elsewhere
 # the test is skipped and the run says so at the end (install it yourself: apt-get install -y chromium).

@@ -192,8 +192,8 @@ def _settings_vars(settings: Settings) -> dict[str, Any]:
     return out
 
 
-def _read_run_results(project_dir: Path, since: float) -> list[dict[str, Any]]:
-    path = project_dir / "target" / "run_results.json"
+def _read_run_results(project_dir: Path, since: float, target_path: str | None = None) -> list[dict[str, Any]]:
+    path = project_dir / (target_path or "target") / "run_results.json"  # DBT_TARGET_PATH may be absolute
     try:
         if path.stat().st_mtime < since:
             return []  # left over from an earlier invocation
@@ -219,7 +219,7 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
     proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
     result = DbtResult(args=list(args), target=target or "", returncode=proc.returncode, stdout=redact(proc.stdout),
                        stderr=redact(proc.stderr), seconds=time.time() - started,
-                       results=_read_run_results(project_dir, started - 1))
+                       results=_read_run_results(project_dir, started - 1, env.get("DBT_TARGET_PATH")))
     log.info("dbt %s finished in %.1fs with exit code %s", args[0] if args else "", result.seconds, proc.returncode)
     if check and not result.success:
         failed = result.failed_nodes
