@@ -2,7 +2,7 @@
 to van_preflight_warnings and are still sent; GX marks them as warnings and still has to agree with SQL.
 
 The rules are the probe's real catalogue rules with every ``format`` rule turned into a warning: a hand-made
-Rule list, built with a subclass so it works whether or not ``Rule`` has its own ``severity`` field yet."""
+Rule list (``Rule.severity`` set by hand, independent of the catalogue's evidence tags)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,8 @@ import json
 import pytest
 
 from connector.preflight import check, run_preflight, suites
-from connector.preflight.rules import Rule, build_rules
+from connector.preflight.rules import build_rules
+from connector.preflight.runner import gx_root
 from connector.preflight.suites import suite_name, suites_dir
 from tests.preflight.probe import CASES, PROBE, expected, rows
 
@@ -20,14 +21,10 @@ RUN = "run-warn"
 WARNED_FAMILY = "format"
 
 
-@dataclasses.dataclass(frozen=True)
-class WarnRule(Rule):
-    severity: str = "warn"
-
-
-def _with_warnings(catalog, mt):
-    return [WarnRule(**{f.name: getattr(r, f.name) for f in dataclasses.fields(Rule) if f.name != "severity"})
-            if r.rule == WARNED_FAMILY else r for r in build_rules(catalog, mt)]
+def _with_warnings(catalog, mt, **kw):
+    """The probe's rules with every ``format`` rule made a warning (as an inferred fact would make it)."""
+    return [dataclasses.replace(r, severity="warn") if r.rule == WARNED_FAMILY else r
+            for r in build_rules(catalog, mt, **kw)]
 
 
 @pytest.fixture(scope="module")
@@ -71,7 +68,7 @@ def test_rows_with_only_warnings_are_still_sent(warned):
     only_warned = {k for k, v in expected().items() if v and all(r == WARNED_FAMILY for r, _ in v)}
     assert only_warned, "the probe must have rows that break only a format rule"
     good = {k for k, (_, exp) in CASES.items() if not exp}
-    sent = {r[0] for r in env.warehouse.fetchall(res.passing_rows_sql)}
+    sent = {r[0] for r in env.warehouse.fetchall(f"select source_row_key from ({res.passing_rows_sql}) p")}
     assert sent == good | only_warned
     assert res.rows_rejected == res.rows_checked - len(sent)
     assert res.rows_warned == len({k for k, *_ in warnings}) > 0
@@ -88,7 +85,7 @@ def test_gx_marks_them_as_warnings_and_agrees_with_sql(warned):
     assert all(o.severity == "reject" for o in res.outcomes if o.rule != WARNED_FAMILY)
     assert sum(o.rows for o in fmt) == len(warnings)
     assert all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
-    suite = json.loads((suites_dir(settings.project_dir / "expectations") / f"{suite_name(PROBE)}.json").read_text())
+    suite = json.loads((suites_dir(gx_root(settings)) / f"{suite_name(PROBE)}.json").read_text())
     sev = {e["meta"]["key"]: e["severity"] for e in suite["expectations"]}
     assert {k for k, s in sev.items() if s == "warning"} == {o.key for o in fmt}
     page = open(report.data_docs_pages[PROBE], encoding="utf-8").read()
@@ -111,10 +108,10 @@ def test_rerun_replaces_the_warnings(warned, probe_catalog):
     assert env.warehouse.scalar(f"select count(*) from {report.warnings_relation} where run_id = :r", {"r": RUN}) == 0
 
 
-def _one_odd_shape(catalog, mt):
+def _one_odd_shape(catalog, mt, **kw):
     """The real rules, with the first format rule's query in a shape the one pass does not parse."""
     out, done = [], False
-    for r in build_rules(catalog, mt):
+    for r in build_rules(catalog, mt, **kw):
         if r.rule == WARNED_FAMILY and not done:
             r, done = dataclasses.replace(r, query="select  " + r.query[len("select "):]), True
         out.append(r)
