@@ -15,7 +15,9 @@ import pytest
 from connector.catalog import load_catalog
 from connector.preflight import run_preflight
 
-BAD_KEY, BAD_VALUE = "ac-bad-7", "99999917"
+# A VanID that is no VAN record id breaks a confirmed rule (an unknown activist code would only warn offline:
+# the packaged code list is demo data, the account's own list decides in a real run).
+BAD_KEY, BAD_VALUE = "ac-bad-7", "V-99999917"
 
 
 @pytest.fixture(scope="module")
@@ -24,7 +26,7 @@ def docs(duck_env):
     code = cat.allowed_value_ids("ActivistCode", "ActivistCodeID")[0]
     views = {
         "ActivistCode": [{"source_row_key": "ac-1", "VanID": "100001", "ActivistCodeID": code},
-                         {"source_row_key": BAD_KEY, "VanID": "100002", "ActivistCodeID": BAD_VALUE}],
+                         {"source_row_key": BAD_KEY, "VanID": BAD_VALUE, "ActivistCodeID": code}],
         "Email": [{"source_row_key": "em-1", "VanID": "100001", "Email": "a@example.org"}],
         "Suppressions": [{"source_row_key": "sup-1", "VanID": "100003", "SuppressionID": "1"}],
     }
@@ -65,7 +67,7 @@ def test_validation_page_shows_the_rejected_row_and_where_the_rest_is(docs, chro
     assert row.count() == 1 and row.is_visible()
     assert row.locator("td.vb-key").inner_text() == BAD_KEY
     assert row.locator("td.vb-value").inner_text() == BAD_VALUE
-    assert "predefined_value" in row.inner_text() and "ActivistCodeID" in row.inner_text()
+    assert "format" in row.inner_text() and "VanID" in row.inner_text()
     text = page.locator("#vanbulk-preflight").inner_text()
     assert "van_preflight_rejects" in text and "select * from" in text
     assert "Rows rejected, the rest sent" in page.locator("#vb-verdict").inner_text()
