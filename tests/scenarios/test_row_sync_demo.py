@@ -44,7 +44,10 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     assert second.ok, second.render()
     assert _sent(second) == {"Contributions": 1, "Email": 1}, second.render()
     assert second.mapping_types["Contributions"].plan == {"unchanged": n_gifts, "new": 1}
-    assert second.mapping_types["Email"].plan == {"unchanged": 3, "changed": 1}
+    # every email row the first run sent is unchanged but the one edited (the demo's count moves with its seeds
+    # and with which rules only warn)
+    n_emails = first.mapping_types["Email"].processed
+    assert n_emails >= 4 and second.mapping_types["Email"].plan == {"unchanged": n_emails - 1, "changed": 1}
     assert second.mapping_types["Contributions"].processed == 1 and second.mapping_types["Email"].processed == 1
 
     third = run(s, simulator_config=FAST)
@@ -64,7 +67,8 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     assert fourth.ok, fourth.render()
     ct, ph = fourth.mapping_types["Contributions"], fourth.mapping_types["Phones"]
     assert ct.plan == {"unchanged": n_gifts, "changed_after_import": 1} and ct.sent == 0, fourth.render()
-    assert ph.plan == {"unchanged": 4, "changed": 1} and ph.sent == 1 and ph.processed == 1, fourth.render()
+    n_phones = first.mapping_types["Phones"].processed
+    assert ph.plan == {"unchanged": n_phones - 1, "changed": 1} and ph.sent == 1 and ph.processed == 1, fourth.render()
     note = next(m for m in fourth.messages if "changed after VAN imported" in m)
     assert "ct-003" in note and "EditContributionData" in note
     assert sum(_contributions_applied(store).values()) == n_gifts + 1
