@@ -271,20 +271,20 @@ def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], 
     workers = max(1, min(4, os.cpu_count() or 1))
     pool = ThreadPoolExecutor(workers, thread_name_prefix="vanbulk-deflate")
     try:
-        for block, keys in pieces:
-            window.append((block, keys, pool.submit(deflate_piece, block.data)))
-            while len(window) > 2 * workers:
-                b, k, fut = window.popleft()
-                place(b, k, fut.result())
-                total += b.rows
-                if on_progress:
-                    on_progress(total)
-        while window:
+        def place_oldest() -> None:  # pieces are placed in order, whichever deflate finishes first
+            nonlocal total
             b, k, fut = window.popleft()
             place(b, k, fut.result())
             total += b.rows
             if on_progress:
                 on_progress(total)
+
+        for block, keys in pieces:
+            window.append((block, keys, pool.submit(deflate_piece, block.data)))
+            while len(window) > 2 * workers:
+                place_oldest()
+        while window:
+            place_oldest()
         if current:
             close()
     except BaseException:
