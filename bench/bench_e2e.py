@@ -110,9 +110,11 @@ def child(project: str) -> dict:
     cfg = SimulatorConfig.from_dict({"pending_seconds": 0.0, "seconds_per_1000_rows": 0.0,
                                      "min_processing_seconds": 0.0})
     t0, c0 = time.perf_counter(), time.process_time()
-    summary = run_pkg.run(s, [MT], vars={"vanbulk_demo": False}, simulator_config=cfg,
+    summary = run_pkg.run(s, [MT], vars={"vanbulk_demo": False, "vanbulk_mapping_types": [MT]}, simulator_config=cfg,
                           preflight=timed("pre-flight", run_preflight))
     total = time.perf_counter() - t0
+    if "submit+host" not in spent:
+        raise SystemExit(f"the run submitted nothing: {summary.messages}")
     spent["submit"] = spent.pop("submit+host") - spent["host"]
     spent["waiting"] = max(0.0, spent.pop("collect") - spent["ingest"])
     ms = summary.mapping_types[MT]
