@@ -82,6 +82,8 @@ class Settings:
     hosting: str = "local"  # "local", "s3://bucket/prefix", "gs://bucket/prefix"
     hosting_public_url: str | None = None  # base URL of the local host as VAN sees it
     url_ttl_seconds: int = 3600
+    # --no-wait with the local host: stay until VAN has fetched each file, at most this long (it stops with us)
+    local_host_fetch_wait_seconds: float = 300.0
     max_zipped_bytes: int = 20 * 1024 * 1024  # VAN allows 100 MB; some docs say 20 MB
     max_rows_per_chunk: int = 500_000
     result_file_size_kb_limit: int = 5000

@@ -186,6 +186,9 @@ class LiveDisplay:
     def stage_end(self, stage: Stage) -> None:
         task = self._tasks.pop(stage.name, None)
         if task is not None and self._progress is not None:
+            # its last state drawn once: a stage shorter than a refresh still shows what it did
+            self._progress.update(task, total=stage.total, completed=stage.done, **self._fields(stage))
+            self._progress.refresh()
             self._progress.remove_task(task)
         if not self._tasks:
             self.close()

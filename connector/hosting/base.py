@@ -31,6 +31,11 @@ class Host(ABC):
     def exists(self, key: str) -> bool:
         ...
 
+    def wait_until_fetched(self, keys: list[str], timeout: float) -> list[str]:
+        """The keys VAN has not fetched within ``timeout`` seconds. Object stores keep serving after this process
+        ends, so there is nothing to wait for; the local host serves only while the process lives."""
+        return []
+
     def close(self) -> None:
         """Stop background services (the local server); hosted files stay until ``delete``."""
 

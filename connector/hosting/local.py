@@ -36,6 +36,7 @@ class LocalFileHost(Host):
         self._clock = clock
         self._secret = secrets.token_bytes(32)
         self.downloads: list[str] = []  # keys served (for tests and debug output)
+        self._served = threading.Condition()
         self._server = ThreadingHTTPServer((host, port), self._handler())
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="vanbulk-file-host", daemon=True)
@@ -83,6 +84,18 @@ class LocalFileHost(Host):
     def exists(self, key: str) -> bool:
         return self._path(key).exists()
 
+    def wait_until_fetched(self, keys: list[str], timeout: float) -> list[str]:
+        """A run that does not wait for its jobs still has to serve their files until VAN has read them: this
+        host dies with the process (deleted files are not waited for)."""
+        deadline = time.monotonic() + timeout
+        with self._served:
+            while True:
+                left = [k for k in keys if k not in self.downloads and self.exists(k)]
+                remaining = deadline - time.monotonic()
+                if not left or remaining <= 0:
+                    return left
+                self._served.wait(min(remaining, 0.5))
+
     def close(self) -> None:
         self._server.shutdown()
         self._server.server_close()
@@ -113,7 +126,9 @@ class LocalFileHost(Host):
                 self.end_headers()
                 with open(path, "rb") as f:
                     shutil.copyfileobj(f, self.wfile, 1 << 16)
-                host.downloads.append(key)
+                with host._served:
+                    host.downloads.append(key)
+                    host._served.notify_all()
 
             def _send(self, status: int) -> None:
                 self.send_response(status)

@@ -170,7 +170,9 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         from connector.dbt_runner import build
 
         what = " ".join(dbt_select) if dbt_select else "all staging views"
-        with events.stage("dbt", "dbt build", detail=what):
+        # GX takes ~4 s to import: done while dbt works (runner first: it sets GX's environment)
+        _import_in_background("connector.preflight.runner", "great_expectations", "connector.preflight.gx_expectations")
+        with events.stage("dbt", "dbt build", detail=what), rt.warehouse.released():  # dbt opens the file
             result = build(s, select=dbt_select or None, vars=vars)
         nodes = len(result.results)
         events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
@@ -220,6 +222,8 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     if dry_run:
         summary.status = "dry_run"
         return
+    if not wait and submitted:
+        _serve_until_fetched(rt, summary, submitted)
     if wait and submitted:
         left = collect(rt, submitted, problems=summary.messages)
         if left:
@@ -232,6 +236,36 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
             f"{not_done} row(s) VAN failed, dropped or refused in this run: the next `vanbulk run` sends them "
             f"again (up to {s.max_row_tries} tries per version), or now: `vanbulk retry-failed --run {summary.run_id}`")
     summary.status = "success"
+
+
+def _serve_until_fetched(rt, summary: RunSummary, submitted: list[dict]) -> None:
+    """Without waiting for the jobs, the run still stays until VAN has read each file from a host that stops
+    with this process (the local one); object stores keep serving on their own."""
+    keys = [j["hosted_key"] for j in submitted if j.get("hosted_key")]
+    timeout = rt.settings.local_host_fetch_wait_seconds
+    left = rt.host.wait_until_fetched(keys, timeout) if rt.host is not None and keys else []
+    if left:
+        summary.messages.append(
+            f"{len(left)} file(s) not yet fetched by VAN after {timeout:.0f}s; the local file host stops with this "
+            "run, so those jobs will fail to fetch them and their rows are sent again by the next run")
+
+
+def _import_in_background(*modules: str) -> None:
+    """Import ``modules`` in order on a daemon thread while the main thread waits for a subprocess; an import it has not
+    finished makes the main thread's own import wait for it (Python's per-module import locks), and an error is
+    simply raised again by that import."""
+    import importlib
+    import threading
+
+    def load() -> None:
+        for module in modules:
+            try:
+                importlib.import_module(module)
+            except Exception:  # noqa: BLE001 - the main thread's import reports it
+                logger.debug("background import of %s failed", module, exc_info=True)
+                return
+
+    threading.Thread(target=load, name="vanbulk-import", daemon=True).start()
 
 
 def account(rt, summary: RunSummary) -> None:

@@ -66,6 +66,8 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
                 raise
             stack.callback(lock.release)  # after the warehouse is closed (the stack unwinds in reverse)
         stack.enter_context(wh)
+        if exclusive:  # the writer owns the ledger for the whole command: keep the DuckDB file open (warehouse)
+            stack.enter_context(wh.kept_open())
         sim = None
         if settings.simulated and need_van and client is None:
             from connector.logging_setup import simulator_log

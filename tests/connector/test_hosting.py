@@ -59,3 +59,24 @@ def test_s3_presigned_url_round_trip_and_delete(s3_bucket, zip_file):
     host.delete("run1/job/a.zip")
     assert not host.exists("run1/job/a.zip")
     host.delete("run1/job/a.zip")  # idempotent
+
+
+def test_local_host_waits_until_each_file_is_fetched(tmp_path, zip_file):
+    """`run --no-wait` stays until VAN has read its files from the local host (it stops with the process)."""
+    import threading
+
+    with LocalFileHost(tmp_path / "hosted") as host:
+        a, b, gone = (host.put(zip_file, f"run/{n}.zip") for n in ("a", "b", "gone"))
+        host.delete(gone.key)  # refused at POST: deleted, never fetched, not waited for
+        assert host.wait_until_fetched([a.key, b.key, gone.key], timeout=0.2) == [a.key, b.key]
+        assert httpx.get(a.url).status_code == 200
+        assert host.wait_until_fetched([a.key, b.key], timeout=0.2) == [b.key]
+        threading.Timer(0.3, lambda: httpx.get(b.url)).start()  # VAN fetches while we wait
+        assert host.wait_until_fetched([a.key, b.key], timeout=30) == []
+
+
+def test_object_stores_need_no_wait(s3_bucket, zip_file):
+    bucket, options = s3_bucket
+    host = FsspecHost(f"s3://{bucket}/exports", ttl_seconds=120, storage_options=options)
+    f = host.put(zip_file, "run/a.zip")
+    assert host.wait_until_fetched([f.key], timeout=5) == []  # the bucket serves it after we are gone
