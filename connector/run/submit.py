@@ -86,13 +86,17 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
     if existing and not force:
         return Skipped(existing)
     job_key = new_id()
-    L.record_job({
+    fields = {
         "job_key": job_key, "run_id": run_id, "content_key": ck, "mapping_types": spec.label,
         "resource_type": resource_type, "source_relation": source_relation, "api_target": rt.api_target,
         "database_mode": s.database_mode, "chunk_no": chunk.chunk_no, "chunk_count": chunk_count,
         "row_count": chunk.row_count, "file_name": chunk.file_name, "file_sha256": chunk.sha256,
         "zipped_bytes": chunk.zipped_bytes, "forced": bool(force and existing), "retry_of_run_id": retry_of_run_id,
-    }, _mapping_rows(chunk, spec.mapping_names, carried))
+    }
+    if carried is None and len(spec.mapping_names) == 1:  # every row of the file, one mapping type: the engine
+        L.record_job(fields, keys_path=chunk.keys_path, mapping_type=spec.mapping_names[0])  # reads the keys
+    else:
+        L.record_job(fields, _mapping_rows(chunk, spec.mapping_names, carried))
     hosted_key = f"{run_id}/{job_key}/{chunk.zip_path.name}"
     hosted = rt.host.put(chunk.zip_path, hosted_key)
     L.mark_uploaded(job_key, hosted.storage_uri, hosted_key)
