@@ -6,9 +6,8 @@
 * PostgreSQL: ``COPY (query) TO STDOUT (FORMAT csv, FORCE_QUOTE *)`` through psycopg (LF rows: the
   exporter adds the CR).
 
-Each row starts with one more field, its key as JSON text from the engine's own ``to_json`` (a key holding
-CR, LF or quotes stays on one line); the exporter cuts it off into the ``.keys`` side files. One query, so
-the keys are those of the rows written, and the (possibly costly) source query runs once.
+One query: the (possibly costly) source query runs once, and the rows the ledger records for a job are read
+back from the very CSV it was given (``Ledger.load_keys``).
 """
 
 from __future__ import annotations
@@ -34,13 +33,12 @@ def supports_engine_csv(dialect: str) -> bool:
 
 
 def rows_sql(sql: str, columns: Sequence[str], key: str, quote: Callable[[str], str], dialect: str) -> str:
-    """The row key as JSON text (``null`` for NULL), then exactly ``columns`` in order as text with NULL as ''
-    (so every field is quoted, as Python's csv module writes them: byte-equal files, hence equal hashes,
-    across versions), sorted by row key. The key field is cut off each row again (``csv_rows``)."""
+    """Exactly ``columns`` in order as text with NULL as '' (so every field is quoted, as Python's csv module
+    writes them: byte-equal files, hence equal hashes, across versions), sorted by row key with NULL keys last
+    (the exporter refuses an empty key in the first or last row)."""
     text = "varchar" if dialect == "duckdb" else "text"
-    key_json = f"coalesce(cast(to_json(cast(q.{quote(key)} as {text})) as {text}), 'null') as {quote('_key_json')}"
     cols = ", ".join(f"coalesce(cast(q.{quote(c)} as {text}), '') as {quote(c)}" for c in columns)
-    return f"select {key_json}, {cols} from ({sql}) as q order by q.{quote(key)}"
+    return f"select {cols} from ({sql}) as q order by q.{quote(key)} nulls last"
 
 
 @contextmanager

@@ -6,13 +6,15 @@ field (VAN leaves the stored value unchanged), UTF-8, CRLF. Column order is exac
 
 Chunks roll over at ``max_rows_per_chunk`` or before ``max_zipped_bytes``, known exactly before each piece
 is added (``connector.zip_writer``). Each chunk records the sha256 of its CSV bytes (the idempotency key of
-the job ledger) and writes the ``source_row_key`` of every row it carries to a side file (JSON lines), so
-the ledger can record which rows a job sent without holding them in memory.
+the job ledger) and keeps its CSV beside the zip until it is submitted, so the ledger's engine reads which
+rows the job carries (their ``source_row_key``) from exactly the bytes VAN gets, without Python in between.
 
 Speed: DuckDB and PostgreSQL format the CSV themselves (``connector.engine_csv``; values cast to text,
 NULL as '', so the bytes equal what Python's csv module writes for the same strings), the stream is cut
 into pieces of whole rows (``connector.csv_rows``), pieces are deflated on a few threads while the engine
 goes on writing, and hashed as they are written. Memory is bounded by the window of pieces in flight.
+A row without a key is refused: the rows are sorted by key with NULLs last, so an empty key can only be the
+first row and a NULL one only the last (both are written as an empty field).
 """
 
 from __future__ import annotations
@@ -21,7 +23,6 @@ import collections
 import csv
 import hashlib
 import io
-import json
 import logging
 import os
 import tempfile
@@ -29,8 +30,6 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Iterator, Sequence
-
-import numpy as np
 
 from connector.csv_rows import RowBlock, frame_rows
 from connector.engine_csv import DUCKDB_MEMORY_LIMIT, engine_csv, rows_sql, supports_engine_csv
@@ -59,12 +58,15 @@ class Chunk:
     csv_bytes: int
     zipped_bytes: int
     sha256: str  # of the CSV bytes
-    keys_path: Path  # one JSON string per line: keys round-trip whatever they contain (CR, LF, tabs)
+    csv_path: Path  # the CSV inside the zip, uncompressed (header first): the ledger reads the job's rows from it
 
     def row_keys(self) -> Iterator[str]:
-        with open(self.keys_path, encoding="utf-8") as f:
-            for line in f:
-                yield json.loads(line)
+        idx = self.columns.index(ROW_KEY)
+        with open(self.csv_path, encoding="utf-8", newline="") as f:
+            reader = csv.reader(f)
+            next(reader, None)
+            for row in reader:
+                yield row[idx]
 
 
 def ordered_sql(sql: str, columns: Sequence[str], quote: Callable[[str], str]) -> str:
@@ -105,15 +107,20 @@ def export_query(warehouse, sql: str, columns: Sequence[str], out_dir: Path, bas
 def _export_engine(warehouse, sql: str, columns: list[str], out_dir: Path, base_name: str, *, max_zipped_bytes: int,
                    max_rows_per_chunk: int, on_progress, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> list[Chunk]:
     q, d = warehouse.quote, warehouse.dialect
+    key_idx = columns.index(ROW_KEY)
     with tempfile.TemporaryDirectory(prefix=f".{base_name}-", dir=_mkdir(out_dir)) as work, \
             engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, q, d), Path(work),
                        memory_limit=memory_limit) as (blocks, add_cr):
 
-        def pieces() -> Iterator[tuple[RowBlock, bytes]]:
-            for block in frame_rows(blocks, add_cr=add_cr, min_bytes=_piece_bytes(max_zipped_bytes), key_first=True):
-                if _has_no_key(block.keys):
-                    raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
-                yield block, block.keys
+        def pieces() -> Iterator[RowBlock]:
+            last = None
+            for block in frame_rows(blocks, add_cr=add_cr, min_bytes=_piece_bytes(max_zipped_bytes)):
+                if last is None:
+                    _check_key(block, 0, key_idx, base_name)  # '' sorts first
+                last = block
+                yield block
+            if last is not None:
+                _check_key(last, last.rows - 1, key_idx, base_name)  # NULL sorts last
 
         return _write_chunks(pieces(), columns, out_dir, base_name, max_zipped_bytes=max_zipped_bytes,
                              max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
@@ -127,22 +134,22 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
     key_idx = columns.index(ROW_KEY)
     target = _piece_bytes(max_zipped_bytes)
 
-    def pieces() -> Iterator[tuple[RowBlock, bytes]]:
-        text, keys = io.StringIO(), []
+    def pieces() -> Iterator[RowBlock]:
+        text, n = io.StringIO(), 0
         writer = csv.writer(text, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         for row in rows:
             key = row[key_idx]
             if key is None or key == "":
                 raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
             writer.writerow(["" if v is None else v for v in row])
-            keys.append(json.dumps(str(key)))
-            if len(keys) % 256 == 0 and text.tell() >= target:
-                yield _block(text, keys)
+            n += 1
+            if n % 256 == 0 and text.tell() >= target:
+                yield _block(text)
                 text.seek(0)
                 text.truncate()
-                keys = []
-        if keys:
-            yield _block(text, keys)
+                n = 0
+        if n:
+            yield _block(text)
 
     return _write_chunks(pieces(), columns, _mkdir(Path(out_dir)), base_name, max_zipped_bytes=max_zipped_bytes,
                          max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
@@ -150,10 +157,12 @@ def export_rows(rows: Iterable[Sequence], columns: Sequence[str], out_dir: Path,
 
 # -- shared ------------------------------------------------------------------------------------------
 
-def _has_no_key(key_lines: bytes) -> bool:
-    """A NULL (``null``) or empty (``""``) key among the engine's JSON key lines (substring search: fast)."""
-    return (key_lines.startswith((b"null\n", b'""\n')) or b"\nnull\n" in key_lines
-            or b'\n""\n' in key_lines)
+def _check_key(block: RowBlock, i: int, key_idx: int, base_name: str) -> None:
+    """Refuse row ``i`` of ``block`` if its key field is empty (NULL or '')."""
+    start = int(block.ends[i - 1]) if i else 0
+    row = next(csv.reader(io.StringIO(block.data[start:int(block.ends[i])].decode("utf-8"), newline="")))
+    if key_idx >= len(row) or row[key_idx] == "":
+        raise ExportError(f"{base_name}: a row has no {ROW_KEY}")
 
 
 def _checked_columns(columns: Sequence[str], base_name: str, max_zipped_bytes: int) -> list[str]:
@@ -180,18 +189,15 @@ def _piece_bytes(max_zipped_bytes: int) -> int:
     return max(16 * 1024, min(PIECE_BYTES, max_zipped_bytes // 2))
 
 
-def _block(text: io.StringIO, keys: list[str]) -> tuple[RowBlock, bytes]:
-    data = text.getvalue().encode("utf-8")
-    [block] = frame_rows([data], add_cr=False, min_bytes=0)
-    return block, ("\n".join(keys) + "\n").encode("utf-8")
+def _block(text: io.StringIO) -> RowBlock:
+    [block] = frame_rows([text.getvalue().encode("utf-8")], add_cr=False, min_bytes=0)
+    return block
 
 
-def _split(block: RowBlock, keys: bytes, n: int) -> tuple[tuple[RowBlock, bytes], tuple[RowBlock, bytes]]:
-    """The first ``n`` rows and the rest, with their keys."""
+def _split(block: RowBlock, n: int) -> tuple[RowBlock, RowBlock]:
+    """The first ``n`` rows and the rest."""
     cut = int(block.ends[n - 1])
-    kcut = int(np.flatnonzero(np.frombuffer(keys, dtype=np.uint8) == 10)[n - 1]) + 1
-    return ((RowBlock(block.data[:cut], block.ends[:n]), keys[:kcut]),
-            (RowBlock(block.data[cut:], block.ends[n:] - cut), keys[kcut:]))
+    return RowBlock(block.data[:cut], block.ends[:n]), RowBlock(block.data[cut:], block.ends[n:] - cut)
 
 
 class _OpenChunk:
@@ -199,24 +205,24 @@ class _OpenChunk:
         self.no = no
         self.stem = f"{base_name}-{no:04d}"
         self.zip = ZipEntryWriter(out_dir / f"{self.stem}.zip", f"{self.stem}.csv")
-        self.keys_path = out_dir / f"{self.stem}.keys"
-        self.keys = open(self.keys_path, "wb")
+        self.csv_path = out_dir / f"{self.stem}.csv"
+        self.csv = open(self.csv_path, "wb")
         self.sha = hashlib.sha256()
         self.rows = 0
-        self.add(header, deflate_piece(header), b"", 0)
+        self.add(header, deflate_piece(header), 0)
 
-    def add(self, data: bytes, deflated: bytes, keys: bytes, rows: int) -> None:
+    def add(self, data: bytes, deflated: bytes, rows: int) -> None:
         self.sha.update(data)
         self.zip.add(data, deflated)
-        self.keys.write(keys)
+        self.csv.write(data)
         self.rows += rows
 
     def abort(self) -> None:
         self.zip.abort()
-        self.keys.close()
+        self.csv.close()
 
 
-def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], out_dir: Path, base_name: str, *,
+def _write_chunks(pieces: Iterator[RowBlock], columns: list[str], out_dir: Path, base_name: str, *,
                   max_zipped_bytes: int, max_rows_per_chunk: int,
                   on_progress: Callable[[int], None] | None) -> list[Chunk]:
     """Deflate pieces on a thread pool (a bounded window, in order) and pack them into chunks: a piece that
@@ -232,22 +238,22 @@ def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], 
     def close() -> None:
         c = current.pop()
         size = c.zip.close()
-        c.keys.close()
+        c.csv.close()
         chunks.append(Chunk(c.no, c.zip.path, f"{c.stem}.csv", columns, c.rows, c.zip.uncompressed, size,
-                            c.sha.hexdigest(), c.keys_path))
+                            c.sha.hexdigest(), c.csv_path))
 
-    def place(block: RowBlock, keys: bytes, deflated: bytes | None) -> None:
+    def place(block: RowBlock, deflated: bytes | None) -> None:
         while True:  # the row cap, iteratively: a piece may hold many chunks' worth of rows
             if not current:
                 current.append(_OpenChunk(len(chunks) + 1, out_dir, base_name, header))
             room = max_rows_per_chunk - current[0].rows
             if block.rows <= room:
-                return fit(block, keys, deflated)
-            (first, first_keys), (block, keys) = _split(block, keys, room)
-            fit(first, first_keys, None)
+                return fit(block, deflated)
+            first, block = _split(block, room)
+            fit(first, None)
             deflated = None
 
-    def fit(block: RowBlock, keys: bytes, deflated: bytes | None) -> None:
+    def fit(block: RowBlock, deflated: bytes | None) -> None:
         """Add a piece within the row cap; by halves if it passes the size caps (depth ~log2 of its rows)."""
         if not current:
             current.append(_OpenChunk(len(chunks) + 1, out_dir, base_name, header))
@@ -255,15 +261,15 @@ def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], 
         deflated = deflated if deflated is not None else deflate_piece(block.data)
         if c.zip.size_with(len(deflated)) > max_zipped_bytes or c.zip.uncompressed + len(block.data) > MAX_CSV_BYTES:
             if block.rows > 1:
-                for part in _split(block, keys, block.rows // 2):
-                    fit(*part, None)
+                for part in _split(block, block.rows // 2):
+                    fit(part, None)
                 return
             if c.rows == 0:
                 raise ExportError(f"{c.stem}: one row does not fit in {max_zipped_bytes} zipped bytes; "
                                   "raise max_zipped_bytes")
             close()
-            return fit(block, keys, deflated)
-        c.add(block.data, deflated, keys, block.rows)
+            return fit(block, deflated)
+        c.add(block.data, deflated, block.rows)
         if c.rows >= max_rows_per_chunk:
             close()
 
@@ -273,14 +279,14 @@ def _write_chunks(pieces: Iterator[tuple[RowBlock, bytes]], columns: list[str], 
     try:
         def place_oldest() -> None:  # pieces are placed in order, whichever deflate finishes first
             nonlocal total
-            b, k, fut = window.popleft()
-            place(b, k, fut.result())
+            b, fut = window.popleft()
+            place(b, fut.result())
             total += b.rows
             if on_progress:
                 on_progress(total)
 
-        for block, keys in pieces:
-            window.append((block, keys, pool.submit(deflate_piece, block.data)))
+        for block in pieces:
+            window.append((block, pool.submit(deflate_piece, block.data)))
             while len(window) > 2 * workers:
                 place_oldest()
         while window:

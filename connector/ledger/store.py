@@ -227,45 +227,57 @@ class Ledger:
 
     # -- jobs: transitions -----------------------------------------------------------------------
     def record_job(self, fields: Mapping[str, Any], mapping_rows: Iterable[tuple[str, str]] | None = None, *,
-                   keys_path: Path | None = None, mapping_type: str | None = None) -> str:
+                   csv_path: Path | None = None, columns: Sequence[str] = (), mapping_type: str | None = None) -> str:
         """Job row (``exported``) + the (source_row_key, mapping type) pairs it carries data for: given as pairs,
-        or as the export's keys file (one JSON string per line) whose every key carries ``mapping_type``; DuckDB
-        and PostgreSQL read that file themselves (``load_keys``)."""
+        or read from the job's own CSV (``csv_path`` with its ``columns``; every row carries ``mapping_type``).
+        The CSV must hold ``fields["row_count"]`` rows, each with a key."""
         job_key = fields.get("job_key") or new_id()
         values = {"job_key": job_key, "created_at": utcnow(), "local_state": JobState.EXPORTED.value, **fields}
         with self.wh.begin() as c:
             self._insert(JOBS, values, conn=c)
-            if keys_path is not None:
-                self.load_keys(c, job_key, Path(keys_path), mapping_type)
+            if csv_path is not None:
+                n = self.load_keys(c, job_key, Path(csv_path), columns, mapping_type)
+                if n != int(fields.get("row_count", n)):
+                    raise LedgerStateError(f"job {job_key}: its file holds {n} row(s) with a key, the export "
+                                           f"counted {fields['row_count']}")
             else:
                 self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
                                ((job_key, k, mt) for k, mt in mapping_rows or ()), conn=c)
         return job_key
 
-    def load_keys(self, c, job_key: str, keys_path: Path, mapping_type: str) -> int:
-        """Job rows from a keys file, read by the engine (1M keys through Python took seconds). JSON escapes
-        every control character, so \x01 and \x02 never occur raw: as delimiter and quote they split nothing."""
+    def load_keys(self, c, job_key: str, csv_path: Path, columns: Sequence[str], mapping_type: str) -> int:
+        """Job rows read by the engine from the job's CSV (VAN's format: header, every field quoted, CRLF, values
+        may hold CR/LF): its ``source_row_key`` column, exactly the bytes VAN gets. 1M keys through Python took
+        seconds. Returns the rows with a key."""
         jr, cols = self.rel(JOB_ROWS), "job_key, source_row_key, mapping_type"
         p = {"k": job_key, "mt": mapping_type}
+        key_idx = list(columns).index("source_row_key")
         if self.wh.dialect == "duckdb":
-            lit = str(keys_path).replace("'", "''")
-            return c.execute(sa.text(
-                f"insert into {jr} ({cols}) select :k, json_extract_string(j, '$'), :mt from read_csv('{lit}', "
-                "delim='\x01', quote='', escape='', header=false, auto_detect=false, columns={'j': 'VARCHAR'})"),
-                p).rowcount
-        if self.wh.dialect == "postgresql":
-            c.execute(sa.text("create temporary table if not exists vanbulk_keys (j text) on commit drop"))
+            lit = str(csv_path).replace("'", "''")
+            spec = ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in columns)
+            c.execute(sa.text(
+                f"insert into {jr} ({cols}) select :k, {self.wh.quote(columns[key_idx])}, :mt from read_csv('{lit}', "
+                "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', allow_quoted_nulls=false, "
+                f"max_line_size=100000000, columns={{{spec}}}) where {self.wh.quote(columns[key_idx])} <> ''"), p)
+        elif self.wh.dialect == "postgresql":
+            c.execute(sa.text("create temporary table vanbulk_job_file ("
+                              + ", ".join(f"c{i} text" for i in range(len(columns))) + ") on commit drop"))
             raw = c.connection.dbapi_connection
-            with raw.cursor() as cur, open(keys_path, "rb") as f:
-                with cur.copy("copy vanbulk_keys (j) from stdin with (format csv, delimiter E'\x01', "
-                              "quote E'\x02')") as cp:
+            with raw.cursor() as cur, open(csv_path, "rb") as f:
+                with cur.copy("copy vanbulk_job_file from stdin with (format csv, header true)") as cp:
                     while data := f.read(1 << 20):
                         cp.write(data)
-            return c.execute(sa.text(f"insert into {jr} ({cols}) select :k, j::json #>> '{{}}', :mt "
-                                     "from vanbulk_keys"), p).rowcount
-        with open(keys_path, encoding="utf-8") as f:
-            return self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
-                                  ((job_key, json.loads(line), mapping_type) for line in f), conn=c)
+            c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from vanbulk_job_file "
+                              f"where c{key_idx} <> ''"), p)
+        else:
+            import csv
+
+            with open(csv_path, encoding="utf-8", newline="") as f:
+                reader = csv.reader(f)
+                next(reader, None)
+                self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
+                               ((job_key, r[key_idx], mapping_type) for r in reader if r[key_idx]), conn=c)
+        return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
         allowed = JOB_TRANSITIONS[to]

@@ -94,7 +94,8 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
         "zipped_bytes": chunk.zipped_bytes, "forced": bool(force and existing), "retry_of_run_id": retry_of_run_id,
     }
     if carried is None and len(spec.mapping_names) == 1:  # every row of the file, one mapping type: the engine
-        L.record_job(fields, keys_path=chunk.keys_path, mapping_type=spec.mapping_names[0])  # reads the keys
+        L.record_job(fields, csv_path=chunk.csv_path, columns=chunk.columns,  # reads the keys from the file
+                     mapping_type=spec.mapping_names[0])
     else:
         L.record_job(fields, _mapping_rows(chunk, spec.mapping_names, carried))
     hosted_key = f"{run_id}/{job_key}/{chunk.zip_path.name}"
@@ -164,7 +165,7 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, 
                                    retry_of_run_id=plan.retry_of_run_id, carried=plan.carried)
         finally:
             c.zip_path.unlink(missing_ok=True)
-            c.keys_path.unlink(missing_ok=True)
+            c.csv_path.unlink(missing_ok=True)
         label = f"{plan.spec.label} chunk {c.chunk_no}"
         if progress:
             progress.chunk(plan.spec.label, c, outcome.job["van_job_id"] if isinstance(outcome, Submitted) else None)

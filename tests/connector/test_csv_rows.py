@@ -41,19 +41,3 @@ def test_any_block_boundaries_give_the_same_whole_rows(terminator, add_cr, seed)
 def test_a_stream_ending_inside_a_row_is_refused():
     with pytest.raises(ValueError, match="ends inside a row"):
         list(frame_rows([b'"a","b\n'], add_cr=True))
-
-
-@pytest.mark.parametrize("terminator,add_cr", [("\r\n", False), ("\n", True)])
-def test_the_key_field_is_cut_off_each_row_into_its_own_lines(terminator, add_cr):
-    import json
-
-    rows = [[json.dumps(k), *v] for k, v in zip(["k1", "line\nbreak", 'q"uote,', "", "é😀"], VALUES)] * 30
-    rows.append(["null", "x", "y"])
-    data = _csv(rows, terminator)
-    out = list(frame_rows([data[i:i + 97] for i in range(0, len(data), 97)], add_cr=add_cr, min_bytes=300,
-                          key_first=True))
-    assert b"".join(b.data for b in out) == _csv([r[1:] for r in rows], "\r\n")
-    keys = b"".join(b.keys for b in out).decode("utf-8").split("\n")
-    assert keys[:-1] == [r[0] for r in rows] and keys[-1] == ""
-    assert all(b.keys.count(b"\n") == b.rows for b in out)
-    assert [json.loads(k) for k in keys[:-2]] == [json.loads(r[0]) for r in rows[:-1]]

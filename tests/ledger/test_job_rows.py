@@ -1,28 +1,50 @@
-"""A job's carried rows come from the export's keys file, read by the engine itself: every key round-trips
-exactly, whatever it holds (quotes, commas, backslashes, CR/LF, control characters, unicode)."""
+"""A job's carried rows are read by the engine from the job's own CSV (the bytes VAN gets): every key
+round-trips exactly, whatever it holds (quotes, commas, backslashes, CR/LF, control characters, unicode), and
+a file whose rows do not match the export's count is refused before anything is hosted."""
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from connector.export import export_rows
+from connector.ledger import LedgerStateError
 from connector.ledger.schema import JOB_ROWS
 
 ODD_KEYS = ['plain', 'a,b', 'q"uo"te', "it's", "back\\slash", "cr\rlf\n", "\r\n", "tab\tx", "ctl\x01\x02\x1f",
-            "é😀 ünï", " padded ", "{json}", "null", ":colon"]
+            "é😀 ünï", " padded ", "{json}", "null", ":colon", '""']
+COLUMNS = ["VanID", "source_row_key", "Note"]
 
 
-@pytest.mark.parametrize("how", ["keys_file", "pairs"])
-def test_job_rows_round_trip_every_key(ledger, tmp_path, how):
-    keys_path = tmp_path / "chunk.keys"
-    keys_path.write_text("".join(json.dumps(k) + "\n" for k in ODD_KEYS), encoding="utf-8")
-    fields = {"run_id": "r1", "content_key": "c1", "mapping_types": "ActivistCode", "row_count": len(ODD_KEYS)}
-    if how == "keys_file":
-        job = ledger.record_job(fields, keys_path=keys_path, mapping_type="ActivistCode")
-    else:
-        job = ledger.record_job(fields, ((k, "ActivistCode") for k in ODD_KEYS))
-    rows = ledger.wh.fetchall(f"select source_row_key, mapping_type from {ledger.rel(JOB_ROWS)} "
+def _chunk(tmp_path):
+    rows = [(str(100001 + i), k, f'note "{i}",\r\nend') for i, k in enumerate(ODD_KEYS)]
+    [chunk] = export_rows(rows, COLUMNS, tmp_path / "out", "t", max_zipped_bytes=10**6, max_rows_per_chunk=100)
+    return chunk
+
+
+def _fields(chunk, run="r1"):
+    return {"run_id": run, "content_key": run + chunk.sha256[:32], "mapping_types": "ActivistCode",
+            "row_count": chunk.row_count}
+
+
+def _job_rows(ledger, job):
+    return ledger.wh.fetchall(f"select source_row_key, mapping_type from {ledger.rel(JOB_ROWS)} "
                               "where job_key = :k", {"k": job})
-    assert sorted(r[0] for r in rows) == sorted(ODD_KEYS)
+
+
+def test_job_rows_read_from_the_file_round_trip_every_key(ledger, tmp_path):
+    chunk = _chunk(tmp_path)
+    job = ledger.record_job(_fields(chunk), csv_path=chunk.csv_path, columns=chunk.columns,
+                            mapping_type="ActivistCode")
+    rows = _job_rows(ledger, job)
+    assert sorted(r[0] for r in rows) == sorted(ODD_KEYS) == sorted(chunk.row_keys())
     assert {r[1] for r in rows} == {"ActivistCode"}
+    pairs = ledger.record_job(_fields(chunk, "r2"), ((k, "ActivistCode") for k in chunk.row_keys()))
+    assert sorted(_job_rows(ledger, pairs)) == sorted(rows)  # the same as the Python path
+
+
+def test_a_file_that_does_not_match_the_export_is_refused(ledger, tmp_path):
+    chunk = _chunk(tmp_path)
+    with pytest.raises(LedgerStateError, match="holds 15 row"):
+        ledger.record_job({**_fields(chunk), "row_count": 16}, csv_path=chunk.csv_path, columns=chunk.columns,
+                          mapping_type="ActivistCode")
+    assert ledger.jobs() == []  # nothing recorded
