@@ -301,8 +301,14 @@ def _cyclic_gc_paused():
                 gc.enable()
 
 
+WAITING_JOBS_PER_SLOT = 4  # threads per processing slot: a job sleeping through its simulated time holds none
+
+
 class Processor:
-    """Runs jobs on a few worker threads; status changes are written to the store as they happen."""
+    """Runs jobs on worker threads; status changes are written to the store as they happen. At most
+    ``worker_threads`` jobs do work (fetch, read, evaluate, apply) at once; the simulated pending and processing
+    time holds no slot, so jobs in their waits overlap as they would at VAN (22 demo jobs waited in line
+    behind two workers' sleeps: 17 s)."""
 
     def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig], faults: Any):
         self.store = store
@@ -312,12 +318,13 @@ class Processor:
         self._queue: queue.Queue[int | None] = queue.Queue()
         self._threads: list[threading.Thread] = []
         self._stopping = threading.Event()
+        self._slots = threading.BoundedSemaphore(max(1, get_config().worker_threads))
 
     def start(self) -> None:
         for jid in self.store.unfinished_jobs():  # jobs interrupted by a restart run again
             self.store.set_status(jid, "Pending")
             self._queue.put(jid)
-        for i in range(max(1, self.get_config().worker_threads)):
+        for i in range(max(1, self.get_config().worker_threads) * WAITING_JOBS_PER_SLOT):
             t = threading.Thread(target=self._loop, name=f"van-sim-worker-{i}", daemon=True)
             t.start()
             self._threads.append(t)
@@ -361,6 +368,26 @@ class Processor:
         ctx = Context(key, row["database_mode"], self.catalog)
         self._sleep(config.pending_seconds)
         self.store.set_status(job_id, "InProgress")
+        with self._slots:
+            found = self._read_and_evaluate(job_id, request, ctx, row, config)
+        if found is None:
+            return
+        spec, rows, outcomes = found
+        # Simulated processing time; the status turns InProgressWithErrors when the first bad row is "reached".
+        total = max(config.min_processing_seconds, len(rows) / 1000 * config.seconds_per_1000_rows)
+        first_bad = next((i for i, o in enumerate(outcomes) if o.failed), None)
+        if first_bad is not None:
+            before = total * first_bad / max(1, len(outcomes))
+            self._sleep(before)
+            self.store.set_status(job_id, "InProgressWithErrors")
+            self._sleep(total - before)
+        else:
+            self._sleep(total)
+        with self._slots, _cyclic_gc_paused():
+            self._commit(job_id, spec, outcomes, config)
+
+    def _read_and_evaluate(self, job_id: int, request: dict, ctx: Context, row, config: SimulatorConfig):
+        """(spec, rows, outcomes); None when the job failed (recorded as such)."""
         try:
             try:
                 spec = validate_job(request, ctx, config)
@@ -376,30 +403,13 @@ class Processor:
                 raise JobFailure("SOURCE_FILE_UNAVAILABLE",
                                  "The source file could not be downloaded from sourceUrl (ConnectError).")
             data = fetch_source(spec.source_url, config)
+            with _cyclic_gc_paused():  # not while sleeping: the embedded simulator shares the process
+                rows = read_rows(data, spec)
+                return spec, rows, evaluate_rows(rows, spec, self.catalog, self.store, config)
         except JobFailure as failure:
             log.info("simulator job %s failed: %s", job_id, failure.code)
             self.store.fail_job(job_id, [job_error(failure.code, failure.text)])
-            return
-        with _cyclic_gc_paused():  # not while sleeping: the embedded simulator shares the process
-            try:
-                rows = read_rows(data, spec)
-            except JobFailure as failure:
-                log.info("simulator job %s failed: %s", job_id, failure.code)
-                self.store.fail_job(job_id, [job_error(failure.code, failure.text)])
-                return
-            outcomes = evaluate_rows(rows, spec, self.catalog, self.store, config)
-        # Simulated processing time; the status turns InProgressWithErrors when the first bad row is "reached".
-        total = max(config.min_processing_seconds, len(rows) / 1000 * config.seconds_per_1000_rows)
-        first_bad = next((i for i, o in enumerate(outcomes) if o.failed), None)
-        if first_bad is not None:
-            before = total * first_bad / max(1, len(outcomes))
-            self._sleep(before)
-            self.store.set_status(job_id, "InProgressWithErrors")
-            self._sleep(total - before)
-        else:
-            self._sleep(total)
-        with _cyclic_gc_paused():
-            self._commit(job_id, spec, outcomes, config)
+            return None
 
     def _commit(self, job_id: int, spec: JobSpec, outcomes: list[RowOutcome], config: SimulatorConfig) -> None:
         ul_file = self.store.next_ids("ul_file", 1, config.first_ul_file_id)
