@@ -159,7 +159,7 @@ def child(mode: str, db: str, project: str) -> dict:
     else:
         report = run_preflight(wh, catalog, [MT], f"bench-{mode}", settings, gx=mode.startswith("gx"))
         res = report.results[MT]
-        extra.update(rows=res.rows_checked, rejected=res.rows_rejected, rules=len(res.outcomes),
+        extra.update(rows=res.rows_checked, rejected=res.rows_rejected, warned=res.rows_warned, rules=len(res.outcomes),
                      gx_agrees=all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
                      if mode.startswith("gx") else None)
     secs = time.perf_counter() - t0
@@ -194,7 +194,8 @@ def main() -> int:
         prof = measure("profile", dbs["big"], Path(d) / "project-profile")
     m = {mode: _median(r) for mode, r in runs.items()}
     scan, small_scan = m["scan"]["seconds"], m["scan_small"]["seconds"]
-    print(f"rows {ROWS:,}, mapping type {MT}, {m['sql']['rules']} rules, {m['sql']['rejected']:,} rows rejected, "
+    print(f"rows {ROWS:,}, mapping type {MT}, {m['sql']['rules']} rules, {m['sql']['rejected']:,} rows rejected and "
+          f"{m['sql'].get('warned', 0):,} sent with a warning (rules on inferred facts warn), "
           f"GX agrees with rejects: {m['gx']['gx_agrees']}; medians of {REPEAT} runs (all runs in brackets)")
     for mode, label in (("scan", "baseline: one scan of every column"), ("pandas", "baseline load into pandas"),
                         ("sql", "pre-flight SQL (rules + rejects)"), ("gx", "pre-flight SQL + GX checkpoint + Data Docs")):
