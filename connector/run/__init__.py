@@ -120,6 +120,11 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
             _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
                    skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
         except BaseException as exc:
+            if isinstance(exc, KeyboardInterrupt):
+                try:
+                    _serve_after_interrupt(rt, run_id)
+                except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
+                    logger.debug("serving files after the interrupt failed", exc_info=True)
             summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
             summary.messages.append(f"error: {redact(exc)}")
             rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
@@ -248,6 +253,22 @@ def _serve_until_fetched(rt, summary: RunSummary, submitted: list[dict]) -> None
         summary.messages.append(
             f"{len(left)} file(s) not yet fetched by VAN after {timeout:.0f}s; the local file host stops with this "
             "run, so those jobs will fail to fetch them and their rows are sent again by the next run")
+
+
+def _serve_after_interrupt(rt, run_id: str) -> None:
+    """Interrupted after POSTing: VAN may not have read a job's file yet, and the local host stops with this
+    process (that job would fail to fetch). Serve them a little longer; a second Ctrl-C stops at once."""
+    if rt.host is None:
+        return
+    keys = [j["hosted_key"] for j in rt.ledger.jobs(run_id=run_id) if j.get("van_job_id") and j.get("hosted_key")]
+    if not keys or not rt.host.wait_until_fetched(keys, 0):
+        return
+    rt.events.emit("serving_after_interrupt", f"interrupted: serving {len(keys)} submitted file(s) until VAN has "
+                   f"fetched them (at most {INTERRUPT_FETCH_WAIT_SECONDS:.0f}s; Ctrl-C again to stop now)")
+    rt.host.wait_until_fetched(keys, INTERRUPT_FETCH_WAIT_SECONDS)
+
+
+INTERRUPT_FETCH_WAIT_SECONDS = 15.0
 
 
 def _import_in_background(*modules: str) -> None:

@@ -41,3 +41,34 @@ def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
     assert "collected 2 job(s) of earlier runs: ActivistCode" in again.stdout  # credited to this run's summary
     _no_row_applied_twice(simulator, complete=True)
     assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed
+
+
+LATE_FETCH = {"pending_seconds": 2.5, "min_processing_seconds": 0.5, "seconds_per_1000_rows": 0.0}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("simulator_config", [LATE_FETCH], indirect=True)
+def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, simulator):
+    """Ctrl-C right after the POSTs, before VAN reads the files from the local host (which stops with the
+    process): the run serves them until fetched, so no job fails for it and nothing is sent again."""
+    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
+    make_staging(url)
+    env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
+    proc = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while len(simulator.store.jobs()) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)  # VAN fetches each file 2.5 s after its POST
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, out + err
+    assert "interrupted: serving 2 submitted file(s) until VAN has fetched them" in err
+    deadline = time.time() + 60
+    while any(j["status"] not in ("Completed", "CompletedWithErrors", "Failed") for j in simulator.store.jobs()):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert not [j["errors"] for j in simulator.store.jobs() if j["status"] == "Failed"]  # every file was read
+    again = subprocess.run(CMD + ["--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode in (0, 1), again.stdout + again.stderr
+    _no_row_applied_twice(simulator, complete=True)
+    assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed
