@@ -13,6 +13,13 @@ from connector.warehouse import Warehouse
 from tests.connector.helpers import make_staging
 from tests.scenarios.test_kill_points import CMD, _env, _no_row_applied_twice
 
+def _start(cmd, env, cwd) -> subprocess.Popen:
+    """The run with SIGINT at its default disposition: a shell's background job (`make bench &`) starts with
+    SIGINT ignored, and Python then installs no KeyboardInterrupt handler (the Unix convention)."""
+    return subprocess.Popen(cmd, env=env, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+
+
 SLOW = {"pending_seconds": 0.0, "min_processing_seconds": 4.0, "seconds_per_1000_rows": 0.0}
 
 
@@ -23,7 +30,7 @@ def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
     url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
     make_staging(url)
     env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
-    proc = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start(CMD, env, tmp_path)
     deadline = time.time() + 120
     while len(simulator.store.jobs()) < 2:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
@@ -54,7 +61,7 @@ def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, si
     url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
     make_staging(url)
     env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
-    proc = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = _start(CMD, env, tmp_path)
     deadline = time.time() + 120
     while len(simulator.store.jobs()) < 2:
         assert proc.poll() is None and time.time() < deadline, proc.communicate()
