@@ -68,6 +68,11 @@ class DuckDBFetchAllDialect(_DuckDBDialect):
     execution_ctx_cls = DuckDBFetchAllExecutionContext
     supports_statement_cache = False
 
+    def _load_enums(self, connection, schema=None, **kw):
+        """No enum types to reflect: duckdb_engine's ``get_columns`` asks PostgreSQL's catalogue for them on every
+        table GX reflects (the same query once per view, 21 in a demo run), and DuckDB's ``pg_enum`` is empty."""
+        return []
+
     @classmethod
     def get_pool_class(cls, url):
         if url.database in (None, "", ":memory:"):

@@ -43,3 +43,19 @@ def test_gx_run_leaves_the_duckdb_file_free_for_another_process(duck_env, probe_
     code = f"import duckdb; c = duckdb.connect({path!r}); c.execute('create table lock_probe(i int)'); c.close()"
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert proc.returncode == 0, proc.stderr
+
+
+def test_reflecting_tables_runs_no_statement_twice(tmp_path):
+    """GX reflects the columns of each view's batch table: no catalogue query may repeat per table."""
+    eng = sa.create_engine(f"duckdb_gx:///{tmp_path / 'r.duckdb'}")
+    with eng.begin() as c:
+        for t in ("a", "b", "c"):
+            c.execute(sa.text(f"create table {t} (k varchar, v varchar)"))
+    seen: list[str] = []
+    sa.event.listen(eng, "before_cursor_execute", lambda conn, cur, stmt, *a: seen.append(stmt))
+    try:
+        cols = [[c["name"] for c in sa.inspect(eng).get_columns(t)] for t in ("a", "b", "c")]
+    finally:
+        eng.dispose()
+    assert cols == [["k", "v"]] * 3
+    assert [s for s in set(seen) if seen.count(s) > 1 and "pg_enum" in s] == []
