@@ -28,6 +28,18 @@ class WarehouseError(RuntimeError):
     """The warehouse cannot be reached or a statement failed."""
 
 
+def _interrupted(exc: BaseException) -> bool:
+    """DuckDB takes SIGINT while it runs a statement and raises ``RuntimeError("Query interrupted")`` (caused by
+    the KeyboardInterrupt), or its ``InterruptException``: the user's Ctrl-C, to be handled as one."""
+    seen = 0
+    while exc is not None and seen < 5:
+        if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
+            return True
+        exc = getattr(exc, "orig", None) or exc.__cause__
+        seen += 1
+    return False
+
+
 def _normalise_url(url: str) -> str:
     if url.startswith("postgresql://") or url.startswith("postgres://"):
         # psycopg 3 (dbt-postgres also pulls psycopg2; be explicit)
@@ -124,8 +136,12 @@ class Warehouse:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except sa.exc.OperationalError as exc:
-            raise WarehouseError(f"warehouse {self.redacted_url()}: {exc.orig}") from exc
+        except Exception as exc:
+            if _interrupted(exc):  # Ctrl-C while DuckDB ran a statement: DuckDB took the signal, raise it on
+                raise KeyboardInterrupt() from None
+            if isinstance(exc, sa.exc.OperationalError):
+                raise WarehouseError(f"warehouse {self.redacted_url()}: {exc.orig}") from exc
+            raise
 
     @contextmanager
     def begin(self) -> Iterator[Connection]:
