@@ -13,6 +13,19 @@ from connector.warehouse import Warehouse
 from tests.connector.helpers import make_staging
 from tests.scenarios.test_kill_points import CMD, _env, _no_row_applied_twice
 
+def _run_until_two_jobs_posted(tmp_path, simulator):
+    """`vanbulk run` on the two-type staging, returned once the simulator holds both its jobs."""
+    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
+    make_staging(url)
+    env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
+    proc = _start(CMD, env, tmp_path)
+    deadline = time.time() + 120
+    while len(simulator.store.jobs()) < 2:
+        assert proc.poll() is None and time.time() < deadline, proc.communicate()
+        time.sleep(0.05)
+    return url, env, proc
+
+
 def _start(cmd, env, cwd) -> subprocess.Popen:
     """The run with SIGINT at its default disposition: a shell's background job (`make bench &`) starts with
     SIGINT ignored, and Python then installs no KeyboardInterrupt handler (the Unix convention)."""
@@ -27,14 +40,7 @@ SLOW = {"pending_seconds": 0.0, "min_processing_seconds": 4.0, "seconds_per_1000
 @pytest.mark.parametrize("simulator_config", [SLOW], indirect=True)
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
-    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
-    make_staging(url)
-    env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
-    proc = _start(CMD, env, tmp_path)
-    deadline = time.time() + 120
-    while len(simulator.store.jobs()) < 2:
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.05)
+    url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
     time.sleep(0.5)
     proc.send_signal(sig)
     out, err = proc.communicate(timeout=60)
@@ -58,14 +64,7 @@ LATE_FETCH = {"pending_seconds": 2.5, "min_processing_seconds": 0.5, "seconds_pe
 def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, simulator):
     """Ctrl-C right after the POSTs, before VAN reads the files from the local host (which stops with the
     process): the run serves them until fetched, so no job fails for it and nothing is sent again."""
-    url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
-    make_staging(url)
-    env = _env(tmp_path, simulator, {"VANBULK_WAREHOUSE_URL": url})
-    proc = _start(CMD, env, tmp_path)
-    deadline = time.time() + 120
-    while len(simulator.store.jobs()) < 2:
-        assert proc.poll() is None and time.time() < deadline, proc.communicate()
-        time.sleep(0.05)
+    url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
     proc.send_signal(signal.SIGINT)  # VAN fetches each file 2.5 s after its POST
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, out + err
