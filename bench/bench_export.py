@@ -72,7 +72,8 @@ def child(mode: str, db: str, out: str) -> dict:
     if mode == "copy-capped":  # DuckDB alone, with the settings the export gives it: its share of the memory
         import duckdb
 
-        from connector.engine_csv import _DUCKDB_SETTINGS, DUCKDB_MEMORY_LIMIT
+        from connector.engine_csv import DUCKDB_MEMORY_LIMIT
+        from connector.warehouse.engines.duckdb import _EXPORT_SETTINGS as _DUCKDB_SETTINGS
 
         with duckdb.connect(db) as c:
             for k, v in {**_DUCKDB_SETTINGS, "memory_limit": DUCKDB_MEMORY_LIMIT}.items():

@@ -85,7 +85,7 @@ def child(mode: str, db: str, run_no: str) -> dict:
     elif mode == "hash":  # the floor of any portable diff: the row hash alone, nothing joined or written
         from connector.ledger import row_hash_sql
 
-        extra["chars"] = wh.scalar(f"select sum(length({row_hash_sql(COLS, wh.quote, 'v', wh.dialect)})) "
+        extra["chars"] = wh.scalar(f"select sum(length({row_hash_sql(COLS, wh.ops, 'v')})) "
                                    "from van_staging.phones_v v")
     else:
         run_id = f"bench-{run_no}"

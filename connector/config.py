@@ -17,6 +17,7 @@ from typing import Any, Mapping
 
 import yaml
 
+from connector.errors import ConfigError  # noqa: F401  (re-exported: its old home)
 from connector.redaction import register_secret
 
 VAN_API_BASE_URL = "https://api.securevan.com/v4/"
@@ -33,10 +34,6 @@ _ENV_ALIASES = {
     "database_mode": ("VAN_DATABASE_MODE",),
     "api_base_url": ("VAN_API_BASE_URL",),
 }
-
-
-class ConfigError(ValueError):
-    """A setting is missing or invalid."""
 
 
 @dataclass
@@ -229,20 +226,18 @@ def _combined_jobs(value: Any) -> list[dict[str, Any]] | None:
     return out
 
 
-SUPPORTED_URLS = ("duckdb:///path/to/file.duckdb (three slashes; four for an absolute path: duckdb:////abs/x.duckdb)",
-                  "postgresql://user[:password]@host:5432/database")
-
-
 def _check_warehouse_url(url: str) -> None:
-    """Name the supported forms instead of a driver error."""
+    """Name the supported forms (one per engine, connector.warehouse.engines) instead of a driver error."""
+    from connector.warehouse.engines import engine_for_url, supported_urls
+
     scheme = url.split("://", 1)[0].lower() if "://" in url else ""
     url = re.sub(r"(://[^:/@]*:)[^@]*@", r"\1***@", url)  # never a password in a message
-    hint = "supported forms: " + "; ".join(SUPPORTED_URLS)
+    hint = "supported forms: " + "; ".join(supported_urls())
     if not scheme:
         raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r} is not a URL; {hint}")
     if scheme.startswith("duckdb") and not url.split("://", 1)[1].startswith("/"):
         raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r}: a DuckDB URL needs three slashes; {hint}")
-    if scheme.split("+")[0] in ("mysql", "mariadb", "sqlite", "mssql", "oracle"):
+    if engine_for_url(url) is None:
         raise ConfigError(f"VANBULK_WAREHOUSE_URL {url!r}: {scheme} is not supported; {hint}")
 
 

@@ -19,18 +19,16 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
-from urllib.parse import quote
 
 import yaml
 
-from connector.config import ConfigError
-from connector.redaction import register_secret
+from connector.errors import ConfigError
+from connector.warehouse.engines import ENGINES, engine_for_dbt_type
 
 __all__ = ["DbtProjectRef", "ResolvedProfile", "find_project", "profiles_dir_for", "resolve_profile"]
 
 PROJECT_FILE = "dbt_project.yml"
 VANBULK_FILE = "vanbulk.yml"
-SUPPORTED_TYPES = ("duckdb", "postgres")
 
 
 @dataclass(frozen=True)
@@ -106,12 +104,11 @@ def resolve_profile(project: DbtProjectRef, profiles_dir: Path, target: str | No
     out = {k: render.value(v) for k, v in (outputs[chosen] or {}).items()}
     kind = str(out.get("type", ""))
     where = f"dbt profile {name!r}, target {chosen!r}"
-    if kind == "duckdb":
-        url, schema = _duckdb_url(out, project.dbt_dir, where), out.get("schema") or "main"
-    elif kind == "postgres":
-        url, schema = _postgres_url(out, where), out.get("schema") or "public"
-    else:
-        raise ConfigError(f"{where} is type {kind!r}: vanbulk supports {' and '.join(SUPPORTED_TYPES)} targets")
+    ops = engine_for_dbt_type(kind)
+    if ops is None:
+        raise ConfigError(f"{where} is type {kind!r}: vanbulk supports {', '.join(e.dbt_type for e in ENGINES)} "
+                          "targets")
+    url, schema = ops.url_from_profile(out, project.dbt_dir, where)
     return ResolvedProfile(name, str(chosen), profiles_dir, kind, url, str(schema))
 
 
@@ -122,30 +119,6 @@ def _read_yaml(path: Path) -> Any:
         return {}
     except yaml.YAMLError as exc:
         raise ConfigError(f"{path} is not valid YAML ({str(exc).splitlines()[0]})") from None
-
-
-def _duckdb_url(out: dict, dbt_dir: Path, where: str) -> str:
-    path = str(out.get("path") or "")
-    if not path or path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
-        raise ConfigError(f"{where}: vanbulk needs a DuckDB file as `path` (got {path or 'none'!r})")
-    p = Path(path).expanduser()
-    return f"duckdb:///{p if p.is_absolute() else (dbt_dir / p).resolve()}"
-
-
-def _postgres_url(out: dict, where: str) -> str:
-    missing = [k for k in ("host", "user", "dbname") if not out.get(k) and not (k == "dbname" and out.get("database"))]
-    if missing:
-        raise ConfigError(f"{where}: missing {', '.join(missing)}")
-    password = "" if out.get("password") is None else str(out.get("password"))
-    register_secret(password or None)
-    register_secret(quote(password, safe="") or None)  # as it appears inside the URL
-    user = quote(str(out["user"]), safe="")
-    auth = f"{user}:{quote(password, safe='')}" if password else user
-    dbname = quote(str(out.get("dbname") or out.get("database")), safe="")
-    url = f"postgresql://{auth}@{out['host']}:{int(out.get('port') or 5432)}/{dbname}"
-    if out.get("sslmode"):
-        url += f"?sslmode={quote(str(out['sslmode']), safe='')}"
-    return url
 
 
 class _Renderer:

@@ -35,11 +35,12 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qs, unquote, urlsplit
 
 import yaml
 
-from connector.config import ConfigError, Settings
+from connector.config import Settings
+from connector.errors import ConfigError
+from connector.warehouse.engines import engine_for_url, supported_urls
 from connector.errors import ConnectorError
 from connector.redaction import redact
 
@@ -97,48 +98,20 @@ def dbt_executable() -> str:
     return found
 
 
-def _pg_schema(query: str, settings: Settings) -> str:
-    params = parse_qs(query)
-    for opt in params.get("options", []):
-        for part in unquote(opt).split():
-            if part.startswith("-csearch_path="):
-                first = part.split("=", 1)[1].split(",")[0].strip().strip('"')
-                if first:
-                    return first
-    if params.get("schema"):
-        return params["schema"][0]
-    return settings.results_schema or "public"
-
-
 def dbt_env(settings: Settings, base: Mapping[str, str] | None = None) -> tuple[str, dict[str, str]]:
     """The target name and the environment dbt runs with (secrets only in ``DBT_ENV_SECRET_*``)."""
     env = dict(os.environ if base is None else base)
     env.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
     url = settings.warehouse_url or ""
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme.startswith("duckdb"):
-        path = url.split(":///", 1)[1] if ":///" in url else ""
-        path = path.split("?", 1)[0]
-        if not path or path == ":memory:":
-            raise ConfigError("dbt needs a DuckDB file: set warehouse_url to duckdb:///path/to/file.duckdb")
-        p = Path(path)
-        if not p.is_absolute():
-            p = settings.project_dir / p
-        env["VANBULK_DUCKDB_PATH"] = str(p)
-        target = "duckdb"
-    elif scheme in ("postgresql", "postgres"):
-        parts = urlsplit(url)
-        env["VANBULK_PG_HOST"] = parts.hostname or "127.0.0.1"
-        env["VANBULK_PG_PORT"] = str(parts.port or 5432)
-        env["VANBULK_PG_USER"] = unquote(parts.username or "postgres")
-        env["VANBULK_PG_DATABASE"] = unquote(parts.path.lstrip("/")) or "postgres"
-        env["VANBULK_PG_SCHEMA"] = _pg_schema(parts.query, settings)
-        env["DBT_ENV_SECRET_PG_PASSWORD"] = unquote(parts.password) if parts.password else env.get(
-            "DBT_ENV_SECRET_PG_PASSWORD", "")
-        target = "postgres"
-    else:
-        raise ConfigError(f"dbt: unsupported warehouse URL scheme {scheme!r} (use duckdb:/// or postgresql://)")
-    target = settings.target or target
+    ops = engine_for_url(url)
+    if ops is None:
+        scheme = url.split(":", 1)[0]
+        raise ConfigError(f"dbt: unsupported warehouse URL scheme {scheme!r}; supported: "
+                          + "; ".join(supported_urls()))
+    for k, v in ops.dbt_env(url, settings.project_dir, settings.results_schema).items():
+        if v or k not in env:  # an empty value (no password in the URL) leaves the caller's own
+            env[k] = v
+    target = settings.target or ops.dbt_type
     env["VANBULK_DBT_TARGET"] = target
     return target, env
 
@@ -164,12 +137,10 @@ def _check_profile_matches(settings: Settings, env: Mapping[str, str], target: s
 
 def _where(url: str, base: Path | None) -> tuple[str, str]:
     """(engine, location) of a warehouse URL, without credentials: the DuckDB file, or host:port/database."""
-    scheme = url.split(":", 1)[0].split("+", 1)[0].lower()
-    if scheme.startswith("duckdb"):
-        p = Path(url.split(":///", 1)[1].split("?", 1)[0])
-        return "duckdb", str((base / p if base is not None and not p.is_absolute() else p).resolve())
-    parts = urlsplit(url)
-    return "postgres", f"{parts.hostname}:{parts.port or 5432}/{unquote(parts.path.lstrip('/'))}"
+    ops = engine_for_url(url)
+    if ops is None:
+        return url.split(":", 1)[0], "?"
+    return ops.dbt_type, ops.location(url, base)
 
 
 def _profile_env(settings: Settings) -> tuple[str | None, dict[str, str]]:

@@ -1,8 +1,22 @@
-"""Typed errors of the connector runtime.
+"""Every error vanbulk raises, under one root (httpx's habit: the tree is drawn here).
 
-One hierarchy, split once into retriable and fatal (Meltano's habit): the HTTP client decides at a single
+::
+
+    VanbulkError                      a user-facing failure: the CLI prints its message in one line
+    ├── ConfigError (ValueError)      a setting or the dbt profile is missing or invalid
+    ├── CatalogError (ValueError)     the mapping-type catalogue (connector.catalog; PreflightConfigError)
+    ├── WarehouseError (RuntimeError) the warehouse cannot be reached or a statement failed
+    └── ConnectorError (RuntimeError) the runtime: VAN, hosting, export, ledger, run lock
+        ├── VanError                  VAN answered with an error (or could not be reached)
+        │   ├── VanAuthError, VanPermissionError, VanValidationError, VanNotFound, SubmitAmbiguous
+        │   └── retriable: VanRateLimited, VanServerError, VanConnectionError ⊃ VanConnectError
+        ├── BulkImportJobFailed, PollTimeout, ExportError, HostingError
+        └── (elsewhere) LedgerStateError, RowClaimConflict, RunLocked
+
+VAN errors are split once into retriable and fatal (Meltano's habit): the HTTP client decides at a single
 choke point (``van_client._raise_for_response``) and everything above only reads ``retriable``.
-Messages are redacted at construction, so an exception can be logged or stored as-is.
+Messages are redacted at construction, so an exception can be logged or stored as-is. This module imports
+only ``connector.redaction``: the catalogue (which the simulator shares) can import it.
 """
 
 from __future__ import annotations
@@ -13,7 +27,9 @@ from connector.redaction import redact
 
 __all__ = [
     "BulkImportJobFailed",
+    "ConfigError",
     "ConnectorError",
+    "CatalogError",
     "ExportError",
     "HostingError",
     "PollTimeout",
@@ -27,14 +43,32 @@ __all__ = [
     "VanRateLimited",
     "VanServerError",
     "VanValidationError",
+    "VanbulkError",
+    "WarehouseError",
 ]
 
 
-class ConnectorError(RuntimeError):
-    """Base of every error raised by the connector runtime."""
+class VanbulkError(Exception):
+    """Root of every error vanbulk raises on purpose; its message is redacted and fit for one CLI line."""
 
-    def __init__(self, message: str):
-        super().__init__(redact(message))
+    def __init__(self, message: str = ""):
+        super().__init__(redact(str(message)))
+
+
+class ConfigError(VanbulkError, ValueError):
+    """A setting is missing or invalid."""
+
+
+class CatalogError(VanbulkError, ValueError):
+    """The mapping-type catalogue is missing, malformed, or has no such mapping type."""
+
+
+class WarehouseError(VanbulkError, RuntimeError):
+    """The warehouse cannot be reached or a statement failed."""
+
+
+class ConnectorError(VanbulkError, RuntimeError):
+    """Base of every error raised by the connector runtime."""
 
 
 class VanError(ConnectorError):

@@ -81,7 +81,7 @@ def export_query(warehouse, sql: str, columns: Sequence[str], out_dir: Path, bas
     """Export ``sql`` (whose columns must include ``columns``). DuckDB and PostgreSQL write the CSV
     themselves (``connector.engine_csv``); other engines stream rows through ``Warehouse.stream``."""
     columns = _checked_columns(columns, base_name, max_zipped_bytes)
-    if not supports_engine_csv(warehouse.dialect):
+    if not supports_engine_csv(warehouse.ops):
         stream = warehouse.stream(ordered_sql(sql, columns, warehouse.quote), batch_size=batch_size)
 
         def rows() -> Iterator[tuple]:
@@ -96,7 +96,7 @@ def export_query(warehouse, sql: str, columns: Sequence[str], out_dir: Path, bas
         return _export_engine(warehouse, sql, columns, Path(out_dir), base_name, max_zipped_bytes=max_zipped_bytes,
                               max_rows_per_chunk=max_rows_per_chunk, on_progress=on_progress)
     except WarehouseError as exc:
-        if "out of memory" not in str(exc).lower() or warehouse.dialect != "duckdb":
+        if not warehouse.ops.is_out_of_memory(exc):
             raise
         logger.warning("export of %s ran out of DuckDB's export memory limit (%s); again without it",
                        base_name, DUCKDB_MEMORY_LIMIT)
@@ -106,10 +106,9 @@ def export_query(warehouse, sql: str, columns: Sequence[str], out_dir: Path, bas
 
 def _export_engine(warehouse, sql: str, columns: list[str], out_dir: Path, base_name: str, *, max_zipped_bytes: int,
                    max_rows_per_chunk: int, on_progress, memory_limit: str | None = DUCKDB_MEMORY_LIMIT) -> list[Chunk]:
-    q, d = warehouse.quote, warehouse.dialect
     key_idx = columns.index(ROW_KEY)
     with tempfile.TemporaryDirectory(prefix=f".{base_name}-", dir=_mkdir(out_dir)) as work, \
-            engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, q, d), Path(work),
+            engine_csv(warehouse, rows_sql(sql, columns, ROW_KEY, warehouse.ops), Path(work),
                        memory_limit=memory_limit) as (blocks, add_cr):
 
         def pieces() -> Iterator[RowBlock]:

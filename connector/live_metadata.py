@@ -153,11 +153,8 @@ def _shaped(mt: MappingType, view_columns: Sequence[str]) -> MappingType:
 
 
 def _view_columns(warehouse, schema: str, view: str) -> list[str] | None:
-    with warehouse.begin() as conn:
-        p = {"s": schema, "n": view}
-        rows = conn.execute(sa.text("select column_name from information_schema.columns where table_schema = :s "
-                                    "and table_name = :n order by ordinal_position"), p).all()
-    return [r[0] for r in rows] or None
+    with warehouse.connect() as conn:
+        return warehouse.ops.columns(conn, schema, view)
 
 
 def live_catalog(rt, names: Sequence[str], *, fetch: bool = True) -> LiveMetadata:

@@ -174,20 +174,14 @@ def _sql_lit(s: str) -> str:
     return "'" + s.replace("'", "''") + "'"
 
 
-def _matches(dialect: str, expr: str, rx: re.Pattern) -> str:
-    if dialect == "postgresql":  # ARE: \y is the word boundary (\b is a backspace)
-        return f"{expr} ~* {_sql_lit(rx.pattern.replace(chr(92) + 'b', chr(92) + 'y'))}"
-    return f"regexp_matches({expr}, {_sql_lit(rx.pattern)}, 'i')"
-
-
-def category_sql(dialect: str, message: str) -> str:
-    """``categorize`` as a SQL expression over a non-null message."""
-    return "case " + " ".join(f"when {_matches(dialect, message, rx)} then {_sql_lit(name)}"
+def category_sql(ops, message: str) -> str:
+    """``categorize`` as a SQL expression (engine ``ops``) over a non-null message."""
+    return "case " + " ".join(f"when {ops.matches_icase(message, rx.pattern)} then {_sql_lit(name)}"
                               for name, rx in _CATEGORIES) + " else 'other' end"
 
 
 def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, source: str, file_no: int,
-                    dialect: str) -> str:
+                    ops) -> str:
     """One result file's rows as ``van_bulk_row_results`` columns (the job's own values as the parameters
     ``:job_key``, ``:van_job_id``, ``:run_id``, ``:loaded_at``) over ``source``, a relation whose text
     columns ``c0``, ``c1``, ... hold the file's columns in order. Plus ``_rank`` (file, row) for keeping
@@ -196,15 +190,14 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
     if ROW_KEY.lower() not in index:
         raise ValueError(f"result file {file_no} has no {ROW_KEY} column (columnsToIncludeInResultsFile)")
     pos = {h: i for i, h in enumerate(header)}
-    text = "varchar" if dialect == "duckdb" else "text"
+    text = ops.text_type
 
     def cell(name: str) -> str:  # a named cell, '' as NULL
         i = index.get(name.lower())
         return f"nullif(c{i}, '')" if i is not None else f"cast(null as {text})"
 
     number = cell("BulkUploadDataID")
-    as_int = (f"try_cast({number} as bigint)" if dialect == "duckdb"
-              else f"case when {number} ~ '^-?[0-9]{{1,18}}$' then cast({number} as bigint) end")
+    as_int = ops.try_bigint(number)
     by_mt = _mapping_columns(header, mapping_types)
     selects = []
     for mt in mapping_types:
@@ -217,7 +210,7 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
             # to_json only for cells other than the common exact "Processed" (a constant: 2x faster on DuckDB)
             messages = " || ', ' || ".join(
                 f"{_sql_lit(json.dumps(name) + ': ')} || case when {c} = 'Processed' then '\"Processed\"' "
-                f"else cast(to_json({c}) as {text}) end" for name, c in zip(by_mt[mt], cells))
+                f"else {ops.json_text(c)} end" for name, c in zip(by_mt[mt], cells))
             messages = f"'{{' || {messages} || '}}'"
         else:  # no result column for this mapping (VAN omits some): the row being there is success
             status = f"case when {cell('PrimaryKey')} is null then 'failed' else '{PROCESSED}' end"
@@ -233,7 +226,7 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
     return " union all ".join(selects)
 
 
-def results_insert_sql(per_file: Sequence[str], table: str, job_rows: str, dialect: str, *, dedup: bool) -> str:
+def results_insert_sql(per_file: Sequence[str], table: str, job_rows: str, ops, *, dedup: bool) -> str:
     """INSERT, for every (key, mapping type) the job carried (``job_rows``), of its result row from the files
     (``result_rows_sql``), or a ``not_in_results`` row (parameter ``:absent`` as the message) when the files
     have none (VAN dropped it in validation). Result rows the job did not carry are left out. ``dedup``:
@@ -242,7 +235,7 @@ def results_insert_sql(per_file: Sequence[str], table: str, job_rows: str, diale
     if dedup:
         union = (f"select * from (select x.*, row_number() over (partition by mapping_type, source_row_key "
                  f"order by _rank) as _n from ({union}) x) y where _n = 1")
-    cat = category_sql(dialect, "f.first_error_message")
+    cat = category_sql(ops, "f.first_error_message")
     return (
         f"insert into {table} (job_key, van_job_id, run_id, mapping_type, source_row_key, bulk_upload_data_id, "
         f"ul_file_id, primary_key, primary_key_type, mapping_messages_json, row_status, first_error_message, "

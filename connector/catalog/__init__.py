@@ -26,6 +26,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
+from connector.errors import CatalogError  # a leaf module: the simulator may share the catalogue
+
 PACKAGED_DIR = Path(__file__).parent / "data"
 CATALOG_DIR_ENV = "VANBULK_CATALOG_DIR"
 
@@ -53,10 +55,6 @@ __all__ = [
     "load_catalog",
     "staging_view_name",
 ]
-
-
-class CatalogError(ValueError):
-    """The catalogue is missing a mapping type or holds malformed data."""
 
 
 @dataclass(frozen=True)

@@ -24,11 +24,11 @@ def refresh(out_dir, names, project_dir):
     from connector.api import refresh_catalog
     from connector.cli import output
     from connector.cli.jobs import _fail, _settings
-    from connector.errors import ConnectorError
+    from connector.errors import VanbulkError
 
     try:
         written = refresh_catalog(_settings(project_dir), out_dir, names=list(names) or None)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     output(f"wrote {len(written)} mapping type(s) to {out_dir}; use them with VANBULK_CATALOG_DIR={out_dir}", "result",
            written=written)
@@ -44,11 +44,11 @@ def diff(names, as_json, project_dir):
     from connector.api import catalog_diff
     from connector.cli import output
     from connector.cli.jobs import _fail, _settings
-    from connector.errors import ConnectorError
+    from connector.errors import VanbulkError
 
     try:
         found = catalog_diff(_settings(project_dir), names=list(names) or None)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     if as_json:
         click.echo(json.dumps(found, indent=2))

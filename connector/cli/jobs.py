@@ -16,8 +16,8 @@ import click
 import yaml
 
 from connector.cli import log_format, main, output
-from connector.config import ConfigError, load_settings
-from connector.errors import ConnectorError
+from connector.config import load_settings
+from connector.errors import ConfigError, VanbulkError
 
 
 def _settings(project_dir, target=None, profiles_dir=None, **overrides):
@@ -131,7 +131,7 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
             summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
                           vars=parsed_vars, skip_dbt=skip_dbt, static_values=static_values,
                           full_refresh=full_refresh, duplicate_append=duplicate_append)
-    except (ConnectorError, ConfigError) as exc:
+    except VanbulkError as exc:
         _fail(exc)
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest
         from connector.redaction import redact
@@ -166,7 +166,7 @@ def status_cmd(wait, limit, as_json, project_dir):
     try:
         with _interruptible("`vanbulk status --wait` picks up from there"):
             jobs = status(_settings(project_dir), wait=wait, limit=limit)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     if log_format() == "json":
         output(f"{len(jobs)} job(s)", "jobs", jobs=jobs)
@@ -191,7 +191,7 @@ def results_cmd(job_id, project_dir):
 
     try:
         job = results(_settings(project_dir), job_id)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     output(f"job {job_id}: {job['van_status']}; processed {job['rows_processed']}, failed {job['rows_failed']}, "
            f"not in results {job['rows_not_in_results']}; raw files: {job['result_files_json']}", "job", job=job)
@@ -211,7 +211,7 @@ def retry_failed_cmd(run_id, select, wait, force, project_dir):
         with _interruptible("`vanbulk status --wait` collects its jobs"):
             summary = retry_failed(_settings(project_dir), run_id, select=list(select) or None, wait=wait,
                                    force=force)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     code = _exit_code(summary)
     _print_summary(summary, False, code)
@@ -229,7 +229,7 @@ def resolve_cmd(job_key, not_at_van, van_job_id, project_dir):
 
     try:
         job = resolve(_settings(project_dir), job_key, not_at_van=not_at_van, van_job_id=van_job_id)
-    except ConnectorError as exc:
+    except VanbulkError as exc:
         _fail(exc)
     output(f"job {job_key}: {job['local_state']}", "job", job=job)
 

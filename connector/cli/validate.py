@@ -13,7 +13,8 @@ from datetime import datetime, timezone
 import click
 
 from connector.cli import main, output
-from connector.config import ConfigError, load_settings, merge_static_values
+from connector.config import load_settings, merge_static_values
+from connector.errors import ConfigError
 
 
 @main.command("validate")

@@ -19,8 +19,8 @@ A crash between 3 and 4 leaves ``submitting`` with rows ``pending``: the plan pu
 and never resends them automatically. Idempotency per chunk stays as a second guard: ``content_key`` =
 sha256(mapping types | VAN target | database mode | file sha256).
 
-Bulk writes stream through a temporary CSV: DuckDB reads it with ``read_csv``, PostgreSQL with ``COPY``;
-other engines fall back to ``executemany`` in batches. Memory stays bounded for million-row jobs.
+Bulk writes stream through a temporary CSV into the engine's own bulk path (``Warehouse.ops``: DuckDB
+``read_csv``, PostgreSQL ``COPY``, BigQuery a load job). Memory stays bounded for million-row jobs.
 """
 
 from __future__ import annotations
@@ -86,22 +86,19 @@ class Ledger:
     # -- DDL -------------------------------------------------------------------------------------
     def ensure(self) -> None:
         created: set[str] = set()
+        ops, dialect = self.wh.ops, self.wh.engine.dialect
         with self.wh.begin() as c:
-            c.execute(sa.text(f"create schema if not exists {self.wh.quote(self.schema)}"))
+            c.execute(sa.text(ops.create_schema_sql(self.schema)))
             for table, cols in TABLES.items():
-                have = {r[0] for r in c.execute(sa.text(
-                    "select column_name from information_schema.columns where table_schema = :s and table_name = :t"),
-                    {"s": self.schema, "t": table})}
+                have = set(ops.columns(c, self.schema, table) or ())
+                typed = [(n, ops.column_type(t, dialect)) for n, t in cols]
                 if not have:
-                    body = ", ".join(f"{self.wh.quote(n)} {t}" for n, t in cols)
-                    if table in PRIMARY_KEYS:
-                        body += f", primary key ({', '.join(self.wh.quote(k) for k in PRIMARY_KEYS[table])})"
-                    c.execute(sa.text(f"create table if not exists {self.rel(table)} ({body})"))
+                    c.execute(sa.text(ops.create_table_sql(self.rel(table), typed, PRIMARY_KEYS.get(table, ()))))
                     created.add(table)
                     continue
-                for n, t in cols:  # tables from an older version gain new columns instead of failing
+                for n, t in typed:  # tables from an older version gain new columns instead of failing
                     if n not in have:
-                        c.execute(sa.text(f"alter table {self.rel(table)} add column {self.wh.quote(n)} {t}"))
+                        c.execute(sa.text(ops.add_column_sql(self.rel(table), n, t)))
             c.execute(sa.text(
                 f"create or replace view {self.rel(ROW_LATEST)} as "
                 f"select job_key, van_job_id, run_id, mapping_type, source_row_key, primary_key, primary_key_type, "
@@ -247,36 +244,14 @@ class Ledger:
 
     def load_keys(self, c, job_key: str, csv_path: Path, columns: Sequence[str], mapping_type: str) -> int:
         """Job rows read by the engine from the job's CSV (VAN's format: header, every field quoted, CRLF, values
-        may hold CR/LF): its ``source_row_key`` column, exactly the bytes VAN gets. 1M keys through Python took
-        seconds. Returns the rows with a key."""
+        may hold CR/LF; ``Engine.csv_relation``): its ``source_row_key`` column, exactly the bytes VAN gets. 1M keys
+        through Python took seconds. Returns the rows with a key."""
         jr, cols = self.rel(JOB_ROWS), "job_key, source_row_key, mapping_type"
         p = {"k": job_key, "mt": mapping_type}
         key_idx = list(columns).index("source_row_key")
-        if self.wh.dialect == "duckdb":
-            lit = str(csv_path).replace("'", "''")
-            spec = ", ".join(f"'{n.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for n in columns)
-            c.execute(sa.text(
-                f"insert into {jr} ({cols}) select :k, {self.wh.quote(columns[key_idx])}, :mt from read_csv('{lit}', "
-                "header=true, auto_detect=false, delim=',', quote='\"', escape='\"', allow_quoted_nulls=false, "
-                f"max_line_size=100000000, columns={{{spec}}}) where {self.wh.quote(columns[key_idx])} <> ''"), p)
-        elif self.wh.dialect == "postgresql":
-            c.execute(sa.text("create temporary table vanbulk_job_file ("
-                              + ", ".join(f"c{i} text" for i in range(len(columns))) + ") on commit drop"))
-            raw = c.connection.dbapi_connection
-            with raw.cursor() as cur, open(csv_path, "rb") as f:
-                with cur.copy("copy vanbulk_job_file from stdin with (format csv, header true)") as cp:
-                    while data := f.read(1 << 20):
-                        cp.write(data)
-            c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from vanbulk_job_file "
-                              f"where c{key_idx} <> ''"), p)
-        else:
-            import csv
-
-            with open(csv_path, encoding="utf-8", newline="") as f:
-                reader = csv.reader(f)
-                next(reader, None)
-                self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
-                               ((job_key, r[key_idx], mapping_type) for r in reader if r[key_idx]), conn=c)
+        src = self.wh.ops.csv_relation(c, Path(csv_path), len(columns), "job_file")
+        c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from {src} where c{key_idx} <> ''"), p)
+        self.wh.ops.after_bulk_load(c, [jr])
         return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
@@ -390,7 +365,7 @@ class Ledger:
         now = utcnow()
         with self.wh.begin() as c:
             c.execute(sa.text(f"delete from {rr} where job_key = :k"), {"k": job_key})
-            if isinstance(rows, ResultFiles) and self.wh.dialect in ("duckdb", "postgresql"):
+            if isinstance(rows, ResultFiles):
                 # The engine reads the files and joins them to the carried rows in one INSERT (the anti-join
                 # included): no row passes through Python.
                 self._load_result_files(c, job, rows)
@@ -430,37 +405,25 @@ class Ledger:
         return counts
 
     def _load_result_files(self, c, job: Mapping[str, Any], rf: ResultFiles) -> None:
-        """Insert the rows of every result file with one statement: DuckDB reads the files with ``read_csv``,
-        PostgreSQL ``COPY``s each into a temporary table first (all text, as the file has it)."""
+        """Insert the rows of every result file with one statement over the engine's reading of each file
+        (``Engine.csv_relation``: DuckDB ``read_csv``, PostgreSQL ``COPY`` into a temporary table; all text)."""
         per_file = []
         for f in rf.files:
             header = read_header(f.path)
             if not header:
                 continue
-            if self.wh.dialect == "duckdb":
-                cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(header)))
-                path = str(f.path).replace("'", "''")
-                source = (f"read_csv('{path}', header = true, auto_detect = false, columns = {{{cols}}}, delim = ',', "
-                          "quote = '\"', escape = '\"')")
-            else:
-                source = f"vanbulk_results_{int(f.file_no)}"
-                c.execute(sa.text(f"create temporary table {source} ("
-                                  + ", ".join(f"c{i} text" for i in range(len(header))) + ") on commit drop"))
-                with c.connection.dbapi_connection.cursor() as cur, open(f.path, "rb") as fh:
-                    with cur.copy(f"copy {source} from stdin with (format csv, header true)") as cp:
-                        while data := fh.read(1 << 20):
-                            cp.write(data)
+            source = self.wh.ops.csv_relation(c, Path(f.path), len(header), f"results_{int(f.file_no)}")
             per_file.append(result_rows_sql(header, rf.mapping_types, source=source, file_no=f.file_no,
-                                            dialect=self.wh.dialect))
+                                            ops=self.wh.ops))
         params = {"job_key": job["job_key"], "van_job_id": job.get("van_job_id"), "run_id": job.get("run_id"),
                   "loaded_at": rf.loaded_at, "absent": NOT_IN_RESULTS_MESSAGE}
         rr, jr = self.rel(ROW_RESULTS), self.rel(JOB_ROWS)
-        c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.dialect, dedup=False)), params)
+        c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=False)), params)
         inserted, carried = (c.execute(sa.text(f"select count(*) from {t} where job_key = :job_key"), params).scalar()
                              for t in (rr, jr))
         if inserted != carried:  # a key repeated in the result files: keep its first row only (rare; costs a window)
             c.execute(sa.text(f"delete from {rr} where job_key = :job_key"), params)
-            c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.dialect, dedup=True)), params)
+            c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=True)), params)
 
     def mark_hosted_deleted(self, job_key: str) -> None:
         self._update(JOBS, "job_key", job_key, {"hosted_deleted_at": utcnow()})
@@ -501,9 +464,8 @@ class Ledger:
              ) -> dict[str, int]:
         """The diff of one mapping type's passing rows against its sync state, in the warehouse: every row's
         category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``."""
-        q = self.wh.quote
         st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
-        h = row_hash_sql(hash_columns, q, "v", self.wh.dialect)
+        h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
         source = f"({passing_sql})"
         if req.retry_only_run is not None:  # retry-failed: only rows whose last outcome can be retried
@@ -567,7 +529,7 @@ class Ledger:
         """Combined job: the primary's ``unchanged`` rows whose key an extra mapping type sends become
         ``carried`` (the file needs the primary's row to carry the extra's data). Returns how many."""
         pr = self.rel(PLAN_ROWS)
-        h = row_hash_sql(hash_columns, self.wh.quote, "v", self.wh.dialect)
+        h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": primary, "now": utcnow()}
         extra_list = ", ".join(f"'{e}'" for e in extras)
         with self.wh.begin() as c:
@@ -667,9 +629,8 @@ class Ledger:
             c.execute(sa.text(f"update {self.rel(table)} set {sets} where {self.wh.quote(key_col)} = :key"), params)
 
     def bulk_load(self, table: str, columns: Sequence[str], rows: Iterable[Sequence[Any]], conn) -> int:
-        dialect = self.wh.dialect
-        if dialect not in ("duckdb", "postgresql"):
-            return self._executemany(table, columns, rows, conn)
+        """Rows through a temporary CSV into the engine's bulk path (``Engine.copy_into``): memory stays bounded
+        for million-row jobs."""
         fd, path = tempfile.mkstemp(prefix="vanbulk-load-", suffix=".csv")
         try:
             n = 0
@@ -678,32 +639,12 @@ class Ledger:
                 for r in rows:
                     f.write(",".join(_csv_cell(v) for v in r) + "\n")
                     n += 1
-            if n == 0:
-                return 0
-            collist = ", ".join(self.wh.quote(c) for c in columns)
-            if dialect == "duckdb":
-                lit = path.replace("'", "''")
-                conn.execute(sa.text(
-                    f"insert into {self.rel(table)} ({collist}) select * from read_csv('{lit}', header=true, "
-                    f"all_varchar=true, allow_quoted_nulls=false, quote='\"', escape='\"', delim=',')"))
-            else:
-                raw = conn.connection.dbapi_connection
-                with raw.cursor() as cur, open(path, "rb") as f:
-                    with cur.copy(f"copy {self.rel(table)} ({collist}) from stdin with (format csv, header true)") as cp:
-                        while data := f.read(1 << 20):
-                            cp.write(data)
+            if n:
+                self.wh.ops.copy_into(conn, self.rel(table), columns, Path(path))
+                self.wh.ops.after_bulk_load(conn, [self.rel(table)])
             return n
         finally:
             os.unlink(path)
-
-    def _executemany(self, table, columns, rows, conn) -> int:
-        n, batch = 0, []
-        for r in rows:
-            batch.append(r)
-            if len(batch) >= 5000:
-                n += self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
-                batch = []
-        return n + self.wh.insert_rows(table, columns, batch, schema=self.schema, conn=conn)
 
 
 NOT_IN_RESULTS_MESSAGE = "row absent from VAN's result files (rejected by VAN validation)"

@@ -1,47 +1,42 @@
 """Row-level sync in SQL: the row hash, the plan diff, and the row-state writes around a job.
 
-Everything here is set operations inside the warehouse (DuckDB, PostgreSQL; plain ANSI otherwise), so the
+Everything here is set operations inside the warehouse (each engine's spelling from ``Warehouse.ops``), so the
 plan scales with the engine and never pulls rows into Python. See docs/sync.md for the model.
 
 Row hash: md5 over the exported columns in file order, each non-NULL value as ``Name<US>value<RS>`` (ASCII
 31 and 30, which no VAN field value carries). NULL contributes nothing (VAN leaves a field unchanged for an
 empty cell, so a new all-NULL column does not make every row "changed"). The cheapest portable form was
 measured (bench/bench_plan.py): a length-prefixed form cost 2.3x as much on DuckDB. Staging views are text,
-so DuckDB and PostgreSQL give the same hash for the same row (a test checks it).
+so every engine gives the same hash for the same row (tests/warehouse/test_golden.py checks it).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable, Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, RESUBMITTABLE_JOB_STATES,
                                      RETRYABLE_OUTCOMES, PlanCategory, RowOutcome, sql_list)
 
 ROW_KEY = "source_row_key"
 
+if TYPE_CHECKING:
+    from connector.warehouse.engines import Engine
+
 __all__ = ["PlanRequest", "row_hash_sql", "categorize_sql"]
 
 
-def md5_sql(expr: str, dialect: str) -> str:
-    if dialect == "bigquery":
-        return f"to_hex(md5({expr}))"
-    return f"md5({expr})"
-
-
-def row_hash_sql(columns: Sequence[str], quote: Callable[[str], str], alias: str = "v",
-                 dialect: str = "duckdb") -> str:
+def row_hash_sql(columns: Sequence[str], ops: "Engine", alias: str = "v") -> str:
+    """The row hash (module doc) as one expression of engine ``ops`` (``Warehouse.ops``)."""
     parts = []
     for c in columns:
         if c.lower() == ROW_KEY:
             continue
         label = c.replace("'", "''")
-        parts.append(f"'{label}' || chr(31) || cast({alias}.{quote(c)} as varchar) || chr(30)")
+        parts.append(f"'{label}' || chr(31) || cast({alias}.{ops.quote(c)} as {ops.text_type}) || chr(30)")
     if not parts:
-        return md5_sql("''", dialect)
-    if dialect in ("duckdb", "postgresql"):  # concat() skips NULL arguments there: the cheapest form
-        return md5_sql(f"concat({', '.join(parts)})", dialect)
-    return md5_sql(" || ".join(f"coalesce({p}, '')" for p in parts), dialect)  # CONCAT is NULL-strict elsewhere
+        return ops.md5_hex("''")
+    return ops.md5_hex(ops.concat_skipping_nulls(parts))
 
 
 @dataclass(frozen=True)
@@ -83,7 +78,7 @@ def categorize_sql(req: PlanRequest) -> str:
     )
 
 
-__all__ += ["md5_sql", "ambiguous_states_sql", "collectable_states_sql"]
+__all__ += ["ambiguous_states_sql", "collectable_states_sql"]
 
 
 def ambiguous_states_sql() -> str:

@@ -203,14 +203,9 @@ def _scalar(conn: Connection, sql: str, params: dict | None = None):
     return conn.execute(sa.text(sql), params or {}).scalar()
 
 
-def _view_columns(conn: Connection, schema: str, view: str) -> list[str] | None:
+def _view_columns(conn: Connection, warehouse: Warehouse, schema: str, view: str) -> list[str] | None:
     """The view's columns in order, or None when it does not exist."""
-    p = {"s": schema, "n": view}
-    if not _scalar(conn, "select count(*) from information_schema.tables where table_schema = :s and table_name = :n", p):
-        return None
-    rows = conn.execute(sa.text("select column_name from information_schema.columns where table_schema = :s "
-                                "and table_name = :n order by ordinal_position"), p)
-    return [r[0] for r in rows]
+    return warehouse.ops.columns(conn, schema, view)
 
 
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
@@ -239,7 +234,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
             res.passing_rows_sql = f"select v.* from {relation} v where 1 = 0"
             res.split_rows_sql = []
 
-    actual = _view_columns(conn, settings.staging_schema, mt.staging_view)
+    actual = _view_columns(conn, warehouse, settings.staging_schema, mt.staging_view)
     if actual is None:
         block("missing_view", None, f"staging view {relation} does not exist (run dbt first)")
         finish()

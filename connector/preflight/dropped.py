@@ -13,6 +13,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from connector.ledger.schema import PREFLIGHT_DROPPED, create_table
 from connector.warehouse import Warehouse
 
 TABLE = "van_preflight_dropped"
@@ -32,19 +33,15 @@ def dropped_relation(warehouse: Warehouse, staging_schema: str, staging_view: st
     if conn is None:
         found = warehouse.relation_exists(name, schema)
     else:
-        found = conn.execute(sa.text("select count(*) from information_schema.tables where table_schema = :s "
-                                     "and table_name = :n"), {"s": schema, "n": name}).scalar()
+        found = warehouse.ops.relation_exists(conn, schema, name)
     return warehouse.relation(name, schema) if found else None
 
 
 def ensure_table(warehouse: Warehouse, schema: str) -> str:
     rel = warehouse.relation(TABLE, schema)
     with warehouse.begin() as c:
-        c.execute(sa.text(f"create schema if not exists {warehouse.quote(schema)}"))
-        c.execute(sa.text(
-            f"create table if not exists {rel} (run_id varchar not null, mapping_type varchar not null, "
-            "source_row_key varchar, reason varchar not null, duplicate_rank integer, message varchar not null, "
-            "checked_at timestamp not null)"))
+        c.execute(sa.text(warehouse.ops.create_schema_sql(schema)))
+        create_table(c, warehouse, rel, PREFLIGHT_DROPPED)
     return rel
 
 

@@ -22,6 +22,7 @@ from sqlalchemy.engine import Connection
 
 from connector.preflight.rules import Rule
 from connector.preflight.sql import render
+from connector.ledger.schema import PREFLIGHT_FINDINGS, create_table
 from connector.warehouse import Warehouse
 
 TABLE = "van_preflight_rejects"
@@ -58,12 +59,9 @@ def ensure_table(warehouse: Warehouse, schema: str) -> str:
     the rejects relation."""
     rel = rejects_relation(warehouse, schema)
     with warehouse.begin() as c:
-        c.execute(sa.text(f"create schema if not exists {warehouse.quote(schema)}"))
+        c.execute(sa.text(warehouse.ops.create_schema_sql(schema)))
         for table in (rel, warnings_relation(warehouse, schema)):
-            c.execute(sa.text(
-                f"create table if not exists {table} (run_id varchar not null, mapping_type varchar not null, "
-                "source_row_key varchar, rule varchar not null, column_name varchar, value varchar, "
-                "message varchar not null, checked_at timestamp not null)"))
+            create_table(c, warehouse, table, PREFLIGHT_FINDINGS)
     return rel
 
 

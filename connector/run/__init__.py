@@ -38,7 +38,7 @@ def run(settings, select: Sequence[str] | None = None, *, dry_run: bool = False,
         duplicate_append: bool = False, **runtime_kwargs: Any) -> RunSummary:
     """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes)."""
     if duplicate_append and not full_refresh:
-        from connector.config import ConfigError
+        from connector.errors import ConfigError
 
         raise ConfigError("--duplicate-append-types only makes sense with --full-refresh")
     opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append)
@@ -75,7 +75,7 @@ def execute(settings, command: str, select, opts: PlanOptions, *, dry_run, resum
 
     resolve_mapping_types(load_catalog(), select, settings.database_mode)  # a wrong -s fails before anything starts
     if not skip_dbt and not (Path(settings.dbt_project_dir) / "dbt_project.yml").exists():
-        from connector.config import ConfigError
+        from connector.errors import ConfigError
 
         raise ConfigError(f"no dbt project at {settings.dbt_project_dir}: run vanbulk inside a dbt project (a "
                           "directory holding dbt_project.yml, or vanbulk.yml and dbt_project/), or pass --project-dir; "

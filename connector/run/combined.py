@@ -13,7 +13,7 @@ from typing import Any, Mapping, Sequence
 
 import sqlalchemy as sa
 
-from connector.config import ConfigError
+from connector.errors import ConfigError
 from connector.errors import ConnectorError
 from connector.export import ROW_KEY, VAN_MAX_COLUMNS
 from connector.ledger import utcnow

@@ -1,23 +1,17 @@
 """One writer per ledger and VAN target: a second `vanbulk run` (or `status`, `retry-failed`...) says who holds
 it instead of failing on a file lock or racing the first to VAN.
 
-* DuckDB: an OS lock on ``<file>.vanbulk-lock`` (``filelock``; released by the OS when the process dies, so a
-  killed run never leaves a stale lock); who holds it is written beside it (``.vanbulk-lock.json``), since
-  the DuckDB file itself cannot be read while its writer has it open.
-* PostgreSQL: a session advisory lock keyed by (ledger schema, VAN target), held on a connection of its own
-  for the whole command (released when the connection closes, also on a crash); who holds it is the ledger's
-  ``running`` row in ``van_bulk_runs``.
-* Other engines: no lock (documented).
+How the lock is held is the engine's (``Engine.try_lock``): DuckDB an OS lock beside the file (who holds it is
+written beside it), PostgreSQL a session advisory lock keyed by (ledger schema, VAN target), BigQuery a lease
+row. Where the engine cannot say who holds it, the ledger's ``running`` row in ``van_bulk_runs`` does.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import socket
 from datetime import datetime, timezone
-from pathlib import Path
 
 import sqlalchemy as sa
 
@@ -47,9 +41,7 @@ def _describe(info: dict | None) -> str:
 class RunLock:
     def __init__(self, warehouse, schema: str, api_target: str):
         self.wh, self.schema, self.api_target = warehouse, schema, api_target
-        self._file_lock = None
-        self._conn = None
-        self._info_path: Path | None = None
+        self._held = None
 
     @property
     def key(self) -> int:
@@ -57,33 +49,11 @@ class RunLock:
         return int.from_bytes(digest[:8], "big") & 0x7FFF_FFFF_FFFF_FFFF
 
     def acquire(self, run_id: str | None = None) -> "RunLock":
-        if self.wh.dialect == "duckdb" and self.wh.duckdb_path and self.wh.duckdb_path != ":memory:":
-            from filelock import FileLock, Timeout
-
-            base = Path(self.wh.duckdb_path)
-            self._file_lock = FileLock(str(base) + ".vanbulk-lock", timeout=0)
-            self._info_path = Path(str(base) + ".vanbulk-lock.json")
-            try:
-                self._file_lock.acquire()
-            except Timeout:
-                info = None
-                try:
-                    info = json.loads(self._info_path.read_text())
-                except (OSError, ValueError):
-                    pass  # the holder has not written who it is yet: the message says "another command"
-                self._file_lock = None
-                raise RunLocked(_describe(info) + "; wait for it to end (`vanbulk status` then shows its jobs)") \
-                    from None
-            self._info_path.write_text(json.dumps(holder_info(run_id)))
-        elif self.wh.dialect == "postgresql":
-            self._conn = self.wh.engine.connect()
-            got = self._conn.execute(sa.text("select pg_try_advisory_lock(:k)"), {"k": self.key}).scalar()
-            self._conn.commit()
-            if not got:
-                self._conn.close()
-                self._conn = None
-                raise RunLocked(_describe(self._running_run()) + "; wait for it to end "
-                                "(`vanbulk status` then shows its jobs)")
+        held, info = self.wh.ops.try_lock(self.wh, key=self.key, holder=holder_info(run_id))
+        if held is None:
+            raise RunLocked(_describe(info or self._running_run()) + "; wait for it to end "
+                            "(`vanbulk status` then shows its jobs)")
+        self._held = held
         return self
 
     def _running_run(self) -> dict | None:
@@ -99,15 +69,6 @@ class RunLock:
                 "started_at": str(row["invoked_at"])[:19]} if row else None
 
     def release(self) -> None:
-        if self._file_lock is not None:
-            if self._info_path is not None:
-                self._info_path.unlink(missing_ok=True)
-            self._file_lock.release()
-            self._file_lock = None
-        if self._conn is not None:
-            try:
-                self._conn.execute(sa.text("select pg_advisory_unlock(:k)"), {"k": self.key})
-                self._conn.commit()
-            finally:
-                self._conn.close()
-                self._conn = None
+        held, self._held = self._held, None
+        if held is not None:
+            held.release()

@@ -93,7 +93,7 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
                             "hosting_public_url or use s3://)", level=logging.WARNING)
         ledger.ensure()
         if exclusive:
-            ledger.mark_dead_runs_interrupted(any_target=wh.dialect == "duckdb")
+            ledger.mark_dead_runs_interrupted(any_target=wh.ops.writer_lock == "file")  # one lock per file
         for note in ledger.notes:  # a run prints them once, in its summary
             events.emit("ledger_note", note, terminal=run_id is None)
         yield Runtime(settings, wh, ledger, client, host, load_catalog(), echo, target, sim, sleep, events)

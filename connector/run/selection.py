@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Mapping, Sequence
 
-from connector.config import ConfigError, merge_static_values
+from connector.config import merge_static_values
+from connector.errors import ConfigError
 from connector.errors import ConnectorError
 from connector.export import ROW_KEY
 

@@ -1,4 +1,4 @@
-"""One handle on the warehouse: a DuckDB file or any SQLAlchemy database (PostgreSQL is tested).
+"""One handle on the warehouse: a DuckDB file, PostgreSQL or BigQuery, each behind ``ops`` (the engine seam).
 
 Why SQLAlchemy for DuckDB too: the same code path (streaming reads, bulk writes, quoting) serves
 every engine. NullPool, because DuckDB allows one configuration per file per process and dbt in another
@@ -21,11 +21,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.pool import NullPool
 
+from connector.errors import WarehouseError
+from connector.warehouse.engines import Engine as EngineOps
+from connector.warehouse.engines import engine_for_dialect, engine_for_url
+
 __all__ = ["Warehouse", "WarehouseError"]
-
-
-class WarehouseError(RuntimeError):
-    """The warehouse cannot be reached or a statement failed."""
 
 
 def _interrupted(exc: BaseException) -> bool:
@@ -40,50 +40,42 @@ def _interrupted(exc: BaseException) -> bool:
     return False
 
 
-def _normalise_url(url: str) -> str:
-    if url.startswith("postgresql://") or url.startswith("postgres://"):
-        # psycopg 3 (dbt-postgres also pulls psycopg2; be explicit)
-        return "postgresql+psycopg://" + url.split("://", 1)[1]
-    return url
-
-
 class Warehouse:
+    """A connection handle; what differs between engines is asked of ``ops`` (connector.warehouse.engines)."""
+
     def __init__(self, url: str, default_schema: str | None = None):
-        self.url = _normalise_url(url)
-        self.engine: Engine = sa.create_engine(self.url, poolclass=NullPool, future=True)
-        self.dialect: str = self.engine.dialect.name  # "duckdb" | "postgresql" | ...
+        ops = engine_for_url(url)
+        self.url = ops.normalise_url(url) if ops else url
+        self.engine: Engine = ops.create_engine(self.url) if ops else sa.create_engine(
+            self.url, poolclass=NullPool, future=True)
+        self.dialect: str = self.engine.dialect.name  # "duckdb" | "postgresql" | "bigquery"
+        self.ops: EngineOps = ops or engine_for_dialect(self.dialect)
         self._default_schema = default_schema
         self._keeper: Any = None  # the kept DuckDB connection (kept_open)
         self._kept = 0
         self._keep_lock = threading.Lock()
-        if self.dialect == "duckdb":
-            path = self.duckdb_path
-            if path:
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+        if self.duckdb_path:
+            Path(self.duckdb_path).parent.mkdir(parents=True, exist_ok=True)
 
     # -- identity --------------------------------------------------------------------------------
     @property
     def duckdb_path(self) -> str | None:
-        if self.dialect != "duckdb":
-            return None
-        db = self.engine.url.database
-        return None if db in (None, "", ":memory:") else str(Path(db).resolve())
+        """The local database file (DuckDB), else None."""
+        return self.ops.file_path(self.engine.url)
 
     @property
     def default_schema(self) -> str:
-        if self._default_schema:
-            return self._default_schema
-        if self.dialect == "duckdb":
-            return "main"
-        with self.connect() as c:
-            return c.execute(sa.text("select current_schema()")).scalar_one()
+        if not self._default_schema:
+            with self.connect() as c:
+                self._default_schema = self.ops.default_schema(c, self.engine.url)
+        return self._default_schema
 
     def redacted_url(self) -> str:
         return self.engine.url.render_as_string(hide_password=True)
 
     # -- SQL helpers -----------------------------------------------------------------------------
     def quote(self, ident: str) -> str:
-        return self.engine.dialect.identifier_preparer.quote_identifier(ident)
+        return self.ops.quote(ident)
 
     def relation(self, name: str, schema: str | None = None) -> str:
         schema = schema or self.default_schema
@@ -193,17 +185,12 @@ class Warehouse:
         return len(rows)
 
     def relation_exists(self, name: str, schema: str | None = None) -> bool:
-        schema = schema or self.default_schema
-        return bool(self.scalar(
-            "select count(*) from information_schema.tables where table_schema = :s and table_name = :n",
-            {"s": schema, "n": name}))
+        with self.connect() as c:
+            return self.ops.relation_exists(c, schema or self.default_schema, name)
 
     def columns(self, name: str, schema: str | None = None) -> list[str]:
-        schema = schema or self.default_schema
-        rows = self.fetchall(
-            "select column_name from information_schema.columns where table_schema = :s and table_name = :n "
-            "order by ordinal_position", {"s": schema, "n": name})
-        return [r[0] for r in rows]
+        with self.connect() as c:
+            return self.ops.columns(c, schema or self.default_schema, name) or []
 
     def dispose(self) -> None:
         with self._keep_lock:

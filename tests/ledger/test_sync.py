@@ -55,7 +55,7 @@ def test_row_hash_is_the_same_on_duckdb_and_postgres(tmp_path, pg_schema):
             rel = wh.relation("h", schema)
             wh.execute(f"create table {rel} ({', '.join(f'{wh.quote(c)} text' for c in COLS)})")
             wh.insert_rows("h", COLS, values, schema=schema)
-            got.append(dict(wh.fetchall(f"select source_row_key, {row_hash_sql(COLS, wh.quote, 'v', wh.dialect)} "
+            got.append(dict(wh.fetchall(f"select source_row_key, {row_hash_sql(COLS, wh.ops, 'v')} "
                                         f"from {rel} v")))
     assert got[0] == got[1]
     h = got[0]

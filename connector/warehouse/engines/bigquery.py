@@ -1,0 +1,393 @@
+"""BigQuery: datasets for schemas, backticks, GoogleSQL spellings, load jobs, no enforced keys, no advisory locks.
+
+Reached as ``bigquery://PROJECT/DATASET`` (``?location=EU``, ``?credentials_path=key.json``; without a key file
+the client uses Application Default Credentials, as ``gcloud auth application-default login`` leaves them;
+``?api_endpoint=http://127.0.0.1:9050&anonymous=true`` reaches a local emulator). ``pip install
+'vanbulk[bigquery]'``.
+
+What BigQuery does not give, and what stands in for it:
+
+* **No enforced primary key.** A row is claimed before its POST with one ``MERGE ... WHEN NOT MATCHED THEN
+  INSERT`` carrying this job's key, then read back: BigQuery serialises conflicting DML on one table (the loser
+  of a race fails or inserts nothing), so a row holds exactly one claimant's key (``claim_rows``).
+* **No advisory lock.** The one-writer lock is a lease row (``van_bulk_lock``) taken with the same MERGE and
+  renewed while the command runs; a lease not renewed for ``LEASE_SECONDS`` belongs to a dead process.
+* **Bound parameters are rendered as literals** by this module's DB-API cursor (GoogleSQL escaping), so one code
+  path serves BigQuery and the local emulator (which takes no query parameters).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import decimal
+import re
+import uuid
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+from urllib.parse import parse_qs, urlsplit
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from connector.errors import ConfigError, WarehouseError
+from connector.warehouse.engines.base import Engine, LockHeld
+
+__all__ = ["BigQueryEngine", "LEASE_SECONDS", "LOCK_TABLE", "bq_literal", "render_params"]
+
+LOCK_TABLE = "van_bulk_lock"
+LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
+
+_PLACEHOLDER = re.compile(r"%\((\w+)(?::[^)]*)?\)s|%%")
+
+
+def bq_literal(v: Any) -> str:
+    """A GoogleSQL literal for a Python value (the escapes of GoogleSQL's quoted strings)."""
+    if v is None:
+        return "NULL"
+    if isinstance(v, bool):
+        return "TRUE" if v else "FALSE"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, (float, decimal.Decimal)):
+        return repr(float(v)) if isinstance(v, float) else f"NUMERIC '{v}'"
+    if isinstance(v, dt.datetime):
+        if v.tzinfo is not None:
+            return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
+        return f"DATETIME '{v.isoformat(sep=' ')}'"
+    if isinstance(v, dt.date):
+        return f"DATE '{v.isoformat()}'"
+    s = str(v)
+    out = []
+    for ch in s:
+        if ch in ("\\", "'", '"'):
+            out.append("\\" + ch)
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ord(ch) < 32 or ord(ch) == 127:
+            out.append(f"\\x{ord(ch):02x}")
+        else:
+            out.append(ch)
+    return "'" + "".join(out) + "'"
+
+
+def render_params(operation: str, parameters: Mapping[str, Any] | Sequence[Any] | None) -> str:
+    """``%(name:TYPE)s`` placeholders (sqlalchemy-bigquery's pyformat) replaced by literals; ``%%`` -> ``%``."""
+    params = parameters or {}
+
+    def sub(m: re.Match) -> str:
+        if m.group(0) == "%%":
+            return "%"
+        name = m.group(1)
+        if name not in params:
+            raise WarehouseError(f"no value for the query parameter {name!r}")
+        return bq_literal(params[name])
+
+    return _PLACEHOLDER.sub(sub, operation)
+
+
+class _Cursor:
+    """The DB-API cursor SQLAlchemy needs, over ``google.cloud.bigquery.Client.query``."""
+
+    arraysize = 10_000
+
+    def __init__(self, client):
+        self._client = client
+        self.description = None
+        self.rowcount = -1
+        self._rows: Iterator[tuple] = iter(())
+
+    def execute(self, operation: str, parameters=None, **_ignored) -> None:
+        from google.api_core import exceptions as gexc
+
+        sql = render_params(operation, parameters)
+        try:
+            job = self._client.query(sql)
+            result = job.result(page_size=self.arraysize)
+        except gexc.GoogleAPICallError as exc:
+            raise _DatabaseError(_message(exc)) from exc
+        self.rowcount = job.num_dml_affected_rows if job.num_dml_affected_rows is not None else -1
+        schema = result.schema or []
+        self.description = [(f.name, f.field_type, None, None, None, None, f.mode != "REQUIRED") for f in schema] \
+            if schema else None
+        self._rows = (tuple(r.values()) for r in result)
+
+    def executemany(self, operation: str, seq) -> None:
+        for params in seq:
+            self.execute(operation, params)
+
+    def fetchone(self):
+        return next(self._rows, None)
+
+    def fetchmany(self, size: int | None = None):
+        size = size or self.arraysize
+        out = []
+        for row in self._rows:
+            out.append(row)
+            if len(out) >= size:
+                break
+        return out
+
+    def fetchall(self):
+        return list(self._rows)
+
+    def close(self) -> None:
+        self._rows = iter(())
+
+    def setinputsizes(self, *a) -> None:
+        """DB-API: sizes are a hint this cursor does not need."""
+
+    def setoutputsizes(self, *a) -> None:
+        """DB-API: as ``setinputsizes``."""
+
+
+class _DatabaseError(Exception):
+    pass
+
+
+def _message(exc: Exception) -> str:
+    errors = getattr(exc, "errors", None) or []
+    text = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message"))
+    return text or getattr(exc, "message", None) or str(exc)
+
+
+class _Connection:
+    """DB-API connection: BigQuery has no transactions across statements sent one by one, so commit and
+    rollback do nothing (``BigQueryEngine.transactional_dml`` says so, and the ledger's claim does not rely on
+    them)."""
+
+    def __init__(self, client):
+        self._client = client
+
+    def cursor(self) -> _Cursor:
+        return _Cursor(self._client)
+
+    def commit(self) -> None:
+        """Nothing to commit: each statement took effect when it ran."""
+
+    def rollback(self) -> None:
+        """Nothing to roll back (see the class doc)."""
+
+    def close(self) -> None:
+        """The client is shared by the engine's connections and closed with it."""
+
+
+def bigquery_client(url: sa.URL | str):
+    """A ``google.cloud.bigquery.Client`` for ``bigquery://PROJECT/DATASET?...`` (module doc)."""
+    try:
+        from google.cloud import bigquery
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise ConfigError("BigQuery needs its client: pip install 'vanbulk[bigquery]'") from None
+    parts = urlsplit(str(url))
+    q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+    project = parts.hostname or q.get("project")
+    if not project:
+        raise ConfigError("a BigQuery URL names its project: bigquery://PROJECT/DATASET")
+    options = {"api_endpoint": q["api_endpoint"]} if q.get("api_endpoint") else None
+    if q.get("anonymous", "").lower() == "true":
+        from google.auth.credentials import AnonymousCredentials
+
+        credentials = AnonymousCredentials()
+    elif q.get("credentials_path"):
+        from google.oauth2 import service_account
+
+        credentials = service_account.Credentials.from_service_account_file(q["credentials_path"])
+    else:
+        credentials = None  # Application Default Credentials
+    return bigquery.Client(project=project, credentials=credentials, location=q.get("location"),
+                           client_options=options)
+
+
+class BigQueryEngine(Engine):
+    name = "bigquery"
+    dbt_type = "bigquery"
+    url_schemes = ("bigquery",)
+    url_example = "bigquery://PROJECT/DATASET[?location=EU&credentials_path=key.json]"
+    enforces_unique_keys = False
+    writer_lock = "lease"
+    bulk_load = "load_job"
+    export_stream = "paged"
+    transactional_dml = False
+    transactional_ddl = False
+    text_type = "string"
+    identifier_quote = "`"
+
+    def create_engine(self, url: str) -> sa.Engine:
+        from sqlalchemy.pool import NullPool
+
+        client = bigquery_client(url)
+        parts = urlsplit(url)
+        dataset = parts.path.strip("/") or ""
+        return sa.create_engine(f"bigquery://{client.project}/{dataset}?user_supplied_client=true",
+                                creator=lambda: _Connection(client), poolclass=NullPool, future=True)
+
+    def default_schema(self, conn: Connection, url: sa.URL) -> str:
+        dataset = (url.database or "").strip("/")
+        if not dataset:
+            raise ConfigError("a BigQuery URL names its dataset: bigquery://PROJECT/DATASET")
+        return dataset
+
+    def quote(self, ident: str) -> str:
+        return "`" + ident.replace("\\", "\\\\").replace("`", "\\`") + "`"
+
+    def md5_hex(self, expr: str) -> str:
+        return f"to_hex(md5({expr}))"
+
+    def matches_icase(self, expr: str, pattern: str) -> str:
+        return f"regexp_contains({expr}, {bq_literal('(?i)' + pattern)})"
+
+    def try_bigint(self, expr: str) -> str:
+        return f"safe_cast({expr} as int64)"
+
+    def json_text(self, expr: str) -> str:
+        return f"to_json_string({expr})"
+
+    def compile_portable(self, sql: str) -> str:
+        """The portable pre-flight/plan vocabulary in GoogleSQL: sqlglot (pinned) rewrites identifiers to
+        backticks and ``varchar`` to ``STRING``; it is trusted only for that narrow vocabulary, which the
+        golden-result tests run on DuckDB, PostgreSQL and the emulator and compare (docs/warehouses.md)."""
+        import sqlglot
+
+        protected = sql.replace("\\:", "\x00")  # sqlalchemy.text's escaped colons survive the round trip
+        out = sqlglot.transpile(protected, read="postgres", write="bigquery",
+                                unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
+        return out.replace("\x00", "\\:")
+
+    # -- introspection ------------------------------------------------------------------------------
+    def columns(self, conn: Connection, schema: str, name: str) -> list[str] | None:
+        from google.api_core.exceptions import NotFound
+
+        client = conn.connection.dbapi_connection._client
+        try:
+            table = client.get_table(f"{client.project}.{schema}.{name}")
+        except NotFound:
+            return None
+        return [f.name for f in table.schema] or None
+
+    def relation_exists(self, conn: Connection, schema: str, name: str) -> bool:
+        return self.columns(conn, schema, name) is not None
+
+    def create_table_sql(self, relation: str, columns: Sequence[tuple[str, str]],
+                         primary_key: Sequence[str] = ()) -> str:
+        return super().create_table_sql(relation, columns, ())  # not enforced: the claim MERGE guards instead
+
+    # -- bulk paths ---------------------------------------------------------------------------------
+    def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
+        """One load job (not row by row): the CSV is appended to the table with the table's own schema."""
+        from google.cloud import bigquery
+
+        client = conn.connection.dbapi_connection._client
+        table_id = relation.replace("`", "")
+        if table_id.count(".") == 1:
+            table_id = f"{client.project}.{table_id}"
+        table = client.get_table(table_id)
+        by_name = {f.name: f for f in table.schema}
+        schema = [by_name[c] for c in columns]
+        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.CSV, skip_leading_rows=1,
+                                        schema=schema, allow_quoted_newlines=True,
+                                        write_disposition=bigquery.WriteDisposition.WRITE_APPEND)
+        if [f.name for f in table.schema] != list(columns):
+            raise WarehouseError(f"{table_id}: a load job needs the table's columns in order ({list(columns)})")
+        with open(path, "rb") as f:
+            client.load_table_from_file(f, table_id, job_config=config).result()
+
+    def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
+        """A scratch table in the dataset (text columns), filled by one load job; dropped by the caller's
+        ``drop_scratch``. BigQuery's temporary tables live only inside a multi-statement script."""
+        from google.cloud import bigquery
+
+        client = conn.connection.dbapi_connection._client
+        dataset = conn.engine.url.database
+        table_id = f"{client.project}.{dataset}.vanbulk_{name}_{uuid.uuid4().hex[:12]}"
+        schema = [bigquery.SchemaField(f"c{i}", "STRING") for i in range(ncols)]
+        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.CSV, skip_leading_rows=1,
+                                        schema=schema, allow_quoted_newlines=True)
+        with open(path, "rb") as f:
+            client.load_table_from_file(f, table_id, job_config=config).result()
+        return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
+
+    # -- the one-writer lock --------------------------------------------------------------------------
+    def lease_table_sql(self, schema: str) -> str:
+        return (f"create table if not exists {self.quote(schema)}.{self.quote(LOCK_TABLE)} "
+                "(lock_key int64, holder string, info string, renewed_at timestamp)")
+
+    def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
+        """Take the lease row for ``key`` with one MERGE (insert when absent, take over when expired), then
+        read back who holds it: BigQuery serialises the two racing MERGEs, so exactly one holder's token is
+        in the row."""
+        import json
+
+        schema = warehouse.default_schema
+        rel = f"{self.quote(schema)}.{self.quote(LOCK_TABLE)}"
+        token = uuid.uuid4().hex
+        info = json.dumps({**dict(holder), "token": token})
+        with warehouse.connect() as c:
+            c.execute(sa.text(self.lease_table_sql(schema)))
+            c.execute(sa.text(
+                f"merge {rel} t using (select {int(key)} as lock_key) s on t.lock_key = s.lock_key "
+                f"when matched and t.renewed_at < timestamp_sub(current_timestamp(), interval {LEASE_SECONDS} second) "
+                f"then update set holder = {bq_literal(token)}, info = {bq_literal(info)}, "
+                f"renewed_at = current_timestamp() "
+                f"when not matched then insert (lock_key, holder, info, renewed_at) "
+                f"values ({int(key)}, {bq_literal(token)}, {bq_literal(info)}, current_timestamp())"))
+            row = c.execute(sa.text(f"select holder, info from {rel} where lock_key = {int(key)}")).first()
+        if row is None or row[0] != token:
+            return None, (json.loads(row[1]) if row and row[1] else None)
+
+        def release() -> None:
+            with warehouse.connect() as c2:
+                c2.execute(sa.text(f"merge {rel} t using (select {int(key)} as lock_key) s "
+                                   f"on t.lock_key = s.lock_key and t.holder = {bq_literal(token)} "
+                                   "when matched then delete"))
+
+        return LockHeld(release), None
+
+    # -- dbt ----------------------------------------------------------------------------------------
+    def url_from_profile(self, out: Mapping[str, Any], dbt_dir: Path, where: str) -> tuple[str, str]:
+        """dbt-bigquery's keys: ``project`` (or ``database``), ``dataset`` (or ``schema``), ``location``,
+        ``method`` oauth (Application Default Credentials) / service-account (``keyfile``); an ``api_endpoint``
+        with ``method: oauth-secrets`` is a local emulator (any token)."""
+        from urllib.parse import quote, urlencode
+
+        project = out.get("project") or out.get("database")
+        dataset = out.get("dataset") or out.get("schema")
+        if not project or not dataset:
+            raise ConfigError(f"{where}: a BigQuery target needs project and dataset")
+        method = str(out.get("method") or "oauth")
+        q: dict[str, str] = {}
+        if out.get("location"):
+            q["location"] = str(out["location"])
+        if method == "service-account":
+            if not out.get("keyfile"):
+                raise ConfigError(f"{where}: method service-account needs keyfile")
+            q["credentials_path"] = str(Path(str(out["keyfile"])).expanduser())
+        elif method == "oauth-secrets" and out.get("api_endpoint"):
+            q["anonymous"] = "true"
+        elif method != "oauth":
+            raise ConfigError(f"{where}: method {method!r} is not supported by vanbulk yet; use oauth "
+                              "(gcloud auth application-default login) or service-account (keyfile)")
+        if out.get("api_endpoint"):
+            q["api_endpoint"] = str(out["api_endpoint"])
+        url = f"bigquery://{quote(str(project), safe='')}/{quote(str(dataset), safe='')}"
+        return (url + ("?" + urlencode(q) if q else "")), str(dataset)
+
+    def dbt_env(self, url: str, project_dir: Path, schema_hint: str | None) -> dict[str, str]:
+        parts = urlsplit(url)
+        q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
+        env = {"VANBULK_BQ_PROJECT": parts.hostname or "", "VANBULK_BQ_DATASET": parts.path.strip("/")}
+        if q.get("location"):
+            env["VANBULK_BQ_LOCATION"] = q["location"]
+        if q.get("api_endpoint"):
+            env["VANBULK_BQ_API_ENDPOINT"] = q["api_endpoint"]
+        if q.get("credentials_path"):
+            env["VANBULK_BQ_METHOD"], env["VANBULK_BQ_KEYFILE"] = "service-account", q["credentials_path"]
+        elif q.get("anonymous", "").lower() == "true":
+            env["VANBULK_BQ_METHOD"] = "oauth-secrets"  # an emulator takes any token
+        return env
+
+    def location(self, url: str, base: Path | None) -> str:
+        parts = urlsplit(url)
+        return f"{parts.hostname}/{parts.path.strip('/')}"

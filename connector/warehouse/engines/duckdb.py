@@ -1,0 +1,199 @@
+"""DuckDB: a local file, read and written by the engine itself (``read_csv``, ``COPY ... TO``), one writer per
+file held by an OS lock beside it."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Mapping, Sequence
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from connector.errors import ConfigError
+from connector.warehouse.engines.base import Engine, LockHeld
+
+__all__ = ["DuckDBEngine"]
+
+_BLOCK = 1 << 20
+# While exporting: one thread (the other cores deflate; measured faster than two on 2 cores) and a small memory
+# limit, so the ORDER BY spills to disk instead of growing with the row count (bench/bench_export.py: peak RSS
+# at 100k vs 5M rows). Restored after the COPY.
+_EXPORT_SETTINGS = {"enable_progress_bar": "false", "threads": "1", "memory_limit": None}
+
+
+def _lit(path: Path | str) -> str:
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+class DuckDBEngine(Engine):
+    name = "duckdb"
+    dbt_type = "duckdb"
+    url_schemes = ("duckdb",)
+    url_example = "duckdb:///path/to/file.duckdb (three slashes; four for an absolute path: duckdb:////abs/x.duckdb)"
+    enforces_unique_keys = True
+    writer_lock = "file"
+    bulk_load = "read_csv"
+    export_stream = "copy"
+    text_type = "varchar"
+
+    def file_path(self, url: sa.URL) -> str | None:
+        db = url.database
+        return None if db in (None, "", ":memory:") else str(Path(db).resolve())
+
+    def default_schema(self, conn: Connection, url: sa.URL) -> str:
+        return "main"
+
+    def concat_skipping_nulls(self, parts: Sequence[str]) -> str:
+        return f"concat({', '.join(parts)})"  # concat() skips NULL arguments: the cheapest form
+
+    def matches_icase(self, expr: str, pattern: str) -> str:
+        return f"regexp_matches({expr}, '{pattern.replace(chr(39), chr(39) * 2)}', 'i')"
+
+    def try_bigint(self, expr: str) -> str:
+        return f"try_cast({expr} as bigint)"
+
+    # -- bulk paths ---------------------------------------------------------------------------------
+    def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
+        cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols))
+        return (f"read_csv({_lit(path)}, header = true, auto_detect = false, columns = {{{cols}}}, delim = ',', "
+                "quote = '\"', escape = '\"', allow_quoted_nulls = false, max_line_size = 100000000)")
+
+    def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
+        collist = ", ".join(self.quote(c) for c in columns)
+        conn.execute(sa.text(
+            f"insert into {relation} ({collist}) select * from read_csv({_lit(path)}, header=true, "
+            f"all_varchar=true, allow_quoted_nulls=false, quote='\"', escape='\"', delim=',')"))
+
+    @contextmanager
+    def copy_out(self, warehouse: Any, rows_query: str, workdir: Path, *, memory_limit: str | None
+                 ) -> Iterator[tuple[Iterator[bytes], bool]]:
+        """``COPY (query) TO <fifo> (FORCE_QUOTE *, new_line CRLF)`` on a worker thread; the exporter reads the
+        named pipe while DuckDB writes it, so compression overlaps the engine's formatting and nothing is staged
+        on disk (a temporary file where named pipes do not exist)."""
+        pipe = Path(workdir) / "rows.csv"
+        use_fifo = hasattr(os, "mkfifo")
+        pipe.unlink(missing_ok=True)
+        if use_fifo:
+            os.mkfifo(pipe)
+        failure: list[BaseException] = []
+        raw: list = []
+        reader_done = threading.Event()
+
+        def produce() -> None:
+            try:
+                with warehouse.connect() as c:
+                    raw.append(c.connection.dbapi_connection)
+                    wanted = {**_EXPORT_SETTINGS, "memory_limit": memory_limit}
+                    saved = {k: c.execute(sa.text(f"select current_setting('{k}')")).scalar() for k in wanted}
+                    try:
+                        for k, v in wanted.items():
+                            if v:
+                                c.execute(sa.text(f"set {k} = {v}"))
+                        c.commit()
+                        with c.begin():
+                            c.execute(sa.text(f"copy ({rows_query}) to {_lit(pipe)} "
+                                              "(format csv, header false, force_quote *, new_line '\r\n')"))
+                    finally:  # instance-wide settings: give other connections theirs back
+                        for k, v in saved.items():
+                            c.execute(sa.text(f"set {k} = '{v}'"))
+                        c.commit()
+            except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
+                failure.append(exc)
+                if use_fifo:  # if DuckDB never opened the pipe, the reader waits in open(): let it see EOF
+                    _release_reader(pipe, reader_done)
+
+        worker = threading.Thread(target=produce, name="vanbulk-export-copy", daemon=True)
+        worker.start()
+        if not use_fifo:
+            worker.join()
+            if failure:
+                pipe.unlink(missing_ok=True)
+                raise failure[0]
+        fh = None
+        try:
+            fh = open(pipe, "rb")
+
+            def blocks() -> Iterator[bytes]:
+                while block := fh.read(_BLOCK):
+                    yield block
+                worker.join()
+                if failure:
+                    raise failure[0]
+
+            yield blocks(), False
+        finally:
+            reader_done.set()
+            if fh is not None:
+                fh.close()  # a writer still going gets EPIPE and stops
+            if worker.is_alive() and raw:
+                try:
+                    raw[0].interrupt()
+                except Exception:  # noqa: BLE001 - best effort while unwinding
+                    pass
+            worker.join(timeout=30)
+            pipe.unlink(missing_ok=True)
+
+    def is_out_of_memory(self, exc: BaseException) -> bool:
+        return "out of memory" in str(exc).lower()
+
+    # -- the one-writer lock --------------------------------------------------------------------------
+    def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
+        """An OS lock on ``<file>.vanbulk-lock`` (released by the OS when the process dies: a killed run leaves no
+        stale lock); who holds it is written beside it, since the DuckDB file cannot be read while its writer has
+        it open. An in-memory database has one process: no lock."""
+        path = warehouse.duckdb_path
+        if not path:
+            return LockHeld(lambda: None), None
+        from filelock import FileLock, Timeout
+
+        lock = FileLock(path + ".vanbulk-lock", timeout=0)
+        info_path = Path(path + ".vanbulk-lock.json")
+        try:
+            lock.acquire()
+        except Timeout:
+            try:
+                return None, json.loads(info_path.read_text())
+            except (OSError, ValueError):
+                return None, None  # the holder has not written who it is yet
+        info_path.write_text(json.dumps(dict(holder)))
+
+        def release() -> None:
+            info_path.unlink(missing_ok=True)
+            lock.release()
+
+        return LockHeld(release), None
+
+    # -- dbt ----------------------------------------------------------------------------------------
+    def url_from_profile(self, out: Mapping[str, Any], dbt_dir: Path, where: str) -> tuple[str, str]:
+        path = str(out.get("path") or "")
+        if not path or path == ":memory:" or path.startswith(("md:", "motherduck:")) or "://" in path:
+            raise ConfigError(f"{where}: vanbulk needs a DuckDB file as `path` (got {path or 'none'!r})")
+        p = Path(path).expanduser()
+        return f"duckdb:///{p if p.is_absolute() else (Path(dbt_dir) / p).resolve()}", str(out.get("schema") or "main")
+
+    def dbt_env(self, url: str, project_dir: Path, schema_hint: str | None) -> dict[str, str]:
+        path = url.split(":///", 1)[1] if ":///" in url else ""
+        path = path.split("?", 1)[0]
+        if not path or path == ":memory:":
+            raise ConfigError("dbt needs a DuckDB file: set warehouse_url to duckdb:///path/to/file.duckdb")
+        p = Path(path)
+        return {"VANBULK_DUCKDB_PATH": str(p if p.is_absolute() else Path(project_dir) / p)}
+
+    def location(self, url: str, base: Path | None) -> str:
+        p = Path(url.split(":///", 1)[1].split("?", 1)[0])
+        return str((base / p if base is not None and not p.is_absolute() else p).resolve())
+
+
+def _release_reader(pipe: Path, reader_done: threading.Event) -> None:
+    while not reader_done.is_set():
+        try:
+            fd = os.open(pipe, os.O_WRONLY | os.O_NONBLOCK)
+        except OSError:  # no reader in open() yet
+            reader_done.wait(0.01)
+            continue
+        os.close(fd)
+        return
