@@ -37,6 +37,7 @@ __all__ = ["BigQueryEngine", "LEASE_SECONDS", "LOCK_TABLE", "bq_literal", "rende
 LOCK_TABLE = "van_bulk_lock"
 LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
 
+_BACKTICKED = re.compile(r"`([^`\\']*)`")  # relations this engine quoted, read back as ANSI identifiers
 _PLACEHOLDER = re.compile(r"%\((\w+)(?::[^)]*)?\)s|%%")
 
 
@@ -252,6 +253,7 @@ class BigQueryEngine(Engine):
         import sqlglot
 
         protected = sql.replace("\\:", "\x00")  # sqlalchemy.text's escaped colons survive the round trip
+        protected = _BACKTICKED.sub(lambda m: '"' + m.group(1).replace('"', '""') + '"', protected)
         out = sqlglot.transpile(protected, read="postgres", write="bigquery",
                                 unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
         return out.replace("\x00", "\\:")

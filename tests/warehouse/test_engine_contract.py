@@ -1,0 +1,156 @@
+"""The engine contract (connector/warehouse/engines): what every engine must answer the same way, run on each.
+
+DDL and introspection, the bulk load of a CSV (NULL vs '', quotes, line breaks, non-ASCII), the engine's reading
+of a VAN-format CSV, the row hash against a Python oracle, the export's bytes, and the one-writer lock under two
+processes racing for it."""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing as mp
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connector.export import export_query
+from connector.ledger import row_hash_sql
+from connector.ledger.schema import PREFLIGHT_DROPPED, create_table
+from connector.ledger.store import _csv_cell
+from connector.warehouse import Warehouse
+
+ODD = ["plain", "", None, 'quo"te', "comma, inside", "line\r\nbreak", "É ünïcödé ✓", "  padded  ", "tab\tin"]
+
+
+def _table(wh, schema, name, columns):
+    rel = wh.relation(name, schema)
+    with wh.begin() as c:
+        c.execute(sa.text(wh.ops.create_table_sql(rel, [(n, t) for n, t in columns])))
+    return rel
+
+
+def _write_csv(path: Path, header, rows) -> Path:
+    path.write_text(",".join(header) + "\n" + "".join(",".join(_csv_cell(v) for v in r) + "\n" for r in rows),
+                    encoding="utf-8")
+    return path
+
+
+def test_ddl_and_introspection(engine_wh):
+    wh, schema = engine_wh
+    rel = wh.relation("van_preflight_dropped", schema)
+    with wh.begin() as c:
+        c.execute(sa.text(wh.ops.create_schema_sql(schema)))
+        create_table(c, wh, rel, PREFLIGHT_DROPPED)
+        create_table(c, wh, rel, PREFLIGHT_DROPPED)  # idempotent
+    assert wh.columns("van_preflight_dropped", schema) == [n for n, _, _ in PREFLIGHT_DROPPED]
+    assert wh.relation_exists("van_preflight_dropped", schema)
+    assert not wh.relation_exists("no_such_table", schema)
+    assert wh.columns("no_such_table", schema) == []
+
+
+CRUCIBLE_LOAD_GAP = ("crucible refuses the load job field allowQuotedNewlines, which real BigQuery needs for values "
+                     "with line breaks (and every VAN-format file may hold them): the load path needs the live test")
+
+
+def _no_emulated_load(wh) -> None:
+    if wh.ops.name == "bigquery":
+        pytest.xfail(CRUCIBLE_LOAD_GAP)
+
+
+def _fill(wh, schema, rel_name, cols, rows) -> None:
+    """Rows in with plain INSERTs (every engine, the emulator included): for tests about what is read back."""
+    wh.insert_rows(rel_name, cols, rows, schema=schema)
+
+
+def test_bulk_load_keeps_null_empty_and_odd_text(engine_wh, tmp_path):
+    wh, schema = engine_wh
+    _no_emulated_load(wh)
+    t = wh.ops.text_type
+    rel = _table(wh, schema, "loaded", [("k", t), ("v", t)])
+    rows = [(f"k{i:02d}", v) for i, v in enumerate(ODD)]
+    with wh.begin() as c:
+        wh.ops.copy_into(c, rel, ["k", "v"], _write_csv(tmp_path / "rows.csv", ["k", "v"], rows))
+    got = sorted(tuple(r) for r in wh.fetchall(f"select k, v from {rel}"))
+    assert got == rows
+
+
+def test_engine_reads_a_van_format_csv(engine_wh, tmp_path):
+    """The job's own file (header, every field quoted, CRLF, values with CR/LF) read as text columns c0..: a
+    quoted empty field is '', the file carries no NULL."""
+    wh, schema = engine_wh
+    _no_emulated_load(wh)
+    path = tmp_path / "job.csv"
+    body = '"source_row_key","Email"\r\n' + "".join(
+        f'"k{i:02d}","{("" if v is None else v).replace(chr(34), chr(34) * 2)}"\r\n' for i, v in enumerate(ODD))
+    path.write_bytes(body.encode("utf-8"))
+    with wh.begin() as c:
+        src = wh.ops.csv_relation(c, path, 2, "contract")
+        got = sorted(tuple(r) for r in c.execute(sa.text(f"select c0, c1 from {src}")).all())
+    assert got == [(f"k{i:02d}", "" if v is None else v) for i, v in enumerate(ODD)]
+
+
+def _oracle_hash(columns, row) -> str:
+    """The row hash (connector/ledger/sync.py) computed in Python: md5 of Name<US>value<RS> per non-NULL value."""
+    text = "".join(f"{c}\x1f{v}\x1e" for c, v in zip(columns, row) if v is not None and c != "source_row_key")
+    return hashlib.md5(text.encode("utf-8")).hexdigest()
+
+
+def test_row_hash_equals_the_python_oracle(engine_wh, tmp_path):
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    cols = ["source_row_key", "VanID", "Email", "Note"]
+    rel = _table(wh, schema, "hashed", [(c, t) for c in cols])
+    rows = [(f"k{i:02d}", v, w, n) for i, (v, w, n) in enumerate(
+        [("1", "a@b.org", None), (None, None, None), ("2", "", "É ✓"), ("3", 'x"y', "line\nbreak")])]
+    _fill(wh, schema, "hashed", cols, rows)
+    got = dict(wh.fetchall(f"select v.source_row_key, {row_hash_sql(cols, wh.ops, 'v')} from {rel} v"))
+    assert got == {r[0]: _oracle_hash(cols, r) for r in rows}
+
+
+def test_export_bytes_are_the_same_on_every_engine(engine_wh, tmp_path):
+    """The zipped CSV VAN gets for the same rows is byte-identical whichever engine holds them (DuckDB and
+    PostgreSQL write it with COPY, BigQuery's rows are paged through the client into the connector's writer)."""
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    cols = ["source_row_key", "Email", "Note"]
+    rel = _table(wh, schema, "to_export", [(c, t) for c in cols])
+    rows = [(f"k{i:02d}", v, "n") for i, v in enumerate(ODD)]
+    _fill(wh, schema, "to_export", cols, rows)
+    chunks = export_query(wh, f"select * from {rel}", cols, tmp_path / "out", "contract",
+                          max_zipped_bytes=1 << 20, max_rows_per_chunk=1000)
+    assert [c.row_count for c in chunks] == [len(rows)]
+    expected = b'"source_row_key","Email","Note"\r\n' + b"".join(
+        ",".join('"' + ("" if x is None else x).replace('"', '""') + '"' for x in r).encode() + b"\r\n" for r in rows)
+    assert chunks[0].csv_path.read_bytes() == expected
+
+
+def _racer(url: str, schema: str | None, key: int, barrier, results, done) -> None:
+    wh = Warehouse(url, schema)
+    barrier.wait(timeout=60)
+    held, _info = wh.ops.try_lock(wh, key=key, holder={"pid": mp.current_process().pid})
+    results.put(held is not None)
+    done.wait(timeout=120)
+    if held is not None:
+        held.release()
+    wh.dispose()
+
+
+def test_writer_lock_is_exclusive_between_two_processes(engine_wh):
+    wh, schema = engine_wh
+    ctx = mp.get_context("spawn")
+    barrier, results, done = ctx.Barrier(2), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_racer, args=(wh.test_url, schema, 4242, barrier, results, done)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        won = sorted(results.get(timeout=120) for _ in procs)
+        assert won == [False, True]  # exactly one of the two racing processes holds it
+        held, _ = wh.ops.try_lock(wh, key=4242, holder={"pid": 0})
+        assert held is None  # nor does a third while the winner holds it
+    finally:
+        done.set()
+        for p in procs:
+            p.join(timeout=120)
+    held, _ = wh.ops.try_lock(wh, key=4242, holder={"pid": 0})
+    assert held is not None  # released by its holder
+    held.release()
