@@ -547,11 +547,11 @@ class Ledger:
                 f"coalesce(p.row_hash, s.row_hash) as row_hash, {category} as category "
                 f"from {hashed} p {join} {state} s on s.source_row_key = p.source_row_key "
                 f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p)
+            analyze(c, self, PLAN_ROWS)  # before the delete below joins them to the view
             if not retry_mode:
                 c.execute(sa.text(
                     f"delete from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
                     f"and source_row_key in (select v.source_row_key from {view} v)"), p)
-            analyze(c, self, PLAN_ROWS)
             counts = {r[0]: int(r[1]) for r in c.execute(sa.text(
                 f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
                 "group by category"), p)}
