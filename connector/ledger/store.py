@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from connector.errors import ConnectorError
 from connector.ledger.schema import (JOB_ROWS, JOBS, PLAN_COUNTS, PLAN_ROWS, PRIMARY_KEYS, ROW_LATEST,
                                      ROW_RESULTS, ROW_STATE, RUNS, TABLES)
+from connector.ledger.stats import analyze, ensure_indexes
 from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JOB_TRANSITIONS,
                                      RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, JobState, PlanCategory,
                                      RowOutcome, RowStatus, sql_list)
@@ -105,6 +106,8 @@ class Ledger:
                 f"row_status, first_error_message, error_category, mapping_messages_json, loaded_at from ("
                 f"select r.*, row_number() over (partition by mapping_type, source_row_key "
                 f"order by loaded_at desc, job_key desc) as rn from {self.rel(ROW_RESULTS)} r) t where rn = 1"))
+            if ensure_indexes(c, self) and JOBS not in created:
+                self.notes.append("ledger indexes created (PostgreSQL: job_key, run_id; issue 20)")
             if ROW_STATE in created and JOBS not in created:
                 self._migrate_row_state(c)
 
@@ -240,6 +243,7 @@ class Ledger:
             else:
                 self.bulk_load(JOB_ROWS, ["job_key", "source_row_key", "mapping_type"],
                                ((job_key, k, mt) for k, mt in mapping_rows or ()), conn=c)
+            analyze(c, self, JOB_ROWS)
         return job_key
 
     def load_keys(self, c, job_key: str, csv_path: Path, columns: Sequence[str], mapping_type: str) -> int:
@@ -299,6 +303,7 @@ class Ledger:
                     f"cast(null as timestamp), :now from ({x}) x where not exists (select 1 from {st} s "
                     f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
                     f"and s.source_row_key = x.source_row_key)"), p)
+                analyze(c, self, ROW_STATE)
                 claimed = c.execute(sa.text(f"select count(*) from {st} where job_key = :k and run_id = :r "
                                             f"and outcome = '{RowOutcome.PENDING}'"), p).scalar()
                 carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar()
@@ -393,6 +398,7 @@ class Ledger:
                 c.execute(sa.text(f"update {rr} set row_status = '{RowStatus.FAILED}', error_category = 'job_failed', "
                                   "first_error_message = :m where job_key = :k"),
                           {"m": failed_message or "job failed", "k": job_key})
+            analyze(c, self, ROW_RESULTS)
             self._confirm_outcomes(c, job_key)
             counts = self.status_counts(job_key, conn=c)
             self._transition(
@@ -503,6 +509,7 @@ class Ledger:
                 f"coalesce(p.row_hash, s.row_hash) as row_hash, {category} as category "
                 f"from {hashed} p {join} {state} s on s.source_row_key = p.source_row_key "
                 f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p)
+            analyze(c, self, PLAN_ROWS)  # before the delete below joins them to the view
             if not retry_mode:
                 c.execute(sa.text(
                     f"delete from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
@@ -542,6 +549,7 @@ class Ledger:
                 f"where x.run_id = :run and x.mapping_type = :mt and x.source_row_key = v.source_row_key)"), p)
             n = int(c.execute(sa.text(f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
                                       f"and category = '{PlanCategory.CARRIED}'"), p).scalar() or 0)
+            analyze(c, self, PLAN_ROWS, rows=n)
             if n:
                 counts = self.plan_counts(run_id, conn=c).get(primary, {})
                 counts[PlanCategory.UNCHANGED.value] = counts.get(PlanCategory.UNCHANGED.value, 0) - n
