@@ -11,13 +11,11 @@ transaction (PostgreSQL's ANALYZE counts the transaction's own rows; its lock on
 ANALYZE of the same table). And indexes on the keys every per-job and per-run statement filters on, so a
 job's statements read that job's rows, not the whole history of the ledger.
 
-DuckDB and the other engines: nothing (DuckDB plans hash joins without statistics; its indexes would only
-slow the bulk loads).
+What the engine does is its own (``Engine.refresh_statistics`` / ``ensure_indexes``): PostgreSQL analyzes and
+indexes; DuckDB nothing (it plans hash joins without statistics; its indexes would only slow the bulk loads).
 """
 
 from __future__ import annotations
-
-import sqlalchemy as sa
 
 from connector.ledger.schema import JOB_ROWS, JOBS, PLAN_ROWS, ROW_RESULTS
 
@@ -30,36 +28,15 @@ INDEXES: dict[str, tuple[tuple[str, ...], ...]] = {
 }
 
 
-def _postgres(ledger) -> bool:
-    return ledger.wh.dialect == "postgresql"
-
-
-def index_name(table: str, columns: tuple[str, ...]) -> str:
-    return f"{table}_{'_'.join(columns)}_idx"
-
-
 def ensure_indexes(c, ledger) -> list[str]:
-    """Create the indexes a ledger lacks (new, or from an older version); returns the names created."""
-    if not _postgres(ledger):
-        return []
-    have = {r[0] for r in c.execute(sa.text("select indexname from pg_indexes where schemaname = :s"),
-                                     {"s": ledger.schema})}
-    created = []
-    for table, index_columns in INDEXES.items():
-        for cols in index_columns:
-            name = index_name(table, cols)
-            if name in have:
-                continue
-            c.execute(sa.text(f"create index if not exists {ledger.wh.quote(name)} on {ledger.rel(table)} "
-                              f"({', '.join(ledger.wh.quote(col) for col in cols)})"))
-            created.append(name)
-    return created
+    """Create the indexes a ledger lacks (new, or from an older version) where the engine uses them; returns the
+    names created."""
+    return ledger.wh.ops.ensure_indexes(c, ledger.schema, INDEXES, ledger.rel)
 
 
 def analyze(c, ledger, *tables: str, rows: int | None = None) -> None:
     """Fresh planner statistics for ``tables`` (ledger table names, or a temporary table's name as is) after a
     bulk fill of ``rows`` rows (none: nothing to do). Every fill: its new key is in no statistics yet."""
-    if not _postgres(ledger) or rows == 0:
+    if rows == 0:
         return
-    for t in tables:
-        c.execute(sa.text(f"analyze {ledger.rel(t) if t.startswith('van_bulk_') else t}"))
+    ledger.wh.ops.refresh_statistics(c, [ledger.rel(t) if t.startswith("van_bulk_") else t for t in tables])

@@ -255,7 +255,6 @@ class Ledger:
         key_idx = list(columns).index("source_row_key")
         src = self.wh.ops.csv_relation(c, Path(csv_path), len(columns), "job_file")
         c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from {src} where c{key_idx} <> ''"), p)
-        self.wh.ops.after_bulk_load(c, [jr])
         return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
@@ -649,7 +648,6 @@ class Ledger:
                     n += 1
             if n:
                 self.wh.ops.copy_into(conn, self.rel(table), columns, Path(path))
-                self.wh.ops.after_bulk_load(conn, [self.rel(table)])
             return n
         finally:
             os.unlink(path)

@@ -310,8 +310,14 @@ class Processor:
     time holds no slot, so jobs in their waits overlap as they would at VAN (22 demo jobs waited in line
     behind two workers' sleeps: 17 s)."""
 
-    def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig], faults: Any):
+    def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig], faults: Any,
+                 released: threading.Event | None = None):
         self.store = store
+        # Cleared: every job waits ``Pending`` before it starts (SimulatorServer.hold_jobs), so a test holds a
+        # scenario at a known point instead of guessing with simulated time.
+        self._released = released or threading.Event()
+        if released is None:
+            self._released.set()
         self.catalog = catalog
         self.get_config = get_config
         self.faults = faults
@@ -366,6 +372,10 @@ class Processor:
         key = next((k for k in config.api_keys if k.key.lower() == row["api_key"].lower()), None) \
             or ApiKey(row["api_key"], permissions=tuple(self.catalog.names))
         ctx = Context(key, row["database_mode"], self.catalog)
+        while not self._released.is_set():  # held: stays Pending until released (or the simulator stops)
+            if self._stopping.wait(0.05):
+                raise _Stopped()
+            self._released.wait(0.05)
         self._sleep(config.pending_seconds)
         self.store.set_status(job_id, "InProgress")
         with self._slots:

@@ -342,6 +342,8 @@ class SimulatorServer:
         self._thread: threading.Thread | None = None
         self._store: Store | None = None
         self._processor: Processor | None = None
+        self._released = threading.Event()
+        self._released.set()
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> "SimulatorServer":
@@ -354,7 +356,7 @@ class SimulatorServer:
         self._httpd = _HTTPServer((self.host, self.port), Handler)
         self._httpd.sim = self
         self.port = self._httpd.server_address[1]
-        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.faults)
+        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.faults, self._released)
         self._processor.start()
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="van-sim-http", daemon=True)
@@ -381,6 +383,15 @@ class SimulatorServer:
         """Block until stopped (used by the command line)."""
         while self._thread is not None and self._thread.is_alive():
             self._thread.join(0.5)
+
+    # -- holds (tests) -----------------------------------------------------------------------------------
+    def hold_jobs(self) -> None:
+        """Every job (submitted or still to come) stays ``Pending`` until ``release_jobs``: a test holds a
+        scenario at a known point instead of relying on simulated processing time."""
+        self._released.clear()
+
+    def release_jobs(self) -> None:
+        self._released.set()
 
     # -- public helpers ----------------------------------------------------------------------------
     @property

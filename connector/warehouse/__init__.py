@@ -66,6 +66,8 @@ class Warehouse:
     @property
     def default_schema(self) -> str:
         if not self._default_schema:
+            self._default_schema = self.ops.url_schema(self.engine.url)
+        if not self._default_schema:
             with self.connect() as c:
                 self._default_schema = self.ops.default_schema(c, self.engine.url)
         return self._default_schema

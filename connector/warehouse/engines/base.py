@@ -73,6 +73,10 @@ class Engine:
         """The local database file (DuckDB), else None."""
         return None
 
+    def url_schema(self, url: sa.URL) -> str | None:
+        """The default schema when the URL alone says it (no connection: DuckDB's file may be another writer's)."""
+        return None
+
     def default_schema(self, conn: Connection, url: sa.URL) -> str:
         return conn.execute(sa.text("select current_schema()")).scalar_one()
 
@@ -145,8 +149,16 @@ class Engine:
         """Append a CSV file (header of ``columns``; NULL an unquoted empty field) to a typed table."""
         raise NotImplementedError(f"{self.name}: no bulk load")
 
-    def after_bulk_load(self, conn: Connection, relations: Sequence[str]) -> None:
-        """Called after rows were bulk-loaded into ``relations`` (PostgreSQL refreshes their statistics)."""
+    def refresh_statistics(self, conn: Connection, relations: Sequence[str]) -> None:
+        """After a bulk fill of ``relations``, inside its transaction: planner statistics where the engine's planner
+        needs them (PostgreSQL; connector/ledger/stats.py says why). Nothing by default."""
+
+    def ensure_indexes(self, conn: Connection, schema: str, indexes: Mapping[str, Sequence[Sequence[str]]],
+                       relation: Callable[[str], str]) -> list[str]:
+        """Create the missing ``table -> column lists`` indexes (``<table>_<cols>_idx``); returns the names created.
+        Nothing where indexes do not help (DuckDB: hash joins without them, slower bulk loads with them; BigQuery
+        has none)."""
+        return []
 
     @contextmanager
     def copy_out(self, warehouse: Any, rows_query: str, workdir: Path, *, memory_limit: str | None

@@ -225,7 +225,7 @@ class BigQueryEngine(Engine):
         return sa.create_engine(f"bigquery://{client.project}/{dataset}?user_supplied_client=true",
                                 creator=lambda: _Connection(client), poolclass=NullPool, future=True)
 
-    def default_schema(self, conn: Connection, url: sa.URL) -> str:
+    def url_schema(self, url: sa.URL) -> str | None:
         dataset = (url.database or "").strip("/")
         if not dataset:
             raise ConfigError("a BigQuery URL names its dataset: bigquery://PROJECT/DATASET")

@@ -44,7 +44,7 @@ class DuckDBEngine(Engine):
         db = url.database
         return None if db in (None, "", ":memory:") else str(Path(db).resolve())
 
-    def default_schema(self, conn: Connection, url: sa.URL) -> str:
+    def url_schema(self, url: sa.URL) -> str | None:
         return "main"
 
     def concat_skipping_nulls(self, parts: Sequence[str]) -> str:

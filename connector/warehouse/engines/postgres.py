@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping, Sequence
+from typing import Any, Callable, Iterator, Mapping, Sequence
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
 import sqlalchemy as sa
@@ -68,6 +68,24 @@ class PostgresEngine(Engine):
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         collist = ", ".join(self.quote(c) for c in columns)
         _copy_from_file(conn, f"copy {relation} ({collist}) from stdin with (format csv, header true)", path)
+
+    def refresh_statistics(self, conn: Connection, relations: Sequence[str]) -> None:
+        for rel in relations:
+            conn.execute(sa.text(f"analyze {rel}"))
+
+    def ensure_indexes(self, conn: Connection, schema: str, indexes: Mapping[str, Sequence[Sequence[str]]],
+                       relation: Callable[[str], str]) -> list[str]:
+        have = {r[0] for r in conn.execute(sa.text("select indexname from pg_indexes where schemaname = :s"),
+                                           {"s": schema})}
+        created = []
+        for table, column_lists in indexes.items():
+            for cols in column_lists:
+                name = f"{table}_{'_'.join(cols)}_idx"
+                if name not in have:
+                    conn.execute(sa.text(f"create index if not exists {self.quote(name)} on {relation(table)} "
+                                         f"({', '.join(self.quote(c) for c in cols)})"))
+                    created.append(name)
+        return created
 
     @contextmanager
     def copy_out(self, warehouse: Any, rows_query: str, workdir: Path, *, memory_limit: str | None
