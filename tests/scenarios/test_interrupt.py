@@ -56,19 +56,24 @@ def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
     assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed
 
 
-LATE_FETCH = {"pending_seconds": 2.5, "min_processing_seconds": 0.5, "seconds_per_1000_rows": 0.0}
-
-
 @pytest.mark.slow
-@pytest.mark.parametrize("simulator_config", [LATE_FETCH], indirect=True)
 def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, simulator):
     """Ctrl-C right after the POSTs, before VAN reads the files from the local host (which stops with the
-    process): the run serves them until fetched, so no job fails for it and nothing is sent again."""
+    process): the run serves them until fetched, so no job fails for it and nothing is sent again. The jobs are
+    held Pending (nothing fetched) until the run says it is serving them."""
+    simulator.hold_jobs()
     url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
-    proc.send_signal(signal.SIGINT)  # VAN fetches each file 2.5 s after its POST
+    proc.send_signal(signal.SIGINT)
+    seen = []
+    for line in proc.stderr:  # until the run says it serves the files VAN has not fetched (nothing fetched yet)
+        seen.append(line)
+        if "interrupted: serving 2 submitted file(s) until VAN has fetched them" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    simulator.release_jobs()
     out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 130, out + err
-    assert "interrupted: serving 2 submitted file(s) until VAN has fetched them" in err
+    assert proc.returncode == 130, out + "".join(seen) + err
     deadline = time.time() + 60
     while any(j["status"] not in ("Completed", "CompletedWithErrors", "Failed") for j in simulator.store.jobs()):
         assert time.time() < deadline
