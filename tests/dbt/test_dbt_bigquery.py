@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from connector.catalog import load_catalog
 from connector.dbt_runner import LEDGER_TESTS, dbt_executable
+from connector.ledger import schema as ledger_schema
 from tests.helpers.bigquery_lint import lint
 
 from .conftest import DBT_PROJECT
@@ -150,9 +151,75 @@ def test_sync_status_is_empty_before_the_first_run(bq_build):
     assert rows == [] and cols[:2] == ["mapping_type", "run_id"] and "jobs_in_flight" in cols
 
 
-def test_compiled_project_is_bigquery_sql(bq_build):
-    """Every compiled model and test (ledger tests included) parses as GoogleSQL, with no function BigQuery
-    lacks: the emulator would run try_strptime, regexp_matches, now() ... and hide them."""
+def _bq_type(sql_type: str) -> str:
+    t = sql_type.lower()
+    if t.startswith(("varchar", "text")):
+        return "STRING"
+    return {"timestamp": "TIMESTAMP", "boolean": "BOOL", "integer": "INT64", "bigint": "INT64"}[t]
+
+
+@pytest.fixture(scope="module")
+def bq_ledger(bq_build):
+    """The ledger tables (BigQuery types: UTC timestamps as TIMESTAMP) with one run, two open jobs and two
+    results, then vanbulk_sync_status rebuilt on them and the ledger monitoring tests run."""
+    emulator, _, tmp = bq_build
+    client = emulator.client()
+    ds = f"`{emulator.project}.{DATASET}"
+    try:
+        for table, columns in ledger_schema.TABLES.items():
+            cols = ", ".join(f"{name} {_bq_type(t)}" for name, t in columns)
+            client.query(f"create table {ds}.{table}` ({cols})").result()
+        for sql in [
+            f"insert into {ds}.van_bulk_runs` (run_id, invoked_at, finished_at, dry_run, status) values "
+            "('r1', timestamp_sub(current_timestamp(), interval 2 hour), current_timestamp(), false, 'success')",
+            f"insert into {ds}.van_bulk_plan_counts` (run_id, mapping_type, category, row_count) values "
+            "('r1', 'ActivistCode', 'new', 3), ('r1', 'ActivistCode', 'unchanged', 2)",
+            # j1 open for an hour (not stuck), j2 open since January (stuck)
+            f"insert into {ds}.van_bulk_jobs` (job_key, run_id, mapping_types, local_state, created_at) values "
+            "('j1', 'r1', 'ActivistCode', 'completed', timestamp_sub(current_timestamp(), interval 1 hour)), "
+            "('j2', 'r1', 'ActivistCode', 'polling', timestamp '2026-01-01 00:00:00')",
+            f"insert into {ds}.van_bulk_row_results` (job_key, run_id, mapping_type, source_row_key, row_status, "
+            "loaded_at) values ('j1', 'r1', 'ActivistCode', 'k1', 'processed', current_timestamp()), "
+            "('j1', 'r1', 'ActivistCode', 'k2', 'failed', current_timestamp())",
+        ]:
+            client.query(sql).result()
+    finally:
+        client.close()
+    proc, _, _ = _dbt(emulator, tmp, ["run", "--select", "vanbulk_sync_status"])
+    _check(proc, "run --select vanbulk_sync_status")
+    proc, tests, _ = _dbt(emulator, tmp, ["test", "--select", LEDGER_TESTS, "--vars", "{vanbulk_ledger_tests: true}"])
+    return emulator, tests
+
+
+def test_sync_status_and_ledger_tests_on_bigquery(bq_ledger):
+    emulator, tests = bq_ledger
+    client = emulator.client()
+    try:
+        cols, rows = _query(client, f"select * from `{emulator.project}.{DATASET}.vanbulk_sync_status`")
+    finally:
+        client.close()
+    got = dict(zip(cols, rows[0])) if len(rows) == 1 else rows
+    assert {k: got[k] for k in ("mapping_type", "run_id", "run_status", "rows_planned", "rows_sent", "rows_unchanged",
+                                "rows_rejected", "rows_processed", "rows_failed", "rows_awaiting_result",
+                                "failure_rate", "jobs_in_flight")} == {
+        "mapping_type": "ActivistCode", "run_id": "r1", "run_status": "success", "rows_planned": 5, "rows_sent": 3,
+        "rows_unchanged": 2, "rows_rejected": 0, "rows_processed": 1, "rows_failed": 1, "rows_awaiting_result": 1,
+        "failure_rate": 0.5, "jobs_in_flight": 2}
+    by_name = {r["unique_id"]: r for r in tests}
+    stuck = [r for uid, r in by_name.items() if "no_stuck_jobs" in uid]
+    rate = [r for uid, r in by_name.items() if "failure_rate_below" in uid]
+    assert [(r["status"], r["failures"]) for r in stuck] == [("fail", 1)]  # j2 only: the interval arithmetic
+    assert [(r["status"], r["failures"]) for r in rate] == [("fail", 1)]  # 0.5 > 0.05
+    # the plain column tests on the tables created above (others, e.g. van_preflight_rejects, do not exist here)
+    others = [(uid, r["status"], r.get("message")) for uid, r in by_name.items() if r not in stuck + rate
+              and any(f"vanbulk_ledger_{t}_" in uid for t in ledger_schema.TABLES)]
+    assert others and all(status == "pass" for _, status, _ in others), [o for o in others if o[1] != "pass"]
+
+
+def test_compiled_project_is_bigquery_sql(bq_build, bq_ledger):
+    """Every compiled model and test (ledger tests included; sync status in its branch for an existing ledger)
+    parses as GoogleSQL, with no function BigQuery lacks: the emulator would run try_strptime, regexp_matches,
+    now() ... and hide them."""
     emulator, _, tmp = bq_build
     proc, _, _ = _dbt(emulator, tmp, ["compile", "--vars", "{vanbulk_ledger_tests: true}"])
     _check(proc, "compile")
