@@ -256,3 +256,25 @@ def test_lint_accepts_googlesql():
            "timestamp_sub(current_timestamp(), interval 3600 second) from t "
            "union distinct select 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13 from u")
     assert lint(sql) == []
+
+
+def test_emulator_fixture_gives_a_fresh_dataset(bq_dataset):
+    """The fixture's helpers as other tests use them: a fresh dataset, a load with an explicit schema (crucible
+    refuses one without), a query with no job config."""
+    import io
+
+    from google.cloud import bigquery
+
+    emulator, dataset = bq_dataset
+    client = emulator.client()
+    try:
+        assert list(client.list_tables(dataset)) == []
+        table = f"{emulator.project}.{dataset}.t"
+        config = bigquery.LoadJobConfig(source_format=bigquery.SourceFormat.CSV, skip_leading_rows=1, schema=[
+            bigquery.SchemaField("source_row_key", "STRING"), bigquery.SchemaField("n", "INT64")])
+        client.load_table_from_file(io.BytesIO(b"source_row_key,n\na,1\nb,2\n"), table, job_config=config).result()
+        assert _query(client, f"select source_row_key, n from `{table}` order by n") == (
+            ["source_row_key", "n"], [("a", 1), ("b", 2)])
+    finally:
+        client.close()
+    assert emulator.new_dataset_name() != dataset
