@@ -424,10 +424,15 @@ def demo_seed_columns(mt: MappingType) -> list[str]:
             "expect_reject_rule", "expect_reject_column"]
 
 
+# The demo seeds' text type per engine: BigQuery has no VARCHAR (its type is STRING; the emulator also refuses
+# a CSV load into VARCHAR). Rendered by dbt with the target, so DuckDB and PostgreSQL still get varchar.
+SEED_TEXT_TYPE = "{{ 'string' if target.type == 'bigquery' else 'varchar' }}"
+
+
 def render_seeds_yml(catalog: Catalog) -> str:
     seeds = []
     for mt in catalog:
-        types = {c: "varchar" for c in demo_seed_columns(mt)}
+        types = {c: SEED_TEXT_TYPE for c in demo_seed_columns(mt)}
         types["updated_at"] = "timestamp"
         seeds.append({
             "name": f"demo_{slug(mt)}",
@@ -439,7 +444,7 @@ def render_seeds_yml(catalog: Catalog) -> str:
         "name": "demo_existing_contacts",
         "description": "Contacts the demo's non-create mapping types refer to by VanID; seed a simulator with them.",
         "config": {"enabled": DEMO_ENABLED,
-                   "column_types": {c: "varchar" for c in ("van_id", "first_name", "last_name", "email")},
+                   "column_types": {c: SEED_TEXT_TYPE for c in ("van_id", "first_name", "last_name", "email")},
                    "tags": ["vanbulk_demo"]},
         "columns": [{"name": "van_id", "data_tests": ["unique", "not_null"]}],
     })
@@ -447,7 +452,7 @@ def render_seeds_yml(catalog: Catalog) -> str:
         "name": "demo_existing_contributions",
         "description": "Contributions the demo's Contributions-resource mapping types refer to by ContributionID.",
         "config": {"enabled": DEMO_ENABLED,
-                   "column_types": {c: "varchar" for c in ("contribution_id", "van_id", "amount", "date_received",
+                   "column_types": {c: SEED_TEXT_TYPE for c in ("contribution_id", "van_id", "amount", "date_received",
                                                             "designation_id")},
                    "tags": ["vanbulk_demo"]},
         "columns": [{"name": "contribution_id", "data_tests": ["unique", "not_null"]}],

@@ -1,5 +1,7 @@
-{#- Engine-specific SQL, behind adapter.dispatch. Everything else in this project is plain SQL that DuckDB
-    and PostgreSQL both run. To support another engine, add `<adapter>__<macro>` implementations. -#}
+{#- Engine-specific SQL, behind adapter.dispatch. Everything else in this project is plain SQL that DuckDB,
+    PostgreSQL and BigQuery (GoogleSQL) all run. To support another engine, add `<adapter>__<macro>`
+    implementations. BigQuery is tested against an emulator that also accepts DuckDB-only functions: every
+    compiled model is linted for GoogleSQL as well (tests/helpers/bigquery_lint.py). -#}
 
 {% macro van_string_type() -%}
     {{ return(adapter.dispatch('van_string_type', 'vanbulk')()) }}
@@ -8,6 +10,23 @@
 {% macro default__van_string_type() -%}varchar{%- endmacro %}
 
 {% macro postgres__van_string_type() -%}text{%- endmacro %}
+
+{% macro bigquery__van_string_type() -%}string{%- endmacro %}
+
+
+{#- trim of spaces only (DuckDB's and PostgreSQL's one-argument trim; BigQuery's removes all Unicode whitespace,
+    tabs and line breaks included, so it gets the characters to remove spelled out) -#}
+{% macro van_trim(expr) -%}
+    {{ return(adapter.dispatch('van_trim', 'vanbulk')(expr)) }}
+{%- endmacro %}
+
+{% macro default__van_trim(expr) -%}
+    trim({{ expr }})
+{%- endmacro %}
+
+{% macro bigquery__van_trim(expr) -%}
+    trim({{ expr }}, ' ')
+{%- endmacro %}
 
 
 {#- true when the whole text matches the (anchored) regular expression -#}
@@ -23,6 +42,11 @@
     ({{ expr }} ~ '{{ pattern }}')
 {%- endmacro %}
 
+{#- RE2, unanchored like regexp_matches: the patterns carry their own ^ and $ -#}
+{% macro bigquery__van_regexp_like(expr, pattern) -%}
+    regexp_contains({{ expr }}, r'{{ pattern }}')
+{%- endmacro %}
+
 
 {#- every match replaced (not only the first) -#}
 {% macro van_regexp_replace_all(expr, pattern, replacement) -%}
@@ -31,6 +55,26 @@
 
 {% macro default__van_regexp_replace_all(expr, pattern, replacement) -%}
     regexp_replace({{ expr }}, '{{ pattern }}', '{{ replacement }}', 'g')
+{%- endmacro %}
+
+{#- BigQuery's regexp_replace replaces every match and takes no flags -#}
+{% macro bigquery__van_regexp_replace_all(expr, pattern, replacement) -%}
+    regexp_replace({{ expr }}, r'{{ pattern }}', '{{ replacement }}')
+{%- endmacro %}
+
+
+{#- the n-th (1-based) part of text split at a literal delimiter -#}
+{% macro van_split_part(expr, delimiter, n) -%}
+    {{ return(adapter.dispatch('van_split_part', 'vanbulk')(expr, delimiter, n)) }}
+{%- endmacro %}
+
+{% macro default__van_split_part(expr, delimiter, n) -%}
+    split_part({{ expr }}, '{{ delimiter }}', {{ n }})
+{%- endmacro %}
+
+{#- BigQuery has no split_part (null, not '', past the last part) -#}
+{% macro bigquery__van_split_part(expr, delimiter, n) -%}
+    split({{ expr }}, '{{ delimiter }}')[safe_ordinal({{ n }})]
 {%- endmacro %}
 
 
@@ -47,6 +91,11 @@
     {{ expr }} collate "C"
 {%- endmacro %}
 
+{#- BigQuery compares STRING byte by byte (no collation unless one is set): the bytes make that explicit -#}
+{% macro bigquery__van_binary_order(expr) -%}
+    cast({{ expr }} as bytes)
+{%- endmacro %}
+
 
 {#- The current time in UTC as a timestamp without time zone: the ledger stores naive UTC timestamps. -#}
 {% macro van_utc_now() -%}
@@ -56,3 +105,45 @@
 {% macro default__van_utc_now() -%}
     cast(now() at time zone 'UTC' as timestamp)
 {%- endmacro %}
+
+{#- BigQuery: the ledger's UTC timestamps are TIMESTAMP columns (an instant, UTC), compared with the current
+    instant; BigQuery has no now() and no `at time zone` -#}
+{% macro bigquery__van_utc_now() -%}
+    current_timestamp()
+{%- endmacro %}
+
+
+{#- van_utc_now() minus a number of hours (may be fractional) -#}
+{% macro van_hours_before_now(hours) -%}
+    {{ return(adapter.dispatch('van_hours_before_now', 'vanbulk')(hours)) }}
+{%- endmacro %}
+
+{% macro default__van_hours_before_now(hours) -%}
+    {{ vanbulk.van_utc_now() }} - interval '1 hour' * {{ hours | float }}
+{%- endmacro %}
+
+{#- BigQuery intervals take integers: whole seconds -#}
+{% macro bigquery__van_hours_before_now(hours) -%}
+    timestamp_sub({{ vanbulk.van_utc_now() }}, interval {{ (hours | float * 3600) | round | int }} second)
+{%- endmacro %}
+
+
+{#- UNION that removes duplicate rows (BigQuery requires UNION DISTINCT spelled out) -#}
+{% macro van_union_distinct() -%}
+    {{ return(adapter.dispatch('van_union_distinct', 'vanbulk')()) }}
+{%- endmacro %}
+
+{% macro default__van_union_distinct() -%}union{%- endmacro %}
+
+{% macro bigquery__van_union_distinct() -%}union distinct{%- endmacro %}
+
+
+{#- ends a FROM-less select of typed nulls so that it returns no rows (BigQuery: "Query without FROM clause
+    cannot have a WHERE clause") -#}
+{% macro van_no_rows() -%}
+    {{ return(adapter.dispatch('van_no_rows', 'vanbulk')()) }}
+{%- endmacro %}
+
+{% macro default__van_no_rows() -%}where 1 = 0{%- endmacro %}
+
+{% macro bigquery__van_no_rows() -%}limit 0{%- endmacro %}

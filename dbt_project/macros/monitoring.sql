@@ -13,7 +13,7 @@
 select job_key, run_id, van_job_id, mapping_types, local_state, van_status, created_at, submitted_at, last_polled_at
 from {{ model }}
 where local_state in ({% for s in in_flight_states %}'{{ s }}'{{ ', ' if not loop.last }}{% endfor %})
-    and created_at < {{ vanbulk.van_utc_now() }} - interval '1 hour' * {{ max_hours | float }}
+    and created_at < {{ vanbulk.van_hours_before_now(max_hours) }}
 {% endtest %}
 
 
@@ -81,7 +81,7 @@ select
     cast(null as bigint) as rows_processed, cast(null as bigint) as rows_failed,
     cast(null as bigint) as rows_awaiting_result, cast(null as {{ dbt.type_float() }}) as failure_rate,
     cast(null as bigint) as jobs_in_flight
-where 1 = 0
+{{ vanbulk.van_no_rows() }}
 {%- else %}
 with
 
@@ -116,7 +116,7 @@ rejected as (
     {%- else %}
     select cast(null as {{ text }}) as run_id, cast(null as {{ text }}) as mapping_type,
            cast(null as bigint) as rows_rejected
-    where 1 = 0
+    {{ vanbulk.van_no_rows() }}
     {%- endif %}
 
 ),
@@ -124,7 +124,7 @@ rejected as (
 touched as (
 
     select run_id, mapping_type from planned
-    union
+    {{ vanbulk.van_union_distinct() }}
     select run_id, mapping_type from rejected
 
 ),

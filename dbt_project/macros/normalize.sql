@@ -12,7 +12,7 @@
 
 
 {% macro van_text(expr) -%}
-    nullif(trim(cast({{ expr }} as {{ vanbulk.van_string_type() }})), '')
+    nullif({{ vanbulk.van_trim('cast(' ~ expr ~ ' as ' ~ vanbulk.van_string_type() ~ ')') }}, '')
 {%- endmacro %}
 
 
@@ -28,9 +28,9 @@
         when {{ vanbulk.van_regexp_like(t, '^[0-9]{4}/[0-9]{2}/[0-9]{2}$') }}
             then replace({{ t }}, '/', '-')
         when {{ vanbulk.van_regexp_like(t, '^(0?[1-9]|1[0-2])/(0?[1-9]|[12][0-9]|3[01])/[0-9]{4}$') }}
-            then split_part({{ t }}, '/', 3)
-                || '-' || lpad(split_part({{ t }}, '/', 1), 2, '0')
-                || '-' || lpad(split_part({{ t }}, '/', 2), 2, '0')
+            then {{ vanbulk.van_split_part(t, '/', 3) }}
+                || '-' || lpad({{ vanbulk.van_split_part(t, '/', 1) }}, 2, '0')
+                || '-' || lpad({{ vanbulk.van_split_part(t, '/', 2) }}, 2, '0')
         when {{ vanbulk.van_regexp_like(t, '^[0-9]{4}(0[1-9]|1[0-2])(0[1-9]|[12][0-9]|3[01])$') }}
             then substr({{ t }}, 1, 4) || '-' || substr({{ t }}, 5, 2) || '-' || substr({{ t }}, 7, 2)
         else {{ t }}
