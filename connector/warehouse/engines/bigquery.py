@@ -388,6 +388,7 @@ class BigQueryEngine(Engine):
             env["VANBULK_BQ_METHOD"], env["VANBULK_BQ_KEYFILE"] = "service-account", q["credentials_path"]
         elif q.get("anonymous", "").lower() == "true":
             env["VANBULK_BQ_METHOD"] = "oauth-secrets"  # an emulator takes any token
+            env["DBT_ENV_SECRET_BQ_TOKEN"] = "anonymous"
         return env
 
     def location(self, url: str, base: Path | None) -> str:
