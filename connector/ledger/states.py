@@ -63,7 +63,8 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.FAILED: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT, JobState.COMPLETED,
                                 JobState.FAILED}),
     JobState.ABANDONED: frozenset({JobState.SUBMITTING, JobState.AMBIGUOUS}),
-    JobState.CLAIMED_ELSEWHERE: frozenset({JobState.EXPORTED, JobState.UPLOADED}),
+    # from SUBMITTING: an engine without transactions marks the job first, then claims (ledger/claim.py)
+    JobState.CLAIMED_ELSEWHERE: frozenset({JobState.EXPORTED, JobState.UPLOADED, JobState.SUBMITTING}),
 }
 
 

@@ -40,6 +40,7 @@ import sqlalchemy as sa
 from connector.errors import ConnectorError
 from connector.ledger.schema import (JOB_ROWS, JOBS, PLAN_COUNTS, PLAN_ROWS, PRIMARY_KEYS, ROW_LATEST,
                                      ROW_RESULTS, ROW_STATE, RUNS, TABLES)
+from connector.ledger.claim import claim_rows, is_claim_conflict
 from connector.ledger.stats import analyze, ensure_indexes
 from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JOB_TRANSITIONS,
                                      RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, JobState, PlanCategory,
@@ -279,39 +280,24 @@ class Ledger:
     def mark_submitting(self, job_key: str, run_id: str) -> None:
         """Claim the job's rows (sync state ``pending`` with the planned hash), then ``submitting``: one commit,
         before the POST. Raises ``RowClaimConflict`` (nothing written) if another job holds a row."""
-        st, jr, pr, jobs = self.rel(ROW_STATE), self.rel(JOB_ROWS), self.rel(PLAN_ROWS), self.rel(JOBS)
-        x = (f"select jr.mapping_type, jr.source_row_key, pr.row_hash from {jr} jr join {pr} pr "
-             f"on pr.run_id = :r and pr.mapping_type = jr.mapping_type and pr.source_row_key = jr.source_row_key "
-             f"and pr.category in ({sql_list(SENT_CATEGORIES)}) where jr.job_key = :k")
         p = {"k": job_key, "r": run_id, "t": self.api_target, "d": self.database_mode, "now": utcnow()}
+        if not self.wh.ops.transactional_dml:
+            # No transaction spans the claim and the transition: the job is `submitting` first, so a racing claim
+            # sees this job's rows held by a job in flight; a lost claim leaves it `claimed_elsewhere` (the caller)
+            # and nothing is POSTed. A crash in between leaves `submitting`: ambiguous, never resent blindly.
+            self.transition(job_key, JobState.SUBMITTING)
         try:
             with self.wh.begin() as c:
-                c.execute(sa.text(
-                    f"update {st} set row_hash = x.row_hash, tries = case when {st}.row_hash = x.row_hash "
-                    f"and {st}.outcome <> '{RowOutcome.PROCESSED}' then coalesce({st}.tries, 0) + 1 else 1 end, "
-                    f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now from ({x}) x "
-                    f"where {st}.api_target = :t and {st}.database_mode = :d and {st}.mapping_type = x.mapping_type "
-                    f"and {st}.source_row_key = x.source_row_key and not ({st}.outcome in "
-                    f"('{RowOutcome.PENDING}', '{RowOutcome.AMBIGUOUS}') and {st}.job_key <> :k and not exists ("
-                    f"select 1 from {jobs} o where o.job_key = {st}.job_key "
-                    f"and o.local_state in ({sql_list(RESUBMITTABLE_JOB_STATES)})))"), p)
-                c.execute(sa.text(
-                    f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
-                    f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
-                    f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as varchar(32)), "
-                    f"cast(null as timestamp), :now from ({x}) x where not exists (select 1 from {st} s "
-                    f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
-                    f"and s.source_row_key = x.source_row_key)"), p)
-                analyze(c, self, ROW_STATE)
-                claimed = c.execute(sa.text(f"select count(*) from {st} where job_key = :k and run_id = :r "
-                                            f"and outcome = '{RowOutcome.PENDING}'"), p).scalar()
-                carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar()
-                if int(claimed or 0) != int(carried or 0):
+                claimed, carried = claim_rows(c, self, p)
+                if claimed != carried:
                     raise RowClaimConflict(
-                        f"job {job_key}: {int(carried or 0) - int(claimed or 0)} of its {carried} row(s) are held by "
+                        f"job {job_key}: {carried - claimed} of its {carried} row(s) are held by "
                         "another job (in flight, or claimed by a concurrent run); not submitted")
-                self._transition(c, job_key, JobState.SUBMITTING)
-        except sa.exc.IntegrityError as exc:  # a concurrent run inserted the same row's state first
+                if self.wh.ops.transactional_dml:
+                    self._transition(c, job_key, JobState.SUBMITTING)
+        except sa.exc.DBAPIError as exc:
+            if not is_claim_conflict(self, exc):
+                raise
             raise RowClaimConflict(f"job {job_key}: a concurrent run claimed its rows first; not submitted") from exc
 
     def mark_claimed_elsewhere(self, job_key: str, message: str) -> None:

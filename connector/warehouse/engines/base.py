@@ -170,6 +170,10 @@ class Engine:
     def is_out_of_memory(self, exc: BaseException) -> bool:
         return False
 
+    def is_concurrent_update(self, exc: BaseException) -> bool:
+        """A statement lost a race with another transaction's DML on the same table (retry or give up)."""
+        return False
+
     # -- the one-writer lock --------------------------------------------------------------------------
     def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
         """``(held, None)`` or ``(None, who holds it if known)``."""

@@ -108,8 +108,10 @@ class _Cursor:
         try:
             job = self._client.query(sql)
             result = job.result(page_size=self.arraysize)
-        except gexc.GoogleAPICallError as exc:
-            raise _DatabaseError(_message(exc)) from exc
+        except gexc.GoogleAPICallError as exc:  # DB-API's own error: SQLAlchemy wraps it as sa.exc.DatabaseError
+            from google.cloud.bigquery.dbapi import exceptions as dbapi_exc
+
+            raise dbapi_exc.DatabaseError(_message(exc)) from exc
         self.rowcount = job.num_dml_affected_rows if job.num_dml_affected_rows is not None else -1
         schema = result.schema or []
         self.description = [(f.name, f.field_type, None, None, None, None, f.mode != "REQUIRED") for f in schema] \
@@ -143,10 +145,6 @@ class _Cursor:
 
     def setoutputsizes(self, *a) -> None:
         """DB-API: as ``setinputsizes``."""
-
-
-class _DatabaseError(Exception):
-    pass
 
 
 def _message(exc: Exception) -> str:
@@ -310,6 +308,10 @@ class BigQueryEngine(Engine):
         with open(path, "rb") as f:
             client.load_table_from_file(f, table_id, job_config=config).result()
         return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
+
+    def is_concurrent_update(self, exc: BaseException) -> bool:
+        text = str(exc).lower()
+        return "concurrent update" in text or "could not serialize" in text
 
     # -- the one-writer lock --------------------------------------------------------------------------
     def lease_table_sql(self, schema: str) -> str:

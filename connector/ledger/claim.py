@@ -1,0 +1,87 @@
+"""The row claim before each POST: a job's rows take sync state ``pending`` with its key, or the job is not sent.
+
+Two workers must never both send a row. How the claim is made exclusive is a capability of the engine:
+
+* **Enforced unique keys** (DuckDB, PostgreSQL): update the rows that have a state, insert the ones that have
+  none; a racing insert of the same row fails on the primary key, and the transaction (with its POST) never
+  happens.
+* **No enforced keys** (BigQuery): one ``MERGE`` whose source is empty when any of the job's rows is held by
+  another job in flight, so the claim is all or nothing in one statement; BigQuery serialises conflicting DML
+  on one table, so of two racing claims one sees the other's rows held (or fails on the concurrent update).
+
+Either way the caller reads back how many rows carry the job's key: fewer than the job carries means another
+job holds some, and nothing is POSTed.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+from connector.ledger.schema import JOB_ROWS, JOBS, PLAN_ROWS, ROW_STATE
+from connector.ledger.states import RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, RowOutcome, sql_list
+from connector.ledger.stats import analyze
+
+__all__ = ["claim_rows", "is_claim_conflict"]
+
+_HELD = f"('{RowOutcome.PENDING}', '{RowOutcome.AMBIGUOUS}')"
+
+
+def _carried(ledger) -> str:
+    jr, pr = ledger.rel(JOB_ROWS), ledger.rel(PLAN_ROWS)
+    return (f"select jr.mapping_type, jr.source_row_key, pr.row_hash from {jr} jr join {pr} pr "
+            f"on pr.run_id = :r and pr.mapping_type = jr.mapping_type and pr.source_row_key = jr.source_row_key "
+            f"and pr.category in ({sql_list(SENT_CATEGORIES)}) where jr.job_key = :k")
+
+
+def _held_elsewhere(ledger, s: str) -> str:
+    """``s`` (a row-state alias) is held by another job still in flight."""
+    return (f"{s}.outcome in {_HELD} and {s}.job_key <> :k and not exists (select 1 from {ledger.rel(JOBS)} o "
+            f"where o.job_key = {s}.job_key and o.local_state in ({sql_list(RESUBMITTABLE_JOB_STATES)}))")
+
+
+def _tries(t: str, x: str) -> str:
+    return (f"case when {t}.row_hash = {x}.row_hash and {t}.outcome <> '{RowOutcome.PROCESSED}' "
+            f"then coalesce({t}.tries, 0) + 1 else 1 end")
+
+
+def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
+    """Claim the job's rows on connection ``c`` (``params``: k job key, r run id, t VAN target, d database
+    mode, now). Returns (rows now carrying the job's key, rows the job carries)."""
+    st, x = ledger.rel(ROW_STATE), _carried(ledger)
+    if ledger.wh.ops.enforces_unique_keys:
+        c.execute(sa.text(
+            f"update {st} set row_hash = x.row_hash, tries = {_tries(st, 'x')}, "
+            f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now from ({x}) x "
+            f"where {st}.api_target = :t and {st}.database_mode = :d and {st}.mapping_type = x.mapping_type "
+            f"and {st}.source_row_key = x.source_row_key and not ({_held_elsewhere(ledger, st)})"), params)
+        c.execute(sa.text(
+            f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
+            f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
+            f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as varchar(32)), "
+            f"cast(null as timestamp), :now from ({x}) x where not exists (select 1 from {st} s "
+            f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
+            f"and s.source_row_key = x.source_row_key)"), params)
+        analyze(c, ledger, ROW_STATE)
+    else:
+        blocked = (f"select 1 from ({x}) y join {st} s on s.api_target = :t and s.database_mode = :d "
+                   f"and s.mapping_type = y.mapping_type and s.source_row_key = y.source_row_key "
+                   f"where {_held_elsewhere(ledger, 's')}")
+        c.execute(sa.text(
+            f"merge into {st} t using (select x.* from ({x}) x where not exists ({blocked})) x "
+            f"on t.api_target = :t and t.database_mode = :d and t.mapping_type = x.mapping_type "
+            f"and t.source_row_key = x.source_row_key "
+            f"when matched then update set row_hash = x.row_hash, tries = {_tries('t', 'x')}, "
+            f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now "
+            f"when not matched then insert (api_target, database_mode, mapping_type, source_row_key, row_hash, "
+            f"outcome, job_key, run_id, tries, processed_hash, processed_at, updated_at) values (:t, :d, "
+            f"x.mapping_type, x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, null, null, :now)"),
+            params)
+    claimed = c.execute(sa.text(f"select count(*) from {st} where job_key = :k and run_id = :r "
+                                f"and outcome = '{RowOutcome.PENDING}'"), params).scalar()
+    carried = c.execute(sa.text(f"select count(*) from {ledger.rel(JOB_ROWS)} where job_key = :k"), params).scalar()
+    return int(claimed or 0), int(carried or 0)
+
+
+def is_claim_conflict(ledger, exc: BaseException) -> bool:
+    """A racing claim lost at the database: the primary key (enforced engines) or a concurrent update."""
+    return isinstance(exc, sa.exc.IntegrityError) or ledger.wh.ops.is_concurrent_update(exc)
