@@ -1,14 +1,21 @@
 """One contract suite, generated per engine (Meltano's ``get_target_test_class`` habit): every test here takes
 ``engine_wh`` and runs on a real DuckDB file, a schema on the PostgreSQL server and a dataset on the BigQuery
-emulator (crucible)."""
+emulator (crucible); and, opt-in, on real BigQuery: set ``VANBULK_BQ_LIVE_PROJECT`` (and credentials as
+Application Default Credentials, or ``VANBULK_BQ_LIVE_KEYFILE``; ``VANBULK_BQ_LIVE_LOCATION``). Each test gets
+a dataset of its own, deleted afterwards. Without the variable the live cases skip, and the run says so."""
 
 from __future__ import annotations
+
+import os
 
 import pytest
 
 from connector.warehouse import Warehouse
 
-ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres), pytest.param("bigquery", marks=pytest.mark.bigquery)]
+ENGINES = ["duckdb", pytest.param("postgresql", marks=pytest.mark.postgres),
+           pytest.param("bigquery", marks=pytest.mark.bigquery),
+           pytest.param("bigquery-live", marks=pytest.mark.bigquery_live)]
+LIVE_PROJECT = "VANBULK_BQ_LIVE_PROJECT"
 
 
 def bigquery_url(emulator, dataset: str) -> str:
@@ -23,6 +30,8 @@ def open_engine(request, name: str, tmp_path) -> tuple[Warehouse, str, str]:
     if name == "postgresql":
         url, schema = request.getfixturevalue("pg_schema")
         return Warehouse(url, schema), schema, url
+    if name == "bigquery-live":
+        return _live(request)
     emulator, dataset = request.getfixturevalue("bq_dataset")
     url = bigquery_url(emulator, dataset)
     return Warehouse(url), dataset, url
@@ -34,3 +43,24 @@ def engine_wh(request, tmp_path):
     wh.test_url = url
     yield wh, schema
     wh.dispose()
+
+
+def _live(request) -> tuple[Warehouse, str, str]:
+    """A fresh dataset in the real BigQuery project named by ``VANBULK_BQ_LIVE_PROJECT`` (opt-in)."""
+    import uuid
+    from urllib.parse import urlencode
+
+    project = os.environ.get(LIVE_PROJECT)
+    if not project:
+        pytest.skip(f"live BigQuery not tested: set {LIVE_PROJECT} (and credentials) to run the contract suite "
+                    "against a real project")
+    from connector.warehouse.engines.bigquery import bigquery_client
+
+    dataset = f"vanbulk_contract_{uuid.uuid4().hex[:10]}"
+    q = {k: v for k, v in (("credentials_path", os.environ.get("VANBULK_BQ_LIVE_KEYFILE")),
+                           ("location", os.environ.get("VANBULK_BQ_LIVE_LOCATION"))) if v}
+    url = f"bigquery://{project}/{dataset}" + ("?" + urlencode(q) if q else "")
+    client = bigquery_client(url)
+    client.create_dataset(dataset)
+    request.addfinalizer(lambda: client.delete_dataset(dataset, delete_contents=True, not_found_ok=True))
+    return Warehouse(url), dataset, url

@@ -154,3 +154,24 @@ def test_writer_lock_is_exclusive_between_two_processes(engine_wh):
     held, _ = wh.ops.try_lock(wh, key=4242, holder={"pid": 0})
     assert held is not None  # released by its holder
     held.release()
+
+
+def test_a_lease_left_by_a_dead_process_is_taken_over(engine_wh):
+    """BigQuery's writer lock is a lease row renewed while its holder lives: one not renewed for LEASE_SECONDS
+    (the process died) is taken over; a fresh one is not."""
+    wh, schema = engine_wh
+    if wh.ops.writer_lock != "lease":
+        pytest.skip(f"{wh.ops.name} holds its lock with the OS or the server ({wh.ops.writer_lock}), not a lease")
+    from connector.warehouse.engines.bigquery import LEASE_SECONDS, LOCK_TABLE
+
+    wh.execute(wh.ops.lease_table_sql(schema))
+    rel = wh.relation(LOCK_TABLE, schema)
+    wh.execute(f"insert into {rel} (lock_key, holder, info, renewed_at) values (7, 'alive', '{{\"pid\": 1}}', "
+               "current_timestamp())")
+    held, info = wh.ops.try_lock(wh, key=7, holder={"pid": 2})
+    assert held is None and info == {"pid": 1}  # a live holder keeps it, and is named
+    wh.execute(f"insert into {rel} (lock_key, holder, info, renewed_at) values (8, 'dead', '{{}}', "
+               f"timestamp_sub(current_timestamp(), interval {LEASE_SECONDS + 60} second))")
+    held, _ = wh.ops.try_lock(wh, key=8, holder={"pid": 2})
+    assert held is not None
+    held.release()

@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import datetime as dt
 import decimal
+import logging
 import re
+import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -33,6 +35,8 @@ from connector.errors import ConfigError, WarehouseError
 from connector.warehouse.engines.base import Engine, LockHeld
 
 __all__ = ["BigQueryEngine", "LEASE_SECONDS", "LOCK_TABLE", "bq_literal", "render_params"]
+
+log = logging.getLogger(__name__)
 
 LOCK_TABLE = "van_bulk_lock"
 LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
@@ -310,8 +314,8 @@ class BigQueryEngine(Engine):
         return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
 
     def is_concurrent_update(self, exc: BaseException) -> bool:
-        text = str(exc).lower()
-        return "concurrent update" in text or "could not serialize" in text
+        text = str(exc).lower()  # BigQuery's words; the emulator's (DuckDB's) "write-write conflict"
+        return any(w in text for w in ("concurrent update", "could not serialize", "write-write conflict"))
 
     # -- the one-writer lock --------------------------------------------------------------------------
     def lease_table_sql(self, schema: str) -> str:
@@ -329,23 +333,50 @@ class BigQueryEngine(Engine):
         token = uuid.uuid4().hex
         info = json.dumps({**dict(holder), "token": token})
         with warehouse.connect() as c:
-            c.execute(sa.text(self.lease_table_sql(schema)))
-            c.execute(sa.text(
+            try:
+                c.execute(sa.text(self.lease_table_sql(schema)))
+            except sa.exc.DBAPIError:  # two processes creating it at once: one of them did
+                if not self.relation_exists(c, schema, LOCK_TABLE):
+                    raise
+            try:
+                c.execute(sa.text(
                 f"merge {rel} t using (select {int(key)} as lock_key) s on t.lock_key = s.lock_key "
                 f"when matched and t.renewed_at < timestamp_sub(current_timestamp(), interval {LEASE_SECONDS} second) "
                 f"then update set holder = {bq_literal(token)}, info = {bq_literal(info)}, "
                 f"renewed_at = current_timestamp() "
                 f"when not matched then insert (lock_key, holder, info, renewed_at) "
                 f"values ({int(key)}, {bq_literal(token)}, {bq_literal(info)}, current_timestamp())"))
-            row = c.execute(sa.text(f"select holder, info from {rel} where lock_key = {int(key)}")).first()
+            except sa.exc.DBAPIError as exc:  # lost a race for the lease row: whoever won holds it
+                if not self.is_concurrent_update(exc):
+                    raise
+            # Two inserts that both landed (DML that did not conflict): the earliest row wins, for everyone alike.
+            row = c.execute(sa.text(f"select holder, info from {rel} where lock_key = {int(key)} "
+                                    "order by renewed_at, holder limit 1")).first()
+        mine = f"on t.lock_key = s.lock_key and t.holder = {bq_literal(token)}"
+        using = f"merge {rel} t using (select {int(key)} as lock_key) s {mine}"
         if row is None or row[0] != token:
+            with warehouse.connect() as c:
+                c.execute(sa.text(f"{using} when matched then delete"))  # a row of ours that lost: gone
             return None, (json.loads(row[1]) if row and row[1] else None)
 
+        stop = threading.Event()
+
+        def renew() -> None:  # the lease stays ours while this process lives; a dead one's expires
+            while not stop.wait(LEASE_SECONDS / 3):
+                try:
+                    with warehouse.connect() as c3:
+                        c3.execute(sa.text(f"{using} when matched then update set renewed_at = current_timestamp()"))
+                except Exception:  # noqa: BLE001 - retried at the next tick; the lease lasts three of them
+                    log.warning("could not renew the writer lease on %s", rel, exc_info=True)
+
+        renewer = threading.Thread(target=renew, name="vanbulk-lease", daemon=True)
+        renewer.start()
+
         def release() -> None:
+            stop.set()
+            renewer.join(timeout=30)
             with warehouse.connect() as c2:
-                c2.execute(sa.text(f"merge {rel} t using (select {int(key)} as lock_key) s "
-                                   f"on t.lock_key = s.lock_key and t.holder = {bq_literal(token)} "
-                                   "when matched then delete"))
+                c2.execute(sa.text(f"{using} when matched then delete"))
 
         return LockHeld(release), None
 
