@@ -217,6 +217,9 @@ class BigQueryEngine(Engine):
     transactional_ddl = False
     text_type = "string"
     identifier_quote = "`"
+    run_unsupported = ("BigQuery: dbt builds the staging views there (dbt build --target bigquery), but `vanbulk run` "
+                       "cannot use a BigQuery ledger yet (its pre-flight and ledger SQL are not all ported to "
+                       "GoogleSQL): run vanbulk on DuckDB or PostgreSQL for now (docs/warehouses.md)")
 
     def create_engine(self, url: str) -> sa.Engine:
         from sqlalchemy.pool import NullPool
