@@ -1,0 +1,289 @@
+"""Queries a demo run sends to the warehouse (issue: "a run issues a small, fixed number of queries per mapping
+type, not one per rule"; target: at most 5 per mapping type plus a small constant, ``CONSTANT`` below).
+
+The demo project's full ``vanbulk run`` (all 21 mapping types, as ``make demo`` runs it: a fresh copy of
+``dbt_project/`` + ``vanbulk.yml``, the embedded simulator with its default timing), through ``run()`` in a
+child process, on DuckDB and on PostgreSQL (a fresh database on ``BENCH_PG_URL``, default the test server
+``postgresql://postgres@127.0.0.1:5432/test``, dropped at the end; a database because the demo's seed and
+staging schemas are fixed names; the ledger in its schema ``vanbulk``). Each engine: a first run (empty
+ledger), then a second run with nothing changed (the scheduled-run case), each in its own process.
+
+Counted exactly, in the run's process: every ``before_cursor_execute`` of SQLAlchemy's ``Engine`` class (one
+statement each; an ``executemany`` is one, its parameter sets are shown apart), plus on PostgreSQL the
+``COPY`` statements sent through psycopg's raw cursor (bulk loads and exports, outside SQLAlchemy). Not
+counted: transaction control the driver sends itself (BEGIN / COMMIT / ROLLBACK) and the dialect's first-connect
+queries per engine; new DBAPI connections are shown apart (``conns``). By who sends them:
+``vanbulk`` (the run's ``Warehouse``: connector and ledger) or ``GX`` (Great Expectations' own engine). By
+stage, from wrapping the run's step functions in ``connector.run``: ``pre-flight`` (``run_preflight_stage``:
+the SQL pass, rejects, GX, Data Docs), ``plan`` (``plan_run``), ``submit`` (``send``: export, job rows, row
+claim), ``collect`` (``collect`` of this run's jobs and of earlier runs': polling, results, reconcile), and
+``other`` (runtime start: lock, ledger tables, run row; the simulator's seed check; the staging views'
+existence; the summary's ``account``; finishing the run). Each stage is broken down by the connector function
+that asked for the statement (the ledger's one-statement helpers skipped), and GX's statements by kind: one
+``COUNT`` per expectation, reflection of the table it validates, the rest. ``collect`` includes
+``mark_polled`` (a select and an update per status poll of a job still running): that part depends on VAN's
+timing and moves by a few from run to run; every other figure is the same in every run.
+
+``dbt``: dbt's own statements (a subprocess, not in the totals), counted from its debug log
+(``logs/dbt.log``, one ``SQL status:`` line per statement its adapter runs) for the run's invocation.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import re
+import shutil
+import tempfile
+import threading
+import traceback
+import uuid
+import weakref
+from pathlib import Path
+
+from bench._harness import entry_point, run_child
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+MAPPING_TYPES = 21
+PER_MT, CONSTANT = 5, 30  # target: at most PER_MT * 21 + CONSTANT statements per run
+STAGES = ["pre-flight", "plan", "submit", "collect", "other"]
+DUMP = os.environ.get("BENCH_QUERIES_DUMP")  # a path: every statement (stage, who, caller, SQL) as JSON lines
+
+
+def child(engine: str, project: str, url: str = "", label: str = "") -> dict:
+    for k in [k for k in os.environ if k.startswith(("VAN_", "VANBULK_"))]:
+        del os.environ[k]
+    os.environ.setdefault("DBT_SEND_ANONYMOUS_USAGE_STATS", "false")
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
+    import sqlalchemy as sa
+    from sqlalchemy import event
+
+    import connector.demo_world as demo_world
+    import connector.run as run_pkg
+    from connector.config import load_settings
+    from connector.warehouse import Warehouse
+
+    ours: weakref.WeakSet = weakref.WeakSet()  # the engines of the run's Warehouse
+    init = Warehouse.__init__
+
+    def tracked_init(self, *a, **kw):
+        init(self, *a, **kw)
+        ours.add(self.engine)
+
+    Warehouse.__init__ = tracked_init
+    stage: list[str] = []  # innermost wrapped step; the steps never overlap (their threads end inside them)
+    counts: collections.Counter = collections.Counter()
+    by_caller: collections.Counter = collections.Counter()
+    lock = threading.Lock()
+    dump = open(f"{DUMP}.{engine}.{label}.jsonl", "w") if DUMP else None
+
+    helpers = {"_query", "_insert", "_update", "_transition", "transition", "<genexpr>"}  # the ledger's helpers
+
+    def caller() -> str:
+        """The innermost connector function outside the warehouse handle and the ledger's statement helpers
+        (who asked for the statement)."""
+        for fr in reversed(traceback.extract_stack()[:-3]):
+            f = fr.filename
+            if "/connector/" in f and not f.endswith("/connector/warehouse/__init__.py") and fr.name not in helpers:
+                return f"{f.rsplit('/connector/', 1)[1][:-3].replace('/', '.')}.{fr.name}"
+        return f"(thread {threading.current_thread().name})"
+
+    def record(who: str, sql: str, many: int = 0) -> None:
+        where = stage[-1] if stage else "other"
+        fn = caller()
+        with lock:
+            counts[(where, who)] += 1
+            if many:
+                counts[(where, who, "params")] += many
+            by_caller[(where, fn if who == "vanbulk" else "GX")] += 1
+            if dump:
+                dump.write(json.dumps({"stage": where, "who": who, "caller": fn, "many": many,
+                                       "sql": " ".join(sql.split())[:300]}) + "\n")
+
+    def on_execute(conn, cursor, statement, parameters, context, executemany):
+        many = len(parameters) if executemany and isinstance(parameters, (list, tuple)) else 0
+        who = "vanbulk" if conn.engine in ours else "GX"
+        record(who, statement, many)
+        if who == "GX":
+            kind = ("expectation" if "unexpected_row_count" in statement else
+                    "reflection" if "pg_catalog" in statement or "information_schema" in statement else "other")
+            with lock:
+                counts[("GX kind", kind)] += 1
+
+    def on_connect(dbapi_conn, conn_record):
+        with lock:
+            counts[(stage[-1] if stage else "other", "conns")] += 1
+
+    event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    event.listen(sa.pool.Pool, "connect", on_connect)
+    if engine == "postgresql":
+        import psycopg
+
+        copy = psycopg.Cursor.copy
+
+        def counted_copy(self, statement, *a, **kw):
+            record("vanbulk", f"(psycopg raw COPY) {statement}")
+            with lock:
+                counts[(stage[-1] if stage else "other", "raw copy")] += 1
+            return copy(self, statement, *a, **kw)
+
+        psycopg.Cursor.copy = counted_copy
+
+    def in_stage(name: str, fn):
+        def wrapper(*a, **kw):
+            stage.append(name)
+            try:
+                return fn(*a, **kw)
+            finally:
+                stage.pop()
+        return wrapper
+
+    run_pkg.run_preflight_stage = in_stage("pre-flight", run_pkg.run_preflight_stage)
+    run_pkg.plan_run = in_stage("plan", run_pkg.plan_run)
+    run_pkg.send = in_stage("submit", run_pkg.send)
+    run_pkg.collect = in_stage("collect", run_pkg.collect)  # also _collect_earlier's
+    demo_world.seed_simulator = in_stage("other", demo_world.seed_simulator)
+
+    overrides = {"warehouse_url": url, "results_schema": "vanbulk"} if engine == "postgresql" else {}
+    settings = load_settings(project, **overrides)
+    dbt_log = Path(project) / "dbt_project" / "logs" / "dbt.log"
+    log_start = dbt_log.stat().st_size if dbt_log.exists() else 0
+    summary = run_pkg.run(settings)
+    if dump:
+        dump.close()
+    dbt = _dbt_statements(dbt_log, log_start)
+    sent = sum(m.sent for m in summary.mapping_types.values())
+    stages = {s: {w: counts[(s, w)] for w in ("vanbulk", "GX", "conns", "raw copy")} for s in STAGES}
+    for s in STAGES:
+        stages[s]["params"] = counts[(s, "vanbulk", "params")] + counts[(s, "GX", "params")]
+    callers = {s: {c: n for (w, c), n in by_caller.items() if w == s} for s in STAGES}
+    gx = {k[1]: v for k, v in counts.items() if k[0] == "GX kind"}
+    return {"ok": summary.ok, "status": summary.status, "sent": sent, "stages": stages, "callers": callers, "gx": gx,
+            "dbt": dbt, "mapping_types": len(summary.mapping_types)}
+
+
+def _dbt_statements(log: Path, start: int) -> dict:
+    """dbt's statements in this invocation: ``SQL status:`` lines of its debug log, by node kind."""
+    if not log.exists():
+        return {}
+    with open(log, "rb") as f:
+        f.seek(start)
+        text = f.read().decode("utf-8", "replace")
+    out: collections.Counter = collections.Counter()
+    node: dict[str, str] = {}  # dbt thread -> the kind of node it runs (threads: 2)
+    for line in text.splitlines():
+        m = re.search(r"\] \[([^\]]*)\]: (.*)$", line)
+        if not m:
+            continue
+        thread, msg = m.groups()
+        if msg.startswith("Began running node "):
+            node[thread] = msg.split("Began running node ", 1)[1].split(".", 1)[0].strip()
+        elif msg.startswith("Finished running node "):
+            node.pop(thread, None)
+        elif msg.startswith("SQL status:"):
+            out[node.get(thread, "metadata")] += 1
+    return dict(out)
+
+
+def _copy_demo(d: Path) -> None:
+    shutil.copytree(REPO / "dbt_project", d / "dbt_project", ignore=shutil.ignore_patterns("target", "logs",
+                                                                                            "dbt_packages"))
+    shutil.copy(REPO / "vanbulk.yml", d / "vanbulk.yml")
+
+
+def _pg_database():
+    """A fresh database on the test server: (url, drop) or (None, None) when no server answers."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                                 poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        name = f"vanbulk_bench_q_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'create database "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: the PostgreSQL rows are skipped, and say so
+        return None, str(exc).splitlines()[0]
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+    return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def measure(engine: str) -> list[tuple[str, dict]] | str:
+    url, drop = _pg_database() if engine == "postgresql" else ("", None)
+    if url is None:
+        return f"skipped: no PostgreSQL server at {PG_URL} ({drop})"
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            _copy_demo(Path(d))
+            return [(label, run_child("bench.bench_queries", engine, d, url, label))
+                    for label in ("first", "second")]
+    finally:
+        if drop:
+            drop()
+
+
+def main() -> int:
+    results = {e: measure(e) for e in ("duckdb", "postgresql")}
+    target = PER_MT * MAPPING_TYPES + CONSTANT
+    print(f"statements sent to the warehouse by one demo `vanbulk run` ({MAPPING_TYPES} mapping types, embedded "
+          f"simulator); target: at most {PER_MT} per mapping type + {CONSTANT} = {target}")
+    print(f"{'engine':10s} {'run':6s} " + " ".join(f"{s:>10s}" for s in STAGES)
+          + f" {'total':>6s} {'per MT':>6s} {'GX':>5s} {'conns':>5s} {'dbt':>5s}  target")
+    ok = True
+    for engine, runs in results.items():
+        if isinstance(runs, str):
+            print(f"{engine:10s} {runs}")
+            continue
+        for label, r in runs:
+            st = r["stages"]
+            per = {s: st[s]["vanbulk"] + st[s]["GX"] for s in STAGES}
+            total = sum(per.values())
+            met = total <= target
+            print(f"{engine:10s} {label:6s} " + " ".join(f"{per[s]:10d}" for s in STAGES)
+                  + f" {total:6d} {total / MAPPING_TYPES:6.1f} {sum(st[s]['GX'] for s in STAGES):5d} "
+                  f"{sum(st[s]['conns'] for s in STAGES):5d} {sum(r['dbt'].values()):5d}  "
+                  + ("met" if met else f"MISSED ({total / target:.1f}x)"))
+            ok = ok and r["ok"]
+    print("(per stage: vanbulk's own + GX's statements; GX: of the total, Great Expectations' engine; conns: new "
+          "DBAPI connections opened; dbt: its statements in its own process, not in the total)")
+    for engine, runs in results.items():
+        if isinstance(runs, str):
+            continue
+        for label, r in runs:
+            st, total = r["stages"], sum(r["stages"][s]["vanbulk"] + r["stages"][s]["GX"] for s in STAGES)
+            top = max(STAGES, key=lambda s: st[s]["vanbulk"] + st[s]["GX"])
+            n_top = st[top]["vanbulk"] + st[top]["GX"]
+            print(f"{engine} {label} run: sent {r['sent']} rows ({r['status']}); per mapping type: " + ", ".join(
+                f"{s} {(st[s]['vanbulk'] + st[s]['GX']) / MAPPING_TYPES:.1f}" for s in STAGES)
+                + f"; largest stage {top} ({n_top / total:.0%})")
+            for s in STAGES:
+                calls = sorted(r["callers"][s].items(), key=lambda kv: -kv[1])
+                big = [(c, n) for c, n in calls if n >= 5]
+                rest = sum(n for c, n in calls if n < 5)
+                extra = [f"{st[s]['params']} parameter sets in executemany"] if st[s]["params"] else []
+                extra += [f"{st[s]['raw copy']} raw COPY via psycopg"] if st[s]["raw copy"] else []
+                print(f"  {s:10s} " + ", ".join(f"{c} {n}" for c, n in big) + (f", (rest) {rest}" if rest else "")
+                      + (f"  [{'; '.join(extra)}]" if extra else ""))
+            gx = r["gx"]
+            refl = gx.get("reflection", 0)
+            print(f"  GX: {gx.get('expectation', 0)} one COUNT per expectation (its unexpected rows), {refl} "
+                  f"reflecting the batch tables ({refl / MAPPING_TYPES:.0f} per view), {gx.get('other', 0)} other "
+                  "(a LIMIT probe per batch)")
+            polled = r["callers"]["collect"].get("ledger.store.mark_polled", 0)
+            if polled:
+                print(f"  collect: {polled} of its statements are mark_polled (a select and an update per status "
+                      "poll of a job still running: how many depends on VAN's timing)")
+            if r["dbt"]:
+                print("  dbt (its own process, not in the totals): " + ", ".join(
+                    f"{k} {v}" for k, v in sorted(r["dbt"].items(), key=lambda kv: -kv[1])))
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    entry_point(child, main)
