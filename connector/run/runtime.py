@@ -23,6 +23,7 @@ from connector.run.lock import RunLock
 from connector.van_client import VanClient
 from connector.errors import ConfigError
 from connector.warehouse import Warehouse
+from connector.warehouse.engines import engine_for_url
 
 logger = logging.getLogger(__name__)
 
@@ -55,10 +56,10 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
     echo = events.say
     with ExitStack() as stack:
         # The warehouse and the writer lock first: a second writer stops here, before anything starts.
+        ops = engine_for_url(settings.warehouse_url)
+        if ops is not None and ops.run_unsupported:  # a run path not complete on this engine: refused up front
+            raise ConfigError(ops.run_unsupported)
         wh = Warehouse(settings.warehouse_url, settings.results_schema)
-        if wh.ops.run_unsupported:  # an engine whose run path is not complete: refused before anything is read
-            wh.dispose()
-            raise ConfigError(wh.ops.run_unsupported)
         # The VAN target identifies where jobs went; the simulator's port changes per run, its identity not.
         target = "simulator" if settings.simulated else strip_query(settings.api_base_url)
         ledger = Ledger(wh, settings.results_schema, api_target=target, database_mode=settings.database_mode)

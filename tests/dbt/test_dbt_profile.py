@@ -144,3 +144,50 @@ def test_settings_built_in_code_keep_their_defaults(tmp_path):
     s = Settings(project_dir=tmp_path)
     assert not s.warehouse_from_profile and s.dbt_project_dir == tmp_path / "dbt_project"
     assert s.warehouse_url == f"duckdb:///{tmp_path / 'vanbulk.duckdb'}"
+
+
+BIGQUERY_PROFILES = """
+shop:
+  target: bq
+  outputs:
+    bq:
+      type: bigquery
+      method: service-account
+      keyfile: /secrets/sa.json
+      project: my-project
+      dataset: analytics
+      location: EU
+      threads: 4
+    adc:
+      type: bigquery
+      method: oauth
+      project: my-project
+      dataset: analytics
+    secrets:
+      type: bigquery
+      method: oauth-secrets
+      token: abc
+      project: my-project
+      dataset: analytics
+"""
+
+
+def test_a_bigquery_profile_becomes_a_bigquery_url_and_the_run_says_it_is_not_supported_yet(tmp_path):
+    import subprocess
+    import sys
+
+    root = _project(tmp_path / "shop", BIGQUERY_PROFILES)
+    s = load_settings(root, env={})
+    assert s.warehouse_url == "bigquery://my-project/analytics?location=EU&credentials_path=%2Fsecrets%2Fsa.json"
+    assert s.results_schema == "analytics" and s.warehouse_dialect == "bigquery"
+    assert load_settings(root, env={}, target="adc").warehouse_url == "bigquery://my-project/analytics"
+    with pytest.raises(ConfigError, match="oauth-secrets.*not supported by vanbulk yet"):
+        load_settings(root, env={}, target="secrets")
+    vanbulk = Path(sys.executable).with_name("vanbulk")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANBULK_")}
+    r = subprocess.run([str(vanbulk), "run", "-t", "adc"], cwd=root, env=env, capture_output=True, text=True,
+                       timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "`vanbulk run` cannot use a BigQuery ledger yet" in errors[0], r.stderr
+    assert "Traceback" not in r.stderr

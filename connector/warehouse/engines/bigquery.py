@@ -224,11 +224,17 @@ class BigQueryEngine(Engine):
     def create_engine(self, url: str) -> sa.Engine:
         from sqlalchemy.pool import NullPool
 
-        client = bigquery_client(url)
         parts = urlsplit(url)
         dataset = parts.path.strip("/") or ""
-        return sa.create_engine(f"bigquery://{client.project}/{dataset}?user_supplied_client=true",
-                                creator=lambda: _Connection(client), poolclass=NullPool, future=True)
+        clients: list = []  # made at the first connection (credentials are looked up then, not at construction)
+
+        def connect() -> _Connection:
+            if not clients:
+                clients.append(bigquery_client(url))
+            return _Connection(clients[0])
+
+        return sa.create_engine(f"bigquery://{parts.hostname}/{dataset}?user_supplied_client=true",
+                                creator=connect, poolclass=NullPool, future=True)
 
     def url_schema(self, url: sa.URL) -> str | None:
         dataset = (url.database or "").strip("/")
