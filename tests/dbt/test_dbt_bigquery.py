@@ -151,11 +151,13 @@ def test_sync_status_is_empty_before_the_first_run(bq_build):
     assert rows == [] and cols[:2] == ["mapping_type", "run_id"] and "jobs_in_flight" in cols
 
 
-def _bq_type(sql_type: str) -> str:
-    t = sql_type.lower()
-    if t.startswith(("varchar", "text")):
-        return "STRING"
-    return {"timestamp": "TIMESTAMP", "boolean": "BOOL", "integer": "INT64", "bigint": "INT64"}[t]
+def _bq_type(sql_type) -> str:
+    """The ledger column's type as the BigQuery engine creates it (connector/warehouse/engines/bigquery.py)."""
+    from sqlalchemy_bigquery import BigQueryDialect
+
+    from connector.warehouse.engines import BigQueryEngine
+
+    return BigQueryEngine().column_type(sql_type, BigQueryDialect())
 
 
 @pytest.fixture(scope="module")

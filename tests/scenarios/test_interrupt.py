@@ -63,8 +63,14 @@ def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, si
     held Pending (nothing fetched) until the run says it is serving them."""
     simulator.hold_jobs()
     url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
-    proc.send_signal(signal.SIGINT)
     seen = []
+    for line in proc.stderr:  # both POSTs answered and recorded: the run is waiting for VAN
+        seen.append(line)
+        if "export + submit: 2 job(s)" in line:
+            break
+    else:
+        raise AssertionError("".join(seen))
+    proc.send_signal(signal.SIGINT)
     for line in proc.stderr:  # until the run says it serves the files VAN has not fetched (nothing fetched yet)
         seen.append(line)
         if "interrupted: serving 2 submitted file(s) until VAN has fetched them" in line:

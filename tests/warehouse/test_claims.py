@@ -99,32 +99,52 @@ def test_a_held_row_stops_the_whole_claim(engine_wh, merge_form):
     assert _holders(L) == {"k1": "job-a", "k2": "job-a", "k3": "job-b", "k4": "job-b", "k5": "job-b"}
 
 
-def _racer(url, schema, job, run, barrier, results) -> None:
+def _racer(url, schema, job, run, locked, barrier, results, done) -> None:
+    """A claim racing another process's; ``locked``: as a run does it, the writer lock first (a command that
+    cannot take it stops there)."""
+    from connector.run.lock import RunLock, RunLocked
+
     wh = Warehouse(url, schema)
     L = Ledger(wh, schema, api_target=TARGET, database_mode=1)
     barrier.wait(timeout=60)
-    results.put((job, _claim(L, job, run)))
+    lock = None
+    try:
+        if locked:
+            lock = RunLock(wh, schema, TARGET).acquire(job)
+        results.put((job, _claim(L, job, run)))
+    except RunLocked:
+        results.put((job, False))
+    done.wait(timeout=180)  # the winner keeps the lock until both have answered
+    if lock is not None:
+        lock.release()
     wh.dispose()
 
 
-def test_two_processes_racing_for_the_same_rows(engine_wh):
+@pytest.mark.parametrize("locked", [True, False], ids=["under-the-writer-lock", "claim-alone"])
+def test_two_processes_racing_for_the_same_rows(engine_wh, locked):
     wh, schema = engine_wh
     if wh.ops.name == "duckdb":
         pytest.skip("a DuckDB file has one writing process: the run's file lock keeps the second out")
+    if not locked and not wh.ops.enforces_unique_keys:
+        pytest.skip(f"{wh.ops.name}: without enforced keys two claims with no lock between them could both insert "
+                    "a new row; every command takes the writer lock first")
     L = _ledger(wh, schema, merge_form=False)
     L.ensure()
     keys = [f"k{i:03d}" for i in range(200)]
     _seed(L, "job-a", "run-a", keys)
     _seed(L, "job-b", "run-b", keys[100:] + [f"x{i:03d}" for i in range(100)])
     ctx = mp.get_context("spawn")
-    barrier, results = ctx.Barrier(2), ctx.Queue()
-    procs = [ctx.Process(target=_racer, args=(wh.test_url, schema, j, r, barrier, results))
+    barrier, results, done = ctx.Barrier(2), ctx.Queue(), ctx.Event()
+    procs = [ctx.Process(target=_racer, args=(wh.test_url, schema, j, r, locked, barrier, results, done))
              for j, r in (("job-a", "run-a"), ("job-b", "run-b"))]
     for p in procs:
         p.start()
-    won = dict(results.get(timeout=180) for _ in procs)
-    for p in procs:
-        p.join(timeout=60)
+    try:
+        won = dict(results.get(timeout=180) for _ in procs)
+    finally:
+        done.set()
+        for p in procs:
+            p.join(timeout=60)
     assert sorted(won.values()) == [False, True], won  # exactly one of the two claims took its rows
     winner = next(j for j, w in won.items() if w)
     holders = _holders(L)

@@ -157,21 +157,22 @@ def test_writer_lock_is_exclusive_between_two_processes(engine_wh):
 
 
 def test_a_lease_left_by_a_dead_process_is_taken_over(engine_wh):
-    """BigQuery's writer lock is a lease row renewed while its holder lives: one not renewed for LEASE_SECONDS
-    (the process died) is taken over; a fresh one is not."""
+    """BigQuery's writer lock is a table holding a lease row renewed while its holder lives: a live holder keeps
+    it and is named; one not renewed for LEASE_SECONDS (the process died) is taken over."""
     wh, schema = engine_wh
     if wh.ops.writer_lock != "lease":
         pytest.skip(f"{wh.ops.name} holds its lock with the OS or the server ({wh.ops.writer_lock}), not a lease")
-    from connector.warehouse.engines.bigquery import LEASE_SECONDS, LOCK_TABLE
+    from connector.warehouse.engines.bigquery import LEASE_SECONDS
 
-    wh.execute(wh.ops.lease_table_sql(schema))
-    rel = wh.relation(LOCK_TABLE, schema)
-    wh.execute(f"insert into {rel} (lock_key, holder, info, renewed_at) values (7, 'alive', '{{\"pid\": 1}}', "
-               "current_timestamp())")
+    for key, age, holder in ((7, 0, "alive"), (8, LEASE_SECONDS + 60, "dead")):
+        rel = wh.relation(wh.ops.lock_table(key), schema)
+        wh.execute(f"create table {rel} (holder string, info string, renewed_at timestamp)")
+        wh.execute(f"insert into {rel} (holder, info, renewed_at) values ('{holder}', '{{\"pid\": 1}}', "
+                   f"timestamp_sub(current_timestamp(), interval {age} second))")
     held, info = wh.ops.try_lock(wh, key=7, holder={"pid": 2})
-    assert held is None and info == {"pid": 1}  # a live holder keeps it, and is named
-    wh.execute(f"insert into {rel} (lock_key, holder, info, renewed_at) values (8, 'dead', '{{}}', "
-               f"timestamp_sub(current_timestamp(), interval {LEASE_SECONDS + 60} second))")
+    assert held is None and info == {"pid": 1}
     held, _ = wh.ops.try_lock(wh, key=8, holder={"pid": 2})
     assert held is not None
+    assert wh.ops.try_lock(wh, key=8, holder={"pid": 3})[0] is None  # now ours, renewed
     held.release()
+    assert not wh.relation_exists(wh.ops.lock_table(8), schema)

@@ -8,10 +8,12 @@ the client uses Application Default Credentials, as ``gcloud auth application-de
 What BigQuery does not give, and what stands in for it:
 
 * **No enforced primary key.** A row is claimed before its POST with one ``MERGE ... WHEN NOT MATCHED THEN
-  INSERT`` carrying this job's key, then read back: BigQuery serialises conflicting DML on one table (the loser
-  of a race fails or inserts nothing), so a row holds exactly one claimant's key (``claim_rows``).
-* **No advisory lock.** The one-writer lock is a lease row (``van_bulk_lock``) taken with the same MERGE and
-  renewed while the command runs; a lease not renewed for ``LEASE_SECONDS`` belongs to a dead process.
+  INSERT`` whose source is empty when any of the job's rows is held (connector/ledger/claim.py). Two claims
+  racing with no lock between them could both insert a new row (concurrent inserts do not conflict), so on
+  BigQuery the claim's exclusivity between processes rests on the one-writer lock every command takes first.
+* **No advisory lock.** The one-writer lock is a table of its own taken with ``CREATE TABLE`` (atomic), holding
+  a lease row renewed while the command runs; a lease not renewed for ``LEASE_SECONDS`` belongs to a dead
+  process and is taken over (``try_lock``).
 * **Bound parameters are rendered as literals** by this module's DB-API cursor (GoogleSQL escaping), so one code
   path serves BigQuery and the local emulator (which takes no query parameters).
 """
@@ -55,10 +57,8 @@ def bq_literal(v: Any) -> str:
         return str(v)
     if isinstance(v, (float, decimal.Decimal)):
         return repr(float(v)) if isinstance(v, float) else f"NUMERIC '{v}'"
-    if isinstance(v, dt.datetime):
-        if v.tzinfo is not None:
-            return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
-        return f"DATETIME '{v.isoformat(sep=' ')}'"
+    if isinstance(v, dt.datetime):  # naive: UTC, the ledger's convention
+        return f"TIMESTAMP '{v.isoformat(sep=' ')}'"
     if isinstance(v, dt.date):
         return f"DATE '{v.isoformat()}'"
     s = str(v)
@@ -245,6 +245,15 @@ class BigQueryEngine(Engine):
     def quote(self, ident: str) -> str:
         return "`" + ident.replace("\\", "\\\\").replace("`", "\\`") + "`"
 
+    def column_type(self, type_: sa.types.TypeEngine, dialect: sa.Dialect) -> str:
+        """The ledger's naive UTC timestamps are TIMESTAMP (an instant: what ``current_timestamp()`` in the dbt
+        monitoring models compares with), not DATETIME; text is STRING without a length."""
+        if isinstance(type_, sa.DateTime):
+            return "TIMESTAMP"
+        if isinstance(type_, sa.String):
+            return "STRING"
+        return type_.compile(dialect=dialect)
+
     def md5_hex(self, expr: str) -> str:
         return f"to_hex(md5({expr}))"
 
@@ -327,56 +336,67 @@ class BigQueryEngine(Engine):
         return any(w in text for w in ("concurrent update", "could not serialize", "write-write conflict"))
 
     # -- the one-writer lock --------------------------------------------------------------------------
-    def lease_table_sql(self, schema: str) -> str:
-        return (f"create table if not exists {self.quote(schema)}.{self.quote(LOCK_TABLE)} "
-                "(lock_key int64, holder string, info string, renewed_at timestamp)")
+    def lock_table(self, key: int) -> str:
+        return f"{LOCK_TABLE}_{int(key):016x}"
 
     def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
-        """Take the lease row for ``key`` with one MERGE (insert when absent, take over when expired), then
-        read back who holds it: BigQuery serialises the two racing MERGEs, so exactly one holder's token is
-        in the row."""
+        """The lock is a table of its own (``van_bulk_lock_<key>``) holding one lease row.
+
+        * Taken by ``CREATE TABLE`` without ``IF NOT EXISTS``: creating a table is atomic, so of two racing
+          processes exactly one creates it (an INSERT or MERGE would not do: two concurrent inserts both land).
+        * Renewed every ``LEASE_SECONDS / 3`` while its holder lives; a lease not renewed for ``LEASE_SECONDS``
+          belongs to a process that died and is taken over by a compare-and-set update of its row (``holder`` =
+          the token read), which two racing takers cannot both win (concurrent updates of one row conflict).
+        * Released by dropping the table."""
         import json
 
         schema = warehouse.default_schema
-        rel = f"{self.quote(schema)}.{self.quote(LOCK_TABLE)}"
+        name = self.lock_table(key)
+        rel = f"{self.quote(schema)}.{self.quote(name)}"
         token = uuid.uuid4().hex
-        info = json.dumps({**dict(holder), "token": token})
+        info = json.dumps(dict(holder))
         with warehouse.connect() as c:
             try:
-                c.execute(sa.text(self.lease_table_sql(schema)))
-            except sa.exc.DBAPIError:  # two processes creating it at once: one of them did
-                if not self.relation_exists(c, schema, LOCK_TABLE):
+                c.execute(sa.text(f"create table {rel} (holder string, info string, renewed_at timestamp)"))
+                created = True
+            except sa.exc.DBAPIError:
+                if not self.relation_exists(c, schema, name):
                     raise
-            try:
-                c.execute(sa.text(
-                f"merge {rel} t using (select {int(key)} as lock_key) s on t.lock_key = s.lock_key "
-                f"when matched and t.renewed_at < timestamp_sub(current_timestamp(), interval {LEASE_SECONDS} second) "
-                f"then update set holder = {bq_literal(token)}, info = {bq_literal(info)}, "
-                f"renewed_at = current_timestamp() "
-                f"when not matched then insert (lock_key, holder, info, renewed_at) "
-                f"values ({int(key)}, {bq_literal(token)}, {bq_literal(info)}, current_timestamp())"))
-            except sa.exc.DBAPIError as exc:  # lost a race for the lease row: whoever won holds it
-                if not self.is_concurrent_update(exc):
-                    raise
-            # Two inserts that both landed (DML that did not conflict): the earliest row wins, for everyone alike.
-            row = c.execute(sa.text(f"select holder, info from {rel} where lock_key = {int(key)} "
-                                    "order by renewed_at, holder limit 1")).first()
-        mine = f"on t.lock_key = s.lock_key and t.holder = {bq_literal(token)}"
-        using = f"merge {rel} t using (select {int(key)} as lock_key) s {mine}"
-        if row is None or row[0] != token:
-            with warehouse.connect() as c:
-                c.execute(sa.text(f"{using} when matched then delete"))  # a row of ours that lost: gone
-            return None, (json.loads(row[1]) if row and row[1] else None)
+                created = False
+            if created:
+                c.execute(sa.text(f"insert into {rel} (holder, info, renewed_at) values "
+                                  f"({bq_literal(token)}, {bq_literal(info)}, current_timestamp())"))
+            else:
+                row = c.execute(sa.text(
+                    f"select holder, info, timestamp_diff(current_timestamp(), renewed_at, second) from {rel} "
+                    "order by renewed_at desc limit 1")).first()
+                if row is None or int(row[2]) < LEASE_SECONDS:  # alive (or its creator is writing its row)
+                    return None, (json.loads(row[1]) if row and row[1] else None)
+                try:  # taken over from a dead holder: compare-and-set on the token read
+                    c.execute(sa.text(
+                        f"merge {rel} t using (select {bq_literal(row[0])} as holder) s on t.holder = s.holder "
+                        f"when matched then update set holder = {bq_literal(token)}, info = {bq_literal(info)}, "
+                        "renewed_at = current_timestamp()"))
+                except sa.exc.DBAPIError as exc:
+                    if not self.is_concurrent_update(exc):
+                        raise
+                now = c.execute(sa.text(f"select holder, info from {rel} order by renewed_at desc limit 1")).first()
+                if now is None or now[0] != token:
+                    return None, (json.loads(now[1]) if now and now[1] else None)
+                log.warning("took over the writer lease %s from a holder that stopped renewing it %s s ago: %s",
+                            name, row[2], row[1])
 
         stop = threading.Event()
+        renew_sql = (f"merge {rel} t using (select {bq_literal(token)} as holder) s on t.holder = s.holder "
+                     "when matched then update set renewed_at = current_timestamp()")
 
         def renew() -> None:  # the lease stays ours while this process lives; a dead one's expires
             while not stop.wait(LEASE_SECONDS / 3):
                 try:
                     with warehouse.connect() as c3:
-                        c3.execute(sa.text(f"{using} when matched then update set renewed_at = current_timestamp()"))
+                        c3.execute(sa.text(renew_sql))
                 except Exception:  # noqa: BLE001 - retried at the next tick; the lease lasts three of them
-                    log.warning("could not renew the writer lease on %s", rel, exc_info=True)
+                    log.warning("could not renew the writer lease %s", name, exc_info=True)
 
         renewer = threading.Thread(target=renew, name="vanbulk-lease", daemon=True)
         renewer.start()
@@ -385,7 +405,9 @@ class BigQueryEngine(Engine):
             stop.set()
             renewer.join(timeout=30)
             with warehouse.connect() as c2:
-                c2.execute(sa.text(f"{using} when matched then delete"))
+                row = c2.execute(sa.text(f"select holder from {rel} order by renewed_at desc limit 1")).first()
+                if row is not None and row[0] == token:  # still ours (not taken over after a long freeze)
+                    c2.execute(sa.text(f"drop table if exists {rel}"))
 
         return LockHeld(release), None
 
