@@ -109,6 +109,7 @@ class Settings:
         self.gx_dir = Path(self.gx_dir)
         if self.warehouse_url is None:
             self.warehouse_url = f"duckdb:///{self.project_dir / 'vanbulk.duckdb'}"
+        self.warehouse_url = _absolute_duckdb_url(self.warehouse_url, self.project_dir)
         if self.api_key and re.search(r"\|\d+\s*$", self.api_key) and not self.api_key.rstrip().endswith(("|0", "|1")):
             raise ConfigError("VAN_API_KEY ends with |" + self.api_key.rstrip().rsplit("|", 1)[1] + ": the database "
                               "mode after | must be 0 (VoterFile / My Voters) or 1 (My Campaign)")
@@ -224,6 +225,21 @@ def _combined_jobs(value: Any) -> list[dict[str, Any]] | None:
             raise ConfigError(f"combined_jobs[{i}]: a mapping type is listed twice")
         out.append({"name": str(cj.get("name") or "+".join(mts)), "mapping_types": [str(m) for m in mts]})
     return out
+
+
+def _absolute_duckdb_url(url: str, project_dir: Path) -> str:
+    """A DuckDB URL with its file made absolute, so the connector and dbt open the same file whatever the working
+    directory. Three slashes make a path relative (SQLAlchemy's convention, four for an absolute one); a relative
+    path that only makes sense as an absolute one (``duckdb:///p/x.duckdb`` with the project in ``/p``: ``/p`` exists,
+    ``/p/p`` does not) is read as the absolute path the user wrote."""
+    if not url.lower().startswith("duckdb:///"):
+        return url
+    path, sep, query = url[len("duckdb:///"):].partition("?")
+    if not path or path == ":memory:" or Path(path).is_absolute():
+        return url
+    relative, absolute = project_dir / path, Path("/" + path)
+    chosen = absolute if not relative.parent.exists() and absolute.parent.exists() else relative
+    return f"duckdb:///{chosen.resolve()}{sep}{query}"
 
 
 def _check_warehouse_url(url: str) -> None:

@@ -191,3 +191,15 @@ def test_a_bigquery_profile_becomes_a_bigquery_url_and_the_run_says_it_is_not_su
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "`vanbulk run` cannot use a BigQuery ledger yet" in errors[0], r.stderr
     assert "Traceback" not in r.stderr
+
+
+def test_a_duckdb_url_is_made_absolute_and_three_slashes_before_an_existing_folder_mean_that_folder(tmp_path):
+    """Issue 22 #11: with the project in /p, duckdb:///p/vanbulk.duckdb opened p/p/vanbulk.duckdb under the project."""
+    root = _project(tmp_path / "shop")
+    (root / "data").mkdir()
+    written = str(root / "vanbulk.duckdb").lstrip("/")  # the README's form with the slash forgotten
+    s = load_settings(root, env={"VANBULK_WAREHOUSE_URL": f"duckdb:///{written}"})
+    assert s.warehouse_url == f"duckdb:///{root / 'vanbulk.duckdb'}"
+    s = load_settings(root, env={"VANBULK_WAREHOUSE_URL": "duckdb:///data/x.duckdb"})  # relative: to the project
+    assert s.warehouse_url == f"duckdb:///{root / 'data' / 'x.duckdb'}"
+    assert "the ledger in data/x.duckdb" in prepare_state_dir(s)
