@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import sys
 
@@ -20,11 +21,25 @@ from connector.config import load_settings
 from connector.errors import ConfigError, VanbulkError
 
 
-def _settings(project_dir, target=None, profiles_dir=None, **overrides):
+def _settings(project_dir, target=None, profiles_dir=None, require_project=True, **overrides):
+    """Settings for a command that reads or writes a ledger: refused (exit 2, nothing written) outside a project
+    unless the project or the warehouse is named (``--project-dir``, ``VANBULK_WAREHOUSE_URL``), so a stray `vanbulk
+    status` creates no files."""
     try:
-        return load_settings(project_dir, target=target, profiles_dir=profiles_dir, **overrides)
+        settings = load_settings(project_dir, target=target, profiles_dir=profiles_dir, **overrides)
     except ConfigError as exc:
         raise click.UsageError(str(exc)) from None
+    from connector.dbt_profile import PROJECT_FILE, VANBULK_FILE
+
+    root = settings.project_dir
+    in_project = (root / VANBULK_FILE).is_file() or (root / PROJECT_FILE).is_file() or \
+        (settings.dbt_project_dir / PROJECT_FILE).is_file()
+    named = project_dir or os.environ.get("VANBULK_PROJECT_DIR") or os.environ.get("VANBULK_WAREHOUSE_URL")
+    if require_project and not in_project and not named:
+        raise click.UsageError(f"{root} is not inside a vanbulk or dbt project (no dbt_project.yml or vanbulk.yml "
+                               "here or above): cd into one, pass --project-dir, or set VANBULK_WAREHOUSE_URL; "
+                               "nothing was written")
+    return settings
 
 
 project_opt = click.option("--project-dir", envvar="VANBULK_PROJECT_DIR", type=click.Path(file_okay=False),
@@ -114,7 +129,7 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
     Incremental: only new, changed and retryable rows are sent (docs/sync.md)."""
     from connector.run import run
 
-    settings = _settings(project_dir, target, profiles_dir)
+    settings = _settings(project_dir, target, profiles_dir, require_project=False)  # run says it its own way
     try:
         parsed_vars = yaml.safe_load(vars_) if vars_ else None
     except yaml.YAMLError as exc:

@@ -90,3 +90,20 @@ def test_exit_codes_and_honest_counts(tmp_path, simulator):
 def test_debug_shows_the_traceback_after_the_one_line_message(tmp_path):
     r = _vanbulk(["--debug", "run"], tmp_path)
     assert r.returncode == 2 and r.stderr.startswith("error: no dbt project at") and "Traceback" in r.stderr
+
+
+@pytest.mark.parametrize("args", [["status"], ["debug"], ["results", "1"], ["retry-failed"]])
+def test_commands_outside_a_project_refuse_and_write_nothing(tmp_path, args):
+    """Issue 22 #8: `vanbulk status` / `debug` outside a project exited 0 and left .vanbulk/, vanbulk.duckdb and a
+    lock file in the current directory."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VANBULK_")}
+    r = subprocess.run([str(Path(sys.executable).with_name("vanbulk")), *args], cwd=tmp_path, env=env,
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2, r.stdout + r.stderr
+    assert "is not inside a vanbulk or dbt project" in r.stderr and "Traceback" not in r.stderr
+    assert list(tmp_path.iterdir()) == []
