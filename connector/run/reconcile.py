@@ -50,7 +50,8 @@ def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any], *, led
     errors = body.get("errors") or []
     mts = str(job["mapping_types"]).split("+")
     if internal_status(status) == FAILED:
-        with lock:
+        with lock:  # VAN's own facts first (its status, its errors with code, text and referenceCode)
+            L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
             counts = L.load_results(job, [], failed_message=_failure_message(errors))
         rt.events.emit("job_failed", f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: "
                        f"{_failure_message(errors)} (its rows are retried by the next run)", level=logging.WARNING,

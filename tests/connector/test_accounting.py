@@ -213,3 +213,20 @@ def test_blocked_by_permission_is_accounted_on_postgresql(pg_settings):
     assert "Suppressions: blocked" in summary.render() and "recorded in van_preflight_rejects" in summary.render()
     counts = assert_accounted(s, summary.run_id, ["Suppressions", "ActivistCode"])
     assert counts == {"Suppressions": (4, 0), "ActivistCode": (0, 2)}
+
+
+def test_a_job_van_failed_keeps_vans_status_and_errors(tmp_path):
+    """Issue 22 #1: a job that ended `Failed` kept van_status 'Pending' beside local_state 'failed', errors_json
+    empty. Every VAN-side fact of it is in the ledger now, and its rows are failed with VAN's reason."""
+    s = settings_for(tmp_path)
+    make_view(s.warehouse_url, "ActivistCode", _ac_rows())
+    failing = SimulatorConfig.from_dict({"pending_seconds": 0.0, "seconds_per_1000_rows": 0.0,
+                                         "min_processing_seconds": 0.0, "faults": {"fail_jobs": 1}})
+    summary = run(s, ["ActivistCode"], skip_dbt=True, preflight=passthrough_preflight, simulator_config=failing)
+    [(van_status, local_state, errors_json)] = fetch(s, "select van_status, local_state, errors_json from van_bulk_jobs")
+    assert (van_status, local_state) == ("Failed", "failed")
+    errors = json.loads(errors_json)
+    assert errors and all(e.get("code") and e.get("text") for e in errors), errors
+    reasons = fetch(s, "select distinct row_status, error_category, first_error_message from van_bulk_row_results")
+    assert [(r[0], r[1]) for r in reasons] == [("failed", "job_failed")] and errors[0]["code"] in reasons[0][2]
+    assert summary.mapping_types["ActivistCode"].failed == len(_ac_rows())
