@@ -51,7 +51,8 @@ profiles_opt = click.option("--profiles-dir", envvar="VANBULK_PROFILES_DIR", typ
 
 # Exit codes, as dbt's (docs/connector.md "Exit codes"):
 EXIT_OK = 0  # the command completed; every row this run sent was processed (or is still at VAN)
-EXIT_ROWS = 1  # completed, but rows VAN failed, dropped or refused, a POST was ambiguous, or (--fail-on-reject) rejects
+EXIT_ROWS = 1  # completed, but rows VAN failed, dropped or refused, a POST was ambiguous (completed_with_failures),
+#                a selected type could send nothing: blocked or every row rejected (blocked), or --fail-on-reject
 EXIT_ERROR = 2  # could not complete: a user mistake (named in one line) or an error
 EXIT_INTERRUPTED = 130  # SIGINT / SIGTERM
 
@@ -71,10 +72,11 @@ def _fail(exc: Exception) -> None:
 
 
 def _exit_code(summary, fail_on_reject: bool = False) -> int:
-    ms = summary.mapping_types.values()
-    if any(m.failed or m.not_in_results or m.refused or m.ambiguous for m in ms):
+    from connector.ledger import RunStatus
+
+    if summary.status in (RunStatus.COMPLETED_WITH_FAILURES, RunStatus.BLOCKED):
         return EXIT_ROWS
-    if fail_on_reject and any(m.rejected or m.blocked for m in ms):
+    if fail_on_reject and any(m.rejected or m.blocked for m in summary.mapping_types.values()):
         return EXIT_ROWS
     return EXIT_OK
 

@@ -68,6 +68,23 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
 }
 
 
+class RunStatus(StrEnum):
+    """A run's (or retry's) outcome: the summary's header, ``van_bulk_runs.status``, the JSON events and
+    ``vanbulk_sync_status`` share these values; the exit code follows from them (docs/connector.md)."""
+
+    RUNNING = "running"  # started; a run still `running` while nobody holds the writer lock died
+    SUCCESS = "success"  # every row it sent was processed (or is still at VAN); every selected type could send
+    COMPLETED_WITH_FAILURES = "completed_with_failures"  # rows VAN failed, dropped or refused, or a POST ambiguous
+    BLOCKED = "blocked"  # a selected mapping type sent nothing: blocked, or every checked row rejected
+    DRY_RUN = "dry_run"
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM (or found dead): the ledger keeps what was submitted
+    ERROR = "error"
+
+    @property
+    def completed(self) -> bool:
+        return self in (RunStatus.SUCCESS, RunStatus.COMPLETED_WITH_FAILURES, RunStatus.BLOCKED)
+
+
 class RowStatus(StrEnum):
     PROCESSED = "processed"
     FAILED = "failed"

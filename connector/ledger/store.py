@@ -44,7 +44,7 @@ from connector.ledger.claim import claim_rows, is_claim_conflict
 from connector.ledger.stats import analyze, ensure_indexes
 from connector.ledger.states import (AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JOB_TRANSITIONS,
                                      RESUBMITTABLE_JOB_STATES, SENT_CATEGORIES, JobState, PlanCategory,
-                                     RowOutcome, RowStatus, sql_list)
+                                     RowOutcome, RowStatus, RunStatus, sql_list)
 from connector.ledger.sync import PlanRequest, categorize_sql, row_hash_sql
 from connector.results import ResultFiles, read_header, result_rows_sql, results_insert_sql
 
@@ -165,10 +165,10 @@ class Ledger:
         where = "" if any_target else " and (api_target = :t or api_target is null)"
         p = {"t": self.api_target, "now": utcnow()}
         with self.wh.begin() as c:  # counted first: DuckDB's driver reports no rowcount for an update
-            n = int(c.execute(sa.text(f"select count(*) from {self.rel(RUNS)} where status = 'running'{where}"),
+            n = int(c.execute(sa.text(f"select count(*) from {self.rel(RUNS)} where status = '{RunStatus.RUNNING}'{where}"),
                               p).scalar() or 0)
-            c.execute(sa.text(f"update {self.rel(RUNS)} set status = 'interrupted', finished_at = :now "
-                              f"where status = 'running'{where}"), p)
+            c.execute(sa.text(f"update {self.rel(RUNS)} set status = '{RunStatus.INTERRUPTED}', finished_at = :now "
+                              f"where status = '{RunStatus.RUNNING}'{where}"), p)
         if n:
             self.notes.append(f"{n} earlier run(s) had died without finishing: marked `interrupted` in van_bulk_runs "
                               "(their jobs are collected like any other)")

@@ -158,7 +158,8 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
     counted = conn.execute(sa.text(
         "select " + ", ".join(f"sum(case when pf_{i} then 1 else 0 end)" for i in range(len(parts)))
-        + f", sum(case when {any_of[REJECT]} then 1 else 0 end), sum(case when {any_of[WARN]} then 1 else 0 end)"
+        + f", sum(case when {any_of[REJECT]} then 1 else 0 end), "
+        f"sum(case when ({any_of[WARN]}) and not ({any_of[REJECT]}) then 1 else 0 end)"  # warned AND sent
         f" from {flagged}")).one()
     counted = [int(n or 0) for n in counted]
     for kind, rel in targets.items():
@@ -191,9 +192,10 @@ def _per_rule(conn: Connection, targets: dict[str, str], params: dict, relation:
         counts.append(int(conn.execute(sa.text(f"select count(*) from ({q}) q")).scalar() or 0))
     rejected = int(conn.execute(sa.text(
         f"select count(*) from {relation} v where not ({_passing_cond('v', targets[REJECT])})"), params).scalar() or 0)
-    warned = int(conn.execute(sa.text(
-        f"select count(distinct source_row_key) from {targets[WARN]} where run_id = :run_id and mapping_type = :mt"),
-        params).scalar() or 0)
+    warned = int(conn.execute(sa.text(  # rows with a warning that no rule rejected: the ones still sent
+        f"select count(distinct w.source_row_key) from {targets[WARN]} w where w.run_id = :run_id "
+        f"and w.mapping_type = :mt and not exists (select 1 from {targets[REJECT]} r where r.run_id = w.run_id "
+        f"and r.mapping_type = w.mapping_type and r.source_row_key = w.source_row_key)"), params).scalar() or 0)
     return Findings(counts, rejected, warned)
 
 

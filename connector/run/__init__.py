@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 from connector.events import Events
-from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, new_id
+from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, RunStatus, new_id
 from connector.redaction import redact
 from connector.run.plan import PlanOptions, SendPlan, plan_run
 from connector.run.progress import SubmitProgress, run_preflight_stage
@@ -125,7 +125,7 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
                     _serve_after_interrupt(rt, run_id)
                 except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
                     logger.debug("serving files after the interrupt failed", exc_info=True)
-            summary.status = "interrupted" if isinstance(exc, KeyboardInterrupt) else "error"
+            summary.status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
             summary.messages.append(f"error: {redact(exc)}")
             rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
             raise
@@ -163,11 +163,13 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         resources = rt.client.check_reachable()  # before dbt: a wrong URL or key fails in seconds
         _collect_earlier(rt, summary, resume=resume)
     names, dbt_select = resolve_mapping_types(rt.catalog, select, s.database_mode)
+    if select:
+        summary.selected = list(names)
     if opts.retry_only and not select:
         retryable = set(rt.ledger.retryable_mapping_types(opts.retry_of_run_id))
         names = [n for n in names if n in retryable]
         if not names:
-            summary.status = "success"
+            summary.status = RunStatus.SUCCESS
             summary.messages.append("no rows to retry" + (f" from run {opts.retry_of_run_id}"
                                                           if opts.retry_of_run_id else ""))
             return
@@ -192,7 +194,7 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                         f"contacts, {n_records} contributions)", contacts=n_contacts, records=n_records)
     names = [n for n in names if rt.warehouse.relation_exists(rt.catalog.get(n).staging_view, s.staging_schema)]
     if not names:
-        summary.status = "dry_run" if dry_run else "success"
+        summary.status = RunStatus.DRY_RUN if dry_run else RunStatus.SUCCESS
         summary.messages.append("no staging views to send")
         return
     available = None
@@ -225,7 +227,7 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                 st.update(1)
         tracker.done(_shown(Path(s.state_dir) / "exports" / summary.run_id))
     if dry_run:
-        summary.status = "dry_run"
+        summary.status = RunStatus.DRY_RUN
         return
     if not wait and submitted:
         _serve_until_fetched(rt, summary, submitted)
@@ -240,7 +242,7 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         summary.messages.append(
             f"{not_done} row(s) VAN failed, dropped or refused in this run: the next `vanbulk run` sends them "
             f"again (up to {s.max_row_tries} tries per version), or now: `vanbulk retry-failed --run {summary.run_id}`")
-    summary.status = "success"
+    summary.status = summary.completed_status()
 
 
 def _serve_until_fetched(rt, summary: RunSummary, submitted: list[dict]) -> None:

@@ -17,6 +17,7 @@ import sqlalchemy as sa
 
 from connector.errors import ConnectorError
 from connector.ledger.schema import RUNS
+from connector.ledger.states import RunStatus
 
 __all__ = ["RunLock", "RunLocked", "holder_info"]
 
@@ -61,7 +62,7 @@ class RunLock:
             with self.wh.connect() as c:
                 row = c.execute(sa.text(
                     f"select run_id, pid, host, invoked_at from {self.wh.relation(RUNS, self.schema)} "
-                    "where status = 'running' and api_target = :t order by invoked_at desc limit 1"),
+                    f"where status = '{RunStatus.RUNNING}' and api_target = :t order by invoked_at desc limit 1"),
                     {"t": self.api_target}).mappings().first()
         except sa.exc.SQLAlchemyError:
             return None

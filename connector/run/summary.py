@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from connector.ledger import HELD_CATEGORIES, PlanCategory
+from connector.ledger import HELD_CATEGORIES, PlanCategory, RunStatus
 
 __all__ = ["MappingSummary", "RunSummary"]
 
@@ -46,7 +46,7 @@ class MappingSummary:
 class RunSummary:
     run_id: str
     command: str = "run"
-    status: str = "running"
+    status: str = RunStatus.RUNNING
     simulated: bool = False
     dry_run: bool = False
     warehouse: str = ""
@@ -56,6 +56,7 @@ class RunSummary:
     messages: list[str] = field(default_factory=list)
     data_docs_path: str | None = None
     log_path: str | None = None  # this run's log file (<state_dir>/logs/<run_id>.log)
+    selected: list[str] = field(default_factory=list)  # the mapping types named with -s (none: every type)
 
     def mt(self, name: str) -> MappingSummary:
         return self.mapping_types.setdefault(name, MappingSummary(name))
@@ -65,7 +66,21 @@ class RunSummary:
 
     @property
     def ok(self) -> bool:
-        return self.status in ("success", "dry_run")
+        """The run went to the end (``status`` says how: success, completed_with_failures, blocked, dry_run)."""
+        return self.status == RunStatus.DRY_RUN or RunStatus(self.status).completed
+
+    def completed_status(self) -> RunStatus:
+        """How a run that went to the end ended (``RunStatus``): rows VAN did not process first, then a mapping
+        type named with -s that could send nothing (blocked, or every checked row rejected), else success. Without
+        -s a blocked type is reported in the summary but is not the run's outcome (the demo blocks one on purpose)."""
+        ms = list(self.mapping_types.values())
+        if any(m.failed or m.not_in_results or m.refused or m.ambiguous for m in ms):
+            return RunStatus.COMPLETED_WITH_FAILURES
+        named = {n.lower() for n in self.selected}
+        if any(m.mapping_type.lower() in named and (m.blocked or (m.rows_checked and m.rejected >= m.rows_checked
+                                                                  and not m.sent)) for m in ms):
+            return RunStatus.BLOCKED
+        return RunStatus.SUCCESS
 
     def render(self) -> str:
         C = PlanCategory

@@ -76,9 +76,20 @@ def test_exit_codes_and_honest_counts(tmp_path, simulator):
     failed = _vanbulk(["run", "--skip-dbt", "-s", "ActivistCode"], tmp_path, **env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert "vanbulk retry-failed --run" in failed.stdout
+    # issue 22 #2: that run is not "success", in the header and in the ledger
+    assert ": completed_with_failures" in failed.stdout.splitlines()[0], failed.stdout
+    with Warehouse(url) as wh:
+        assert wh.scalar("select status from van_bulk_runs order by invoked_at desc limit 1") == \
+            "completed_with_failures"
     # rejects alone exit 0, unless --fail-on-reject (ac-5's code is not a valid one: pre-flight rejects it)
     rej = _vanbulk(["run", "--skip-dbt", "-s", "ActivistCode", "--fail-on-reject"], tmp_path, **env)
     assert rej.returncode == 1, rej.stdout + rej.stderr
+    # issue 22 #2: a selected type whose every row is rejected sent nothing: `blocked`, exit 1, and no row is
+    # said to be "sent with a warning"
+    make_staging(url, activist_rows=[("ac-9", "100001", "987654321"), ("ac-8", "not-a-number", None)])
+    blocked = _vanbulk(["run", "--skip-dbt", "-s", "ActivistCode"], tmp_path, **env)
+    assert blocked.returncode == 1, blocked.stdout + blocked.stderr
+    assert ": blocked" in blocked.stdout.splitlines()[0] and "sent with a warning" not in blocked.stderr
     # with a key, validate applies VAN's permission list as run does: Suppressions is not permitted
     make_staging(url)
     with Warehouse(url) as wh:

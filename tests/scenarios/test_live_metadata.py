@@ -96,7 +96,7 @@ def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path
     assert ("a-2", "predefined_value", "ActivistCodeID") in rejects
     assert ("a-3", "required", "CanvassedBy") in rejects
     assert [tuple(r) for r in results] == [("a-1", "processed")]
-    assert summary.status == "success"
+    assert summary.status == "blocked"  # types named with -s sent nothing: the run says so (exit 1)
 
 
 def test_a_second_run_within_the_ttl_reads_the_cache(tmp_path):
