@@ -57,9 +57,11 @@ where recency = 1
 
 
 {#- The vanbulk_sync_status model: one row per mapping type, its latest (not dry) run that planned or rejected
-    rows of it, with what happened to them. Before the first `vanbulk run` the ledger tables do not exist:
-    the view is then empty (same columns) until the next `dbt build`. -#}
-{% macro van_sync_status(sent_categories, failed_statuses, in_flight_states) -%}
+    rows of it and went to the end (or has results for it), with what happened to them; runs that stopped
+    before (interrupted, error, still running) and touched it since are counted apart, so a Ctrl-C during
+    pre-flight does not hide the failures of the run before. Before the first `vanbulk run` the ledger tables
+    do not exist: the view is then empty (same columns) until the next `dbt build`. -#}
+{% macro van_sync_status(sent_categories, failed_statuses, in_flight_states, unfinished_run_statuses=[]) -%}
     {%- set runs = source('vanbulk_ledger', 'van_bulk_runs') -%}
     {%- set jobs = source('vanbulk_ledger', 'van_bulk_jobs') -%}
     {%- set results = source('vanbulk_ledger', 'van_bulk_row_results') -%}
@@ -80,7 +82,7 @@ select
     cast(null as bigint) as rows_unchanged, cast(null as bigint) as rows_rejected,
     cast(null as bigint) as rows_processed, cast(null as bigint) as rows_failed,
     cast(null as bigint) as rows_awaiting_result, cast(null as {{ dbt.type_float() }}) as failure_rate,
-    cast(null as bigint) as jobs_in_flight
+    cast(null as bigint) as jobs_in_flight, cast(null as bigint) as runs_unfinished_since
 {{ vanbulk.van_no_rows() }}
 {%- else %}
 with
@@ -129,18 +131,6 @@ touched as (
 
 ),
 
-latest as (
-
-    select
-        touched.mapping_type,
-        runs.*,
-        row_number() over (partition by touched.mapping_type order by runs.invoked_at desc, runs.run_id desc) as recency
-
-    from touched
-    inner join runs on runs.run_id = touched.run_id
-
-),
-
 outcomes as (
 
     select
@@ -151,6 +141,34 @@ outcomes as (
 
     from {{ results }}
     group by run_id, mapping_type
+
+),
+
+touched_runs as (
+
+    select
+        touched.mapping_type,
+        runs.*,
+        case when runs.status in ({{ vanbulk.van_sql_list(unfinished_run_statuses or ['-']) }})
+             and not exists (select 1 from outcomes o where o.run_id = touched.run_id
+                             and o.mapping_type = touched.mapping_type)
+             then 1 else 0 end as unfinished
+
+    from touched
+    inner join runs on runs.run_id = touched.run_id
+
+),
+
+latest as (
+
+    select
+        touched_runs.*,
+        row_number() over (partition by mapping_type order by invoked_at desc, run_id desc) as recency,
+        (select count(*) from touched_runs later where later.mapping_type = touched_runs.mapping_type
+         and later.unfinished = 1 and later.invoked_at > touched_runs.invoked_at) as runs_unfinished_since
+
+    from touched_runs
+    where unfinished = 0
 
 ),
 
@@ -183,7 +201,8 @@ final as (
             / nullif(outcomes.rows_processed + outcomes.rows_failed, 0) as failure_rate,
         cast(coalesce((select sum(open_jobs.jobs) from open_jobs
                        where '+' || open_jobs.mapping_types || '+' like '%+' || latest.mapping_type || '+%'), 0)
-             as bigint) as jobs_in_flight
+             as bigint) as jobs_in_flight,
+        cast(latest.runs_unfinished_since as bigint) as runs_unfinished_since
 
     from latest
     left join planned on planned.run_id = latest.run_id and planned.mapping_type = latest.mapping_type

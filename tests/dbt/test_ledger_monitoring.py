@@ -70,10 +70,23 @@ def _check_monitoring(s, url: str, schema: str) -> None:
                     {"k": f"em-{i}", "st": "processed" if i == 0 else "failed", "t": _ago(0)})
             c.execute(sa.text("insert into van_bulk_plan_counts (run_id, mapping_type, category, row_count) "
                               "values ('r-bad', 'Email', 'changed', 4)"))
+            # then a run interrupted during pre-flight (it planned Email, sent nothing): issue 22 #3, it hid the
+            # failures above as the "latest" run; it is counted apart now
+            c.execute(sa.text("insert into van_bulk_runs (run_id, invoked_at, status, dry_run) "
+                              "values ('r-stopped', :t, 'interrupted', false)"), {"t": _ago(-0.01)})
+            c.execute(sa.text("insert into van_bulk_plan_counts (run_id, mapping_type, category, row_count) "
+                              "values ('r-stopped', 'Email', 'unchanged', 4)"))
             stuck = c.execute(sa.text(_doc_query("jobs stuck in flight"))).all()
             email = [r for r in c.execute(sa.text(_doc_query("latest run per mapping type"))) if r.mapping_type == "Email"]
         assert [r.job_key for r in stuck] == ["stuck-job"]
         assert [(r.run_id, r.processed, r.failed, r.failure_rate) for r in email] == [("r-bad", 1, 3, 0.75)]
+        run_dbt(s, ["build", "--select", "vanbulk_sync_status"])
+        with eng.begin() as c:
+            if url.startswith("postgresql"):
+                c.execute(sa.text(f'set search_path to "{schema}"'))
+            shown = c.execute(sa.text(f"select run_id, run_status, rows_failed, runs_unfinished_since "
+                                      f"from {schema}.vanbulk_sync_status where mapping_type = 'Email'")).all()
+        assert [tuple(r) for r in shown] == [("r-bad", "success", 3, 1)]
         with pytest.raises(DbtError) as err:
             run_dbt(s, ["test", "--select", "source:vanbulk_ledger"], vars=LEDGER_TESTS)
         failed = " ".join(err.value.failed_nodes)

@@ -14,5 +14,6 @@
         sent_categories=['carried', 'changed', 'new', 'refresh', 'retry'],
         failed_statuses=['failed', 'not_in_results', 'refused'],
         in_flight_states=['ambiguous', 'completed', 'exported', 'polling', 'submitted', 'submitting', 'timed_out', 'uploaded'],
+        unfinished_run_statuses=['error', 'interrupted', 'running'],
     )
 }}
