@@ -56,8 +56,8 @@ class FsspecHost(Host):
         return f"{self.prefix}/{key.lstrip('/')}"
 
     def sign(self, full: str) -> str:
-        """A GET URL for ``full`` (bucket/key) valid for ``ttl_seconds``. Signing is local (no request), so
-        ``put`` signs before uploading: credentials that cannot sign leave nothing behind in the bucket."""
+        """A GET URL for ``full`` (bucket/key) valid for ``ttl_seconds``. Signing needs no object, so ``put``
+        signs before uploading: credentials that cannot sign leave nothing behind in the bucket."""
         if not _is_gcs(self.protocol):
             return self.fs.sign(full, expiration=self.ttl_seconds)
         try:
@@ -69,7 +69,7 @@ class FsspecHost(Host):
             if type(exc).__name__ != "DefaultCredentialsError" and "private key" not in str(exc):
                 raise
             creds = getattr(getattr(self.fs, "credentials", None), "credentials", None)
-            found = "none found" if creds is None else f"{type(creds).__name__} cannot sign"
+            found = "none found" if creds is None else f"{type(creds).__module__}.{type(creds).__qualname__} cannot sign"
             raise HostingError(f"{GCS_CREDENTIALS_HINT} (credentials: {found})") from None
 
     def put(self, path: Path, key: str) -> HostedFile:
