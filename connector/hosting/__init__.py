@@ -6,7 +6,8 @@
   HMAC-signed expiring links (the embedded default; reachable by the simulator, not by the real VAN
   unless ``hosting_public_url`` points at a tunnel or proxy).
 * ``s3://bucket/prefix`` - s3fs, presigned SigV4 GET URLs (tested against moto's S3 server).
-* ``gs://bucket/prefix`` - gcsfs signed URLs (same code path; untested here: no GCS emulator offline).
+* ``gs://bucket/prefix`` - gcsfs, V4 signed GET URLs from a service-account key (tested against
+  gcp-storage-emulator, which checks no signature: the test verifies it; tests/connector/test_hosting_gcs.py).
 
 Every backend returns a ``HostedFile`` whose ``storage_uri`` carries no query string (safe to store);
 only ``url`` (given to VAN, never logged or stored) carries the signature.
