@@ -197,6 +197,13 @@ def status_cmd(wait, limit, as_json, project_dir):
         click.echo(f"{j['van_job_id'] or '-':>10}  {j['mapping_types']:<28} {j['van_status'] or '-':<20} "
                    f"{j['local_state']:<15} {j['row_count'] or 0:>7} {j['rows_processed'] or 0:>7} "
                    f"{j['rows_failed'] or 0:>6} {j['rows_not_in_results'] or 0:>6}  {j['created_at']}")
+    from connector.ledger import AMBIGUOUS_JOB_STATES
+    from connector.run.plan import resolve_hint
+
+    for j in jobs:  # a POST that may have reached VAN: only the user can settle it, so say exactly how
+        if j["local_state"] in AMBIGUOUS_JOB_STATES and not j["van_job_id"]:
+            click.echo(f"job {j['job_key']} ({j['mapping_types']}, {j['local_state']}): its POST may have reached "
+                       f"VAN; {resolve_hint(j['job_key'])}")
 
 
 @main.command("results")

@@ -585,6 +585,14 @@ class Ledger:
             out.setdefault(r["mapping_type"], {})[r["row_status"]] = int(r["n"])
         return out
 
+    def unresolved_jobs(self, mapping_type: str | None = None) -> list[dict]:
+        """Jobs whose POST may have reached VAN (``submitting`` after a crash, ``ambiguous``): only a person can
+        settle them (`vanbulk resolve`), and their rows are not sent until then."""
+        rows = self._query(f"select job_key, mapping_types, local_state, row_count, created_at from {self.rel(JOBS)} "
+                           f"where local_state in ({sql_list(AMBIGUOUS_JOB_STATES)}) and api_target = :t "
+                           "order by created_at", {"t": self.api_target})
+        return [r for r in rows if mapping_type is None or mapping_type in str(r["mapping_types"]).split("+")]
+
     def held_rows(self, run_id: str, mapping_type: str, category: str, limit: int = 5) -> list[str]:
         return [r["source_row_key"] for r in self._query(
             f"select source_row_key from {self.rel(PLAN_ROWS)} where run_id = :r and mapping_type = :m "

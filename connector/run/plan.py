@@ -75,9 +75,12 @@ def _report(rt, summary, mt, counts: Mapping[str, int]) -> None:
         notes.append(f"{mt.name}: {n} row(s) changed after VAN imported them ({', '.join(keys)}"
                      f"{', ...' if n > len(keys) else ''}); not sent again, since each send creates a new "
                      f"record{via}")
+    if counts.get(PlanCategory.AMBIGUOUS):
+        jobs = rt.ledger.unresolved_jobs(mt.name)
+        notes.append(f"{mt.name}: {counts[PlanCategory.AMBIGUOUS]} row(s) in a job whose POST may have reached VAN: "
+                     "not sent until it is resolved; find the job in VAN (its description names the key), then "
+                     + "; ".join(resolve_hint(j["job_key"]) for j in jobs) + " (docs/sync.md)")
     for cat, what in ((PlanCategory.IN_FLIGHT, "in a job still open at VAN: not sent again"),
-                      (PlanCategory.AMBIGUOUS, "in a job whose POST may have reached VAN: not sent until it is "
-                                               "resolved (`vanbulk status`, docs/sync.md)"),
                       (PlanCategory.RETRY_EXHAUSTED, f"failed {rt.settings.max_row_tries} time(s) with the same "
                                                      "values: left for `vanbulk retry-failed`"),
                       (PlanCategory.GONE, "no longer in the view (reported only: a bulk import cannot delete)")):
@@ -85,6 +88,12 @@ def _report(rt, summary, mt, counts: Mapping[str, int]) -> None:
             notes.append(f"{mt.name}: {counts[cat]} row(s) {what}")
     for note in notes:
         rt.events.note(summary.messages, note, kind="plan_note", mapping_type=mt.name)
+
+
+def resolve_hint(job_key: str) -> str:
+    """The exact commands that settle an unresolved job."""
+    return (f"`vanbulk resolve {job_key} --van-job-id N` (VAN has it as job N) or "
+            f"`vanbulk resolve {job_key} --not-at-van`")
 
 
 def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[str, Mapping[str, Any]],

@@ -145,6 +145,10 @@ def test_killed_at_each_stage_then_run_again(point, tmp_path, warehouse_env, sim
         with Warehouse(url, schema) as wh:
             [(job_key,)] = wh.fetchall(f"select job_key from {wh.relation('van_bulk_jobs', schema)} "
                                        "where local_state in ('submitting', 'ambiguous')")
+        # the run and `vanbulk status` name the job and the exact command that settles it (issue 22 #7)
+        assert f"vanbulk resolve {job_key} --van-job-id N" in again.stderr + again.stdout
+        status = _cli([VANBULK, "status"], env, tmp_path)
+        assert f"job {job_key} (" in status.stdout and f"vanbulk resolve {job_key} --not-at-van" in status.stdout
         # the user finds it in VAN by the job key in its description, and tells vanbulk
         van_job = next(j for j in simulator.store.jobs() if job_key in j["request"].get("description", ""))
         _cli([VANBULK, "resolve", job_key, "--van-job-id", str(van_job["id"])], env, tmp_path)
