@@ -204,12 +204,15 @@ class Ledger:
         """Jobs VAN has (or finished) whose results are not loaded: every later run and `status` collect them."""
         return [j for j in self.jobs(states=COLLECTABLE_JOB_STATES) if j["van_job_id"] is not None]
 
-    def blocking_job_for_content(self, key: str) -> dict | None:
-        """The latest job with this content that must not be sent again: in flight, ambiguous, or loaded with
-        at least one processed row. A job VAN failed or refused, or whose rows all failed, does not block."""
+    def blocking_job_for_content(self, key: str, *, processed_blocks: bool = True) -> dict | None:
+        """The latest job with this content that must not be sent again: in flight, ambiguous, or (unless
+        ``processed_blocks`` is false: an explicit --full-refresh) loaded with at least one processed row. A job
+        VAN failed or refused, or whose rows all failed, does not block."""
+        processed = (f" or (local_state = '{JobState.RESULTS_LOADED}' and coalesce(rows_processed, 0) > 0)"
+                     if processed_blocks else "")
         rows = self._query(
-            f"select * from {self.rel(JOBS)} j where content_key = :k and (local_state in ({sql_list(COLLECTABLE_JOB_STATES | AMBIGUOUS_JOB_STATES)}) "
-            f"or (local_state = '{JobState.RESULTS_LOADED}' and coalesce(rows_processed, 0) > 0)) "
+            f"select * from {self.rel(JOBS)} j where content_key = :k and (local_state in "
+            f"({sql_list(COLLECTABLE_JOB_STATES | AMBIGUOUS_JOB_STATES)}){processed}) "
             "order by created_at desc", {"k": key})
         return rows[0] if rows else None
 

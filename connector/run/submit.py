@@ -77,12 +77,13 @@ def _mapping_rows(chunk: Chunk, names: Sequence[str], carried) -> Iterator[tuple
 
 def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: str, resource_type: str,
                  source_relation: str, force: bool = False, retry_of_run_id: str | None = None,
-                 carried=None):
+                 carried=None, refresh: bool = False):
     """Submit one chunk unless its content already has a job that blocks it (``force`` overrides that guard;
-    never the row claim). Returns one of the result values above."""
+    never the row claim; ``refresh``, a --full-refresh, lets content VAN already processed go again, but not
+    content in a job still open or ambiguous). Returns one of the result values above."""
     s, L = rt.settings, rt.ledger
     ck = content_key(spec.mapping_names, rt.api_target, s.database_mode, chunk.sha256)
-    existing = L.blocking_job_for_content(ck)
+    existing = L.blocking_job_for_content(ck, processed_blocks=not refresh)
     if existing and not force:
         return Skipped(existing)
     job_key = new_id()
@@ -162,7 +163,7 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, 
         try:
             outcome = submit_chunk(rt, plan.spec, c, len(chunks), run_id=summary.run_id, resource_type=resource_type,
                                    source_relation=plan.relation, force=force,
-                                   retry_of_run_id=plan.retry_of_run_id, carried=plan.carried)
+                                   retry_of_run_id=plan.retry_of_run_id, carried=plan.carried, refresh=plan.refresh)
         finally:
             c.zip_path.unlink(missing_ok=True)
             c.csv_path.unlink(missing_ok=True)
@@ -179,7 +180,8 @@ def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, 
             state = JobState(job["local_state"])
             msg = (f"{label}: identical content already in job {job['job_key']} "
                    + (f"(VAN job {job['van_job_id']}, {job['van_status'] or state})" if job.get("van_job_id")
-                      else f"({state}: its POST may or may not have reached VAN)") + "; not resubmitted")
+                      else f"({state}: its POST may or may not have reached VAN)")
+                   + "; not resubmitted (`--force` sends it anyway)")
             for name in plan.mapping_names:
                 summary.mt(name).unchanged += per_mt[name]
         elif isinstance(outcome, Refused):

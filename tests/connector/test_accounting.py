@@ -230,3 +230,20 @@ def test_a_job_van_failed_keeps_vans_status_and_errors(tmp_path):
     reasons = fetch(s, "select distinct row_status, error_category, first_error_message from van_bulk_row_results")
     assert [(r[0], r[1]) for r in reasons] == [("failed", "job_failed")] and errors[0]["code"] in reasons[0][2]
     assert summary.mapping_types["ActivistCode"].failed == len(_ac_rows())
+
+
+def test_full_refresh_resends_what_it_says_and_the_columns_add_up(tmp_path):
+    """Issue 22 #6: `--full-refresh` resent nothing ("identical content already in job ...; not resubmitted"): the
+    content guard protects against crashes, not against an explicit refresh of rows VAN already processed."""
+    s = settings_for(tmp_path)
+    rows = [{"source_row_key": f"em-{i}", "VanID": f"10000{i}", "Email": f"p{i}@example.org"} for i in (1, 2, 3)]
+    make_view(s.warehouse_url, "Email", rows)
+    first = run(s, ["Email"], skip_dbt=True, preflight=passthrough_preflight, simulator_config=FAST)
+    assert first.mapping_types["Email"].processed == 3
+    again = run(s, ["Email"], skip_dbt=True, preflight=passthrough_preflight, simulator_config=FAST)
+    assert again.mapping_types["Email"].sent == 0 and again.mapping_types["Email"].unchanged == 3
+    refresh = run(s, ["Email"], skip_dbt=True, preflight=passthrough_preflight, simulator_config=FAST,
+                  full_refresh=True)
+    em = refresh.mapping_types["Email"]
+    assert (em.plan, em.sent, em.processed, em.unchanged) == ({"refresh": 3}, 3, 3, 0), refresh.render()
+    assert not [m for m in refresh.messages if "identical content" in m]
