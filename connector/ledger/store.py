@@ -91,8 +91,10 @@ class Ledger:
         ops, dialect = self.wh.ops, self.wh.engine.dialect
         with self.wh.begin() as c:
             c.execute(sa.text(ops.create_schema_sql(self.schema)))
+            existing = ops.schema_columns(c, self.schema)  # one catalogue query for every table (None: per table)
             for table, cols in TABLES.items():
-                have = set(ops.columns(c, self.schema, table) or ())
+                have = set((existing.get(table) if existing is not None else ops.columns(c, self.schema, table))
+                           or ())
                 typed = [(n, ops.column_type(t, dialect)) for n, t in cols]
                 if not have:
                     c.execute(sa.text(ops.create_table_sql(self.rel(table), typed, PRIMARY_KEYS.get(table, ()))))

@@ -67,3 +67,54 @@ def test_a_run_with_nothing_to_send_exports_nothing(tmp_path):
     assert _copies(sent) == []  # was one COPY (and DuckDB's settings around it) per mapping type
     assert not (Path(s.state_dir) / "exports" / second.run_id).exists()
 
+
+
+
+def test_views_are_looked_up_once_per_schema_per_run(tmp_path):
+    s = settings_for(tmp_path)
+    _views(s)
+    asked: list[tuple] = []
+
+    def on_execute(conn, cursor, statement, parameters, *a):
+        if "information_schema" in statement.lower():
+            asked.append(tuple(parameters.values()) if isinstance(parameters, dict) else tuple(parameters or ()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    try:
+        summary = _run(s)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+    assert [summary.mapping_types[n].sent for n in TYPES] == [2, 2], summary.render()
+    # one catalogue query per schema: the ledger's (main), the demo seeds' (van_input), the staging views', their
+    # `_dropped` models' (was one per view and question: 19 here, 112 in a demo run)
+    assert sorted(asked) == [("main",), ("van_input",), ("van_staging",), ("van_staging_dropped",)], asked
+
+
+def test_the_cache_forgets_a_schema_on_ddl_and_around_dbt(tmp_path):
+    from connector.warehouse import Warehouse
+
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute("create schema stg")
+    wh.execute("create table stg.a (x int)")
+    with wh.kept_open(), wh.introspection_cached():
+        with counting() as sent:
+            assert wh.columns("a", "stg") == ["x"] and not wh.relation_exists("b", "stg")
+            assert wh.describe("a", "stg") == ["x"] and wh.relation_exists("a", "stg")
+        assert len(sent) == 1
+        wh.execute("create table main.t as select * from stg.a")  # reads stg, changes main: stg stays cached
+        with counting() as sent:
+            assert wh.relation_exists("a", "stg")
+        assert sent == []
+        wh.execute('create view "stg"."b" as select x, 1 as y from stg.a')  # DDL of this handle: forgotten
+        assert wh.columns("b", "stg") == ["x", "y"]
+        with wh.released():  # dbt works here, in another process
+            other = Warehouse(wh.url)
+            other.execute("drop view stg.b")
+            other.execute("create view stg.c as select 1 as z")
+            other.dispose()
+        assert not wh.relation_exists("b", "stg") and wh.columns("c", "stg") == ["z"]
+        with wh.begin() as c:  # seen by other connections only once committed: forgotten again then
+            c.execute(sa.text("create table stg.d (w int)"))
+            assert not wh.relation_exists("d", "stg")  # another connection: not committed yet
+        assert wh.relation_exists("d", "stg")
+    wh.dispose()

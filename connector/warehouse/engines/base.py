@@ -124,6 +124,17 @@ class Engine:
             "order by ordinal_position"), {"s": schema, "n": name}).all()
         return [r[0] for r in rows] or None
 
+    def schema_columns(self, conn: Connection, schema: str) -> dict[str, list[str]] | None:
+        """Every table's and view's columns in a schema, in order (``{}``: no such schema), in one catalogue
+        query: what ``Warehouse.introspection_cached`` keeps for a run. None: the engine cannot say in one query
+        (each relation is then asked on its own)."""
+        out: dict[str, list[str]] = {}
+        for table, column in conn.execute(sa.text(
+                "select table_name, column_name from information_schema.columns where table_schema = :s "
+                "order by table_name, ordinal_position"), {"s": schema}):
+            out.setdefault(table, []).append(column)
+        return out
+
     def relation_exists(self, conn: Connection, schema: str, name: str) -> bool:
         return bool(conn.execute(sa.text(
             "select count(*) from information_schema.tables where table_schema = :s and table_name = :n"),
