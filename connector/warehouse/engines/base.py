@@ -54,6 +54,9 @@ class Engine:
     export_stream: ClassVar[str] = "paged"
     # DML inside BEGIN ... COMMIT is atomic (every ledger transition relies on it where it is true).
     transactional_dml: ClassVar[bool] = True
+    # ``UPDATE ... RETURNING`` answers the rows it changed: a ledger transition is then one conditional UPDATE
+    # (DuckDB's driver reports no rowcount for an UPDATE, so rowcount is not the test). False: read, then update.
+    update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
     text_type: ClassVar[str] = "varchar"
     # Why `vanbulk run` (and every command that reads or writes the ledger) refuses this engine for now, in one

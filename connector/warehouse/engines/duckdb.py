@@ -38,6 +38,7 @@ class DuckDBEngine(Engine):
     writer_lock = "file"
     bulk_load = "read_csv"
     export_stream = "copy"
+    update_returning = True
     text_type = "varchar"
 
     def file_path(self, url: sa.URL) -> str | None:
