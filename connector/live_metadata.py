@@ -153,8 +153,7 @@ def _shaped(mt: MappingType, view_columns: Sequence[str]) -> MappingType:
 
 
 def _view_columns(warehouse, schema: str, view: str) -> list[str] | None:
-    with warehouse.connect() as conn:
-        return warehouse.ops.columns(conn, schema, view)
+    return warehouse.describe(view, schema)
 
 
 def live_catalog(rt, names: Sequence[str], *, fetch: bool = True) -> LiveMetadata:

@@ -91,8 +91,10 @@ class Ledger:
         ops, dialect = self.wh.ops, self.wh.engine.dialect
         with self.wh.begin() as c:
             c.execute(sa.text(ops.create_schema_sql(self.schema)))
+            existing = ops.schema_columns(c, self.schema)  # one catalogue query for every table (None: per table)
             for table, cols in TABLES.items():
-                have = set(ops.columns(c, self.schema, table) or ())
+                have = set((existing.get(table) if existing is not None else ops.columns(c, self.schema, table))
+                           or ())
                 typed = [(n, ops.column_type(t, dialect)) for n, t in cols]
                 if not have:
                     c.execute(sa.text(ops.create_table_sql(self.rel(table), typed, PRIMARY_KEYS.get(table, ()))))
@@ -262,16 +264,31 @@ class Ledger:
         return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
+        """One conditional UPDATE (only from a state ``to`` allows) where the engine says which rows it changed
+        (``Engine.update_returning``); the state is read only when nothing changed, to say why. Elsewhere: read
+        the state, then update."""
         allowed = JOB_TRANSITIONS[to]
+        sets = {"local_state": to.value, **fields}
+        update = (f"update {self.rel(JOBS)} set {', '.join(f'{self.wh.quote(k)} = :v_{k}' for k in sets)} "
+                  "where job_key = :key")
+        params = {**{f"v_{k}": v for k, v in sets.items()}, "key": job_key}
+        if self.wh.ops.update_returning and allowed:
+            if c.execute(sa.text(f"{update} and local_state in ({sql_list(allowed)}) returning job_key"),
+                         params).first() is not None:
+                return
+            self._refuse(c, job_key, to, allowed)
+            raise LedgerStateError(f"job {job_key}: -> {to} did not apply (the job changed meanwhile)")
+        self._refuse(c, job_key, to, allowed)
+        c.execute(sa.text(update), params)
+
+    def _refuse(self, c, job_key: str, to: JobState, allowed) -> None:
+        """Raise ``LedgerStateError`` unless the job is in a state ``to`` may follow."""
         row = c.execute(sa.text(f"select local_state from {self.rel(JOBS)} where job_key = :k"),
                         {"k": job_key}).first()
         if row is None:
             raise LedgerStateError(f"job {job_key} is not in the ledger")
         if JobState(row[0]) not in allowed:
             raise LedgerStateError(f"job {job_key}: {row[0]} -> {to} is not a transition the ledger allows")
-        sets = {"local_state": to.value, **fields}
-        c.execute(sa.text(f"update {self.rel(JOBS)} set {', '.join(f'{self.wh.quote(k)} = :v_{k}' for k in sets)} "
-                          "where job_key = :key"), {**{f"v_{k}": v for k, v in sets.items()}, "key": job_key})
 
     def transition(self, job_key: str, to: JobState, **fields: Any) -> None:
         with self.wh.begin() as c:

@@ -204,8 +204,8 @@ def _scalar(conn: Connection, sql: str, params: dict | None = None):
 
 
 def _view_columns(conn: Connection, warehouse: Warehouse, schema: str, view: str) -> list[str] | None:
-    """The view's columns in order, or None when it does not exist."""
-    return warehouse.ops.columns(conn, schema, view)
+    """The view's columns in order, or None when it does not exist (from the run's catalogue cache, if any)."""
+    return warehouse.describe(view, schema, conn=conn)
 
 
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,

@@ -30,10 +30,7 @@ def dropped_relation(warehouse: Warehouse, staging_schema: str, staging_view: st
     """The dbt model of a view's dropped rows, when it was built (older projects have none). ``conn``: ask on
     the caller's connection instead of opening one."""
     schema, name = f"{staging_schema}_dropped", f"{staging_view}__dropped"
-    if conn is None:
-        found = warehouse.relation_exists(name, schema)
-    else:
-        found = warehouse.ops.relation_exists(conn, schema, name)
+    found = warehouse.relation_exists(name, schema, conn=conn)
     return warehouse.relation(name, schema) if found else None
 
 

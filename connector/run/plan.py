@@ -37,6 +37,9 @@ class SendPlan:
     carried: Mapping[str, set[str]] | None = None  # combined job: keys each extra has data for
     retry_of_run_id: str | None = None
     refresh: bool = False  # --full-refresh: content VAN already processed is sent again (the user asked)
+    # At most this many rows (the plan's count of rows it sends for the file's mapping type); 0: nothing to
+    # export or submit (``send`` skips it: no COPY, no empty file); None: not known.
+    planned_rows: int | None = None
 
     @property
     def mapping_names(self) -> list[str]:
@@ -141,7 +144,8 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
                 keep = {c.lower() for c in group} | {"source_row_key"}
                 cols = [c for c in columns if c.lower() in keep]
             plans.append(SendPlan(spec, _sending_sql(rt.ledger, run_id, name, sql), relation, cols, part_no,
-                                  retry_of_run_id=opts.retry_of_run_id, refresh=opts.full_refresh))
+                                  retry_of_run_id=opts.retry_of_run_id, planned_rows=ms.to_send,
+                                  refresh=opts.full_refresh))
     for g in groups:
         plans += _plan_group(rt, summary, g, report, opts)
     return plans
@@ -160,15 +164,18 @@ def _plan_group(rt, summary, g: CombinedGroup, report, opts: PlanOptions) -> lis
             _report(rt, summary, primary, rt.ledger.plan_counts(run_id).get(primary.name, {}))
     sending = {n: _sending_sql(rt.ledger, run_id, n, passing[n]) for n in g.names}
     sql, carried, alone = combined_file(rt.warehouse, g, sending)
+    to_send = {n: summary.mt(n).to_send for n in g.names}
     plans = [SendPlan(g.spec, sql, g.relation, [c for c, _, _ in g.columns], carried=carried,
-                      retry_of_run_id=opts.retry_of_run_id, refresh=opts.full_refresh)]
+                      retry_of_run_id=opts.retry_of_run_id, planned_rows=to_send[primary.name],
+                      refresh=opts.full_refresh)]
     s = rt.settings
     for e in g.names[1:]:  # the extra's rows the combined file cannot carry go in a job of their own
         mt = cat.get(e)
         spec = next(m for m in g.spec.mappings if m.name == e)
         plans.append(SendPlan(JobSpec((MappingSpec(e, dict(spec.static_values)),)), alone[e],
                               f"{s.staging_schema}.{mt.staging_view}", g.per_view_columns[e], part=2,
-                              retry_of_run_id=opts.retry_of_run_id, refresh=opts.full_refresh))
+                              retry_of_run_id=opts.retry_of_run_id, planned_rows=to_send[e],
+                              refresh=opts.full_refresh))
     return plans
 
 

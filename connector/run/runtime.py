@@ -73,6 +73,7 @@ def runtime(settings: Settings, *, echo: Echo | None = None, need_van: bool = Tr
         stack.enter_context(wh)
         if exclusive:  # the writer owns the ledger for the whole command: keep the DuckDB file open (warehouse)
             stack.enter_context(wh.kept_open())
+            stack.enter_context(wh.introspection_cached())  # one catalogue query per schema (warehouse)
         sim = None
         if settings.simulated and need_van and client is None:
             from connector.logging_setup import simulator_log

@@ -137,7 +137,10 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
 
 def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, progress=None) -> list[dict]:
     """Export ``plan`` and submit each chunk; returns the ledger rows of the jobs submitted. ``progress``:
-    a ``run.progress.SubmitProgress`` (rows exported, jobs submitted) for the live display."""
+    a ``run.progress.SubmitProgress`` (rows exported, jobs submitted) for the live display. A plan that sends
+    no row (``planned_rows == 0``: every row unchanged or held) exports nothing: no query, no empty file."""
+    if plan.planned_rows == 0:
+        return []
     s = rt.settings
     mts = [rt.catalog.get(n) for n in plan.mapping_names]
     out_dir = Path(s.state_dir) / "exports" / summary.run_id

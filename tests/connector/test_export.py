@@ -184,3 +184,34 @@ def test_engine_error_is_raised_not_hung_and_duckdb_settings_are_restored(tmp_pa
     assert len(export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=10**6,
                             max_rows_per_chunk=10)) == 1
     assert wh.fetchall("select current_setting('threads'), current_setting('memory_limit')") == before
+
+
+def test_duckdb_export_sends_four_statements_and_restores_settings(tmp_path):
+    """One read of the settings, one ``set`` batch, the COPY, one restoring batch (issue 20: was 10 per export);
+    a setting already at the export's value is neither set nor restored."""
+    import sqlalchemy as sa
+
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    with wh.kept_open():  # one database instance throughout (as in a run): its settings live on
+        wh.execute('create table t (source_row_key text, "VanID" text, "Note" text)')
+        wh.insert_rows("t", COLS, [("k1", "1", "x"), ("k2", "2", "y")])
+        wh.execute("set threads = 1")  # already the export's value: neither set nor restored
+        wh.execute("set memory_limit = '1GiB'")  # restored from its text ('1.0 GiB'): a value it shows exactly
+        before = wh.fetchall("select current_setting('threads'), current_setting('memory_limit'), "
+                             "current_setting('enable_progress_bar')")
+        sent: list[str] = []
+
+        def record(conn, cursor, statement, *a):
+            sent.append(statement)
+
+        sa.event.listen(wh.engine, "before_cursor_execute", record)
+        [c] = export_query(wh, "select * from main.t", COLS, tmp_path / "out", "t", max_zipped_bytes=10**6,
+                           max_rows_per_chunk=10)
+        sa.event.remove(wh.engine, "before_cursor_execute", record)
+        assert c.row_count == 2
+        assert len(sent) == 4, sent
+        assert "threads" not in sent[1] and "threads" not in sent[3]
+        assert "memory_limit" in sent[1] and "memory_limit" in sent[3] and "copy" in sent[2].lower()
+        assert wh.fetchall("select current_setting('threads'), current_setting('memory_limit'), "
+                           "current_setting('enable_progress_bar')") == before
+    wh.dispose()

@@ -54,6 +54,9 @@ class Engine:
     export_stream: ClassVar[str] = "paged"
     # DML inside BEGIN ... COMMIT is atomic (every ledger transition relies on it where it is true).
     transactional_dml: ClassVar[bool] = True
+    # ``UPDATE ... RETURNING`` answers the rows it changed: a ledger transition is then one conditional UPDATE
+    # (DuckDB's driver reports no rowcount for an UPDATE, so rowcount is not the test). False: read, then update.
+    update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
     text_type: ClassVar[str] = "varchar"
     # Why `vanbulk run` (and every command that reads or writes the ledger) refuses this engine for now, in one
@@ -123,6 +126,17 @@ class Engine:
             "select column_name from information_schema.columns where table_schema = :s and table_name = :n "
             "order by ordinal_position"), {"s": schema, "n": name}).all()
         return [r[0] for r in rows] or None
+
+    def schema_columns(self, conn: Connection, schema: str) -> dict[str, list[str]] | None:
+        """Every table's and view's columns in a schema, in order (``{}``: no such schema), in one catalogue
+        query: what ``Warehouse.introspection_cached`` keeps for a run. None: the engine cannot say in one query
+        (each relation is then asked on its own)."""
+        out: dict[str, list[str]] = {}
+        for table, column in conn.execute(sa.text(
+                "select table_name, column_name from information_schema.columns where table_schema = :s "
+                "order by table_name, ordinal_position"), {"s": schema}):
+            out.setdefault(table, []).append(column)
+        return out
 
     def relation_exists(self, conn: Connection, schema: str, name: str) -> bool:
         return bool(conn.execute(sa.text(

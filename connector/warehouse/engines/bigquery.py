@@ -292,6 +292,9 @@ class BigQueryEngine(Engine):
     def relation_exists(self, conn: Connection, schema: str, name: str) -> bool:
         return self.columns(conn, schema, name) is not None
 
+    def schema_columns(self, conn: Connection, schema: str) -> dict[str, list[str]] | None:
+        return None  # API calls per table (get_table), not a catalogue query: nothing to gain from a cache
+
     def create_table_sql(self, relation: str, columns: Sequence[tuple[str, str]],
                          primary_key: Sequence[str] = ()) -> str:
         return super().create_table_sql(relation, columns, ())  # not enforced: the claim MERGE guards instead

@@ -38,6 +38,7 @@ class DuckDBEngine(Engine):
     writer_lock = "file"
     bulk_load = "read_csv"
     export_stream = "copy"
+    update_returning = True
     text_type = "varchar"
 
     def file_path(self, url: sa.URL) -> str | None:
@@ -87,20 +88,14 @@ class DuckDBEngine(Engine):
             try:
                 with warehouse.connect() as c:
                     raw.append(c.connection.dbapi_connection)
-                    wanted = {**_EXPORT_SETTINGS, "memory_limit": memory_limit}
-                    saved = {k: c.execute(sa.text(f"select current_setting('{k}')")).scalar() for k in wanted}
+                    wanted = {k: v for k, v in {**_EXPORT_SETTINGS, "memory_limit": memory_limit}.items() if v}
+                    changed = _export_settings(c, wanted)
                     try:
-                        for k, v in wanted.items():
-                            if v:
-                                c.execute(sa.text(f"set {k} = {v}"))
-                        c.commit()
                         with c.begin():
                             c.execute(sa.text(f"copy ({rows_query}) to {_lit(pipe)} "
                                               "(format csv, header false, force_quote *, new_line '\r\n')"))
                     finally:  # instance-wide settings: give other connections theirs back
-                        for k, v in saved.items():
-                            c.execute(sa.text(f"set {k} = '{v}'"))
-                        c.commit()
+                        _set_all(c, changed)
             except BaseException as exc:  # noqa: BLE001 - handed to the reading thread
                 failure.append(exc)
                 if use_fifo:  # if DuckDB never opened the pipe, the reader waits in open(): let it see EOF
@@ -186,6 +181,24 @@ class DuckDBEngine(Engine):
     def location(self, url: str, base: Path | None) -> str:
         p = Path(url.split(":///", 1)[1].split("?", 1)[0])
         return str((base / p if base is not None and not p.is_absolute() else p).resolve())
+
+
+def _set_all(c: Connection, values: Mapping[str, str]) -> None:
+    """Every ``set`` in one statement (DuckDB runs a semicolon-separated batch), committed."""
+    if values:
+        c.execute(sa.text("; ".join(f"set {k} = {v}" for k, v in values.items()).replace(":", "\\:")))
+    c.commit()
+
+
+def _export_settings(c: Connection, wanted: Mapping[str, str]) -> dict[str, str]:
+    """Apply ``wanted`` (SQL literals) with one read of the current values and one ``set`` batch, only for the
+    settings that differ; returns what restores those (two statements per export, not one per setting)."""
+    names = list(wanted)
+    current = c.execute(sa.text("select " + ", ".join(f"current_setting('{k}')" for k in names))).one()
+    changed = {k: v for k, v, now in zip(names, wanted.values(), current)
+               if str(now).lower() != str(v).strip("'").lower()}
+    _set_all(c, {k: wanted[k] for k in changed})
+    return {k: _lit(str(now)) for k, now in zip(names, current) if k in changed}
 
 
 def _release_reader(pipe: Path, reader_done: threading.Event) -> None:

@@ -37,6 +37,7 @@ class PostgresEngine(Engine):
     writer_lock = "advisory"
     bulk_load = "copy"
     export_stream = "copy"
+    update_returning = True
     text_type = "text"
 
     @classmethod

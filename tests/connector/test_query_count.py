@@ -1,0 +1,120 @@
+"""Statements a small run sends to the warehouse (issue 20 item 3; the demo-sized figures: bench/bench_queries.py).
+
+Counted with SQLAlchemy's ``before_cursor_execute`` on every engine in the process (the run's own Warehouse
+included), plus PostgreSQL's raw ``COPY`` cursor; no timing. Each test pins one reduction: a plan with nothing
+to send exports nothing, the views are looked up once per schema per run, and the accounting stays the same."""
+
+from __future__ import annotations
+
+import functools
+import re
+from contextlib import contextmanager
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from connector.preflight import run_preflight
+from connector.run import run
+from connector.simulator import SimulatorConfig
+from tests.connector.test_accounting import _ac_rows, make_view, settings_for
+
+FAST = SimulatorConfig(pending_seconds=0.0, seconds_per_1000_rows=0.0, min_processing_seconds=0.0)
+NO_GX = functools.partial(run_preflight, gx=False)
+CF_ROWS = [{"source_row_key": f"cf-{i}", "VanID": str(100000 + i), "CF103": "Driving"} for i in (1, 2)]
+TYPES = ["ActivistCode", "ApplyContactCustomFields"]
+
+
+@contextmanager
+def counting():
+    sent: list[str] = []
+
+    def on_execute(conn, cursor, statement, *a):
+        sent.append(" ".join(statement.split()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    try:
+        yield sent
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+
+
+def _views(s) -> None:
+    make_view(s.warehouse_url, "ActivistCode", _ac_rows())
+    make_view(s.warehouse_url, "ApplyContactCustomFields", CF_ROWS)
+
+
+def _run(s):
+    return run(s, TYPES, skip_dbt=True, preflight=NO_GX, simulator_config=FAST,
+               static_values={"ApplyContactCustomFields": {"CustomFieldGroupID": "501"}})
+
+
+def _copies(sent: list[str]) -> list[str]:
+    return [q for q in sent if re.match(r"copy \(", q, re.I)]
+
+
+def test_a_run_with_nothing_to_send_exports_nothing(tmp_path):
+    s = settings_for(tmp_path)
+    _views(s)
+    first = _run(s)
+    assert [first.mapping_types[n].sent for n in TYPES] == [2, 2], first.render()
+    with counting() as sent:
+        second = _run(s)
+    assert second.ok and second.status == "success", second.render()
+    for n in TYPES:  # every row accounted the same way: unchanged, nothing sent, no chunk
+        m = second.mapping_types[n]
+        assert (m.rows_checked, m.unchanged, m.to_send, m.sent, m.chunks, m.rejected) == (2, 2, 0, 0, 0, 0), n
+    assert _copies(sent) == []  # was one COPY (and DuckDB's settings around it) per mapping type
+    assert not (Path(s.state_dir) / "exports" / second.run_id).exists()
+
+
+
+
+def test_views_are_looked_up_once_per_schema_per_run(tmp_path):
+    s = settings_for(tmp_path)
+    _views(s)
+    asked: list[tuple] = []
+
+    def on_execute(conn, cursor, statement, parameters, *a):
+        if "information_schema" in statement.lower():
+            asked.append(tuple(parameters.values()) if isinstance(parameters, dict) else tuple(parameters or ()))
+
+    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
+    try:
+        summary = _run(s)
+    finally:
+        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
+    assert [summary.mapping_types[n].sent for n in TYPES] == [2, 2], summary.render()
+    # one catalogue query per schema: the ledger's (main), the demo seeds' (van_input), the staging views', their
+    # `_dropped` models' (was one per view and question: 19 here, 112 in a demo run)
+    assert sorted(asked) == [("main",), ("van_input",), ("van_staging",), ("van_staging_dropped",)], asked
+
+
+def test_the_cache_forgets_a_schema_on_ddl_and_around_dbt(tmp_path):
+    from connector.warehouse import Warehouse
+
+    wh = Warehouse(f"duckdb:///{tmp_path}/w.duckdb")
+    wh.execute("create schema stg")
+    wh.execute("create table stg.a (x int)")
+    with wh.kept_open(), wh.introspection_cached():
+        with counting() as sent:
+            assert wh.columns("a", "stg") == ["x"] and not wh.relation_exists("b", "stg")
+            assert wh.describe("a", "stg") == ["x"] and wh.relation_exists("a", "stg")
+        assert len(sent) == 1
+        wh.execute("create table main.t as select * from stg.a")  # reads stg, changes main: stg stays cached
+        with counting() as sent:
+            assert wh.relation_exists("a", "stg")
+        assert sent == []
+        wh.execute('create view "stg"."b" as select x, 1 as y from stg.a')  # DDL of this handle: forgotten
+        assert wh.columns("b", "stg") == ["x", "y"]
+        with wh.released():  # dbt works here, in another process
+            other = Warehouse(wh.url)
+            other.execute("drop view stg.b")
+            other.execute("create view stg.c as select 1 as z")
+            other.dispose()
+        assert not wh.relation_exists("b", "stg") and wh.columns("c", "stg") == ["z"]
+        with wh.begin() as c:  # seen by other connections only once committed: forgotten again then
+            c.execute(sa.text("create table stg.d (w int)"))
+            assert not wh.relation_exists("d", "stg")  # another connection: not committed yet
+        assert wh.relation_exists("d", "stg")
+    wh.dispose()
