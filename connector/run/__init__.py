@@ -267,7 +267,14 @@ def _serve_after_interrupt(rt, run_id: str) -> None:
         return
     rt.events.emit("serving_after_interrupt", f"interrupted: serving {len(keys)} submitted file(s) until VAN has "
                    f"fetched them (at most {INTERRUPT_FETCH_WAIT_SECONDS:.0f}s; Ctrl-C again to stop now)")
-    rt.host.wait_until_fetched(keys, INTERRUPT_FETCH_WAIT_SECONDS)
+    try:
+        left = rt.host.wait_until_fetched(keys, INTERRUPT_FETCH_WAIT_SECONDS)
+    except KeyboardInterrupt:  # the second Ctrl-C: stop now, and say what that means
+        left = rt.host.wait_until_fetched(keys, 0)
+    if left:  # what really happens to them: the host stops with this process
+        rt.events.emit("files_not_fetched", f"interrupted: VAN had not fetched {len(left)} of the submitted file(s) "
+                       "when the local host stopped: those jobs will fail at VAN (file unavailable); `vanbulk run "
+                       "--resume` collects them and sends their rows again", level=logging.WARNING, files=len(left))
 
 
 INTERRUPT_FETCH_WAIT_SECONDS = 15.0

@@ -89,3 +89,34 @@ def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, si
     assert again.returncode in (0, 1), again.stdout + again.stderr
     _no_row_applied_twice(simulator, complete=True)
     assert len(simulator.store.jobs()) == 3  # the two jobs, + the retry of the row VAN failed
+
+
+@pytest.mark.slow
+def test_files_van_did_not_fetch_are_named_and_resume_sends_their_rows(tmp_path, simulator):
+    """Issue 22 #5: the message must say what really happens to files the local host stops serving. The jobs are
+    held Pending (nothing fetched) past the run's serving time after Ctrl-C: it names the files VAN will not get;
+    those jobs fail at VAN, and `--resume` collects them and sends their rows again, each row applied once."""
+    simulator.hold_jobs()
+    url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
+    seen = []
+    for line in proc.stderr:
+        seen.append(line)
+        if "export + submit: 2 job(s)" in line:
+            break
+    proc.send_signal(signal.SIGINT)
+    for line in proc.stderr:
+        seen.append(line)
+        if "until VAN has fetched them" in line:
+            break
+    out, err = proc.communicate(timeout=120)  # it serves for its own INTERRUPT_FETCH_WAIT_SECONDS, then stops
+    assert proc.returncode == 130, out + "".join(seen) + err
+    assert "VAN had not fetched 2 of the submitted file(s)" in err and "will fail at VAN" in err, err
+    simulator.release_jobs()
+    deadline = time.time() + 60
+    while any(j["status"] not in ("Completed", "CompletedWithErrors", "Failed") for j in simulator.store.jobs()):
+        assert time.time() < deadline
+        time.sleep(0.1)
+    assert {j["status"] for j in simulator.store.jobs()} == {"Failed"}  # the host was gone when VAN fetched
+    again = subprocess.run(CMD + ["--resume"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=300)
+    assert again.returncode in (0, 1), again.stdout + again.stderr
+    _no_row_applied_twice(simulator, complete=True)
