@@ -29,11 +29,11 @@ class _NoKeys:
 
 
 class DuckDBWithoutKeys(_NoKeys, DuckDBEngine):
-    pass
+    """DuckDB taking the MERGE claim (and no primary key on the row state)."""
 
 
 class PostgresWithoutKeys(_NoKeys, PostgresEngine):
-    pass
+    """PostgreSQL taking the MERGE claim (and no primary key on the row state)."""
 
 
 def _ledger(wh: Warehouse, schema: str, merge_form: bool) -> Ledger:
@@ -54,7 +54,7 @@ def _seed(L: Ledger, job: str, run: str, keys: list[str]) -> None:
 
 
 class _Lost(Exception):
-    pass
+    """The claim got fewer rows than the job carries: rolled back."""
 
 
 def _claim(L: Ledger, job: str, run: str) -> bool:
