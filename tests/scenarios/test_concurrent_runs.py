@@ -19,20 +19,25 @@ def test_second_run_says_another_is_in_progress(tmp_path, warehouse_env, simulat
     env = _env(tmp_path, simulator, extra)
     simulator.hold_jobs()  # the first run's jobs stay Pending at VAN until the checks below are done
     first = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline = time.time() + 300  # a bound on a hung run, not a synchronisation
-    while len(simulator.store.jobs()) < 2:  # the first run is at VAN with both jobs, waiting for them
-        assert first.poll() is None, first.communicate()
-        assert time.time() < deadline
-        time.sleep(0.05)
-    for args in (CMD, [VANBULK, "status"], [VANBULK, "retry-failed"]):
-        second = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
-        assert second.returncode == 2, second.stdout + second.stderr  # could not run: exit 2
-        err = [line for line in second.stderr.splitlines() if not line[:2].isdigit()]  # without log lines
-        assert any(e.startswith("error: another vanbulk run (pid ") for e in err), second.stderr
-        assert err == [next(e for e in err if e.startswith("error: another vanbulk run (pid "))], second.stderr
-        assert f"pid {first.pid} " in err[0] and "Traceback" not in second.stderr
-    assert {j["status"] for j in simulator.store.jobs()} == {"Pending"}  # still held: the checks ran mid-run
-    simulator.release_jobs()
+    try:
+        deadline = time.time() + 300  # a bound on a hung run, not a synchronisation
+        while len(simulator.store.jobs()) < 2:  # the first run is at VAN with both jobs, waiting for them
+            assert first.poll() is None, first.communicate()
+            assert time.time() < deadline
+            time.sleep(0.05)
+        for args in (CMD, [VANBULK, "status"], [VANBULK, "retry-failed"]):
+            second = subprocess.run(args, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120)
+            assert second.returncode == 2, second.stdout + second.stderr  # could not run: exit 2
+            err = [line for line in second.stderr.splitlines() if not line[:2].isdigit()]  # without log lines
+            assert any(e.startswith("error: another vanbulk run (pid ") for e in err), second.stderr
+            assert err == [next(e for e in err if e.startswith("error: another vanbulk run (pid "))], second.stderr
+            assert f"pid {first.pid} " in err[0] and "Traceback" not in second.stderr
+        assert {j["status"] for j in simulator.store.jobs()} == {"Pending"}  # still held: the checks ran mid-run
+        simulator.release_jobs()
+    except BaseException:
+        first.kill()  # a failed check must not leave the held run behind
+        first.communicate()
+        raise
     out, errs = first.communicate(timeout=300)
     assert first.returncode == 1, out + errs  # completed; ac-4 is a row VAN fails
     assert len(simulator.store.jobs()) == 2

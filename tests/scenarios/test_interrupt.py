@@ -57,12 +57,13 @@ def test_interrupted_run_exits_130_and_resumes(sig, tmp_path, simulator):
 
 
 @pytest.mark.slow
-def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, simulator):
+def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, simulator, request):
     """Ctrl-C right after the POSTs, before VAN reads the files from the local host (which stops with the
     process): the run serves them until fetched, so no job fails for it and nothing is sent again. The jobs are
     held Pending (nothing fetched) until the run says it is serving them."""
     simulator.hold_jobs()
     url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
+    request.addfinalizer(lambda: proc.poll() is None and proc.kill())  # a failed check leaves no held run behind
     seen = []
     for line in proc.stderr:  # both POSTs answered and recorded: the run is waiting for VAN
         seen.append(line)
@@ -92,12 +93,13 @@ def test_an_interrupted_run_serves_its_files_until_van_fetched_them(tmp_path, si
 
 
 @pytest.mark.slow
-def test_files_van_did_not_fetch_are_named_and_resume_sends_their_rows(tmp_path, simulator):
+def test_files_van_did_not_fetch_are_named_and_resume_sends_their_rows(tmp_path, simulator, request):
     """Issue 22 #5: the message must say what really happens to files the local host stops serving. The jobs are
     held Pending (nothing fetched) past the run's serving time after Ctrl-C: it names the files VAN will not get;
     those jobs fail at VAN, and `--resume` collects them and sends their rows again, each row applied once."""
     simulator.hold_jobs()
     url, env, proc = _run_until_two_jobs_posted(tmp_path, simulator)
+    request.addfinalizer(lambda: proc.poll() is None and proc.kill())  # a failed check leaves no held run behind
     seen = []
     for line in proc.stderr:
         seen.append(line)
