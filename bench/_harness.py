@@ -38,3 +38,25 @@ def entry_point(child: Callable[..., dict], main: Callable[[], int]) -> None:
         print(json.dumps(child(*sys.argv[2:])))
         sys.exit(0)
     sys.exit(main())
+
+
+def stage_timer() -> tuple[dict[str, float], Callable[[str, Callable], Callable]]:
+    """``(spent, timed)``: ``timed(stage, fn)`` wraps ``fn`` so the seconds spent in it add up in ``spent[stage]``
+    (the benches wrap the run's step functions to split a whole run into its stages)."""
+    import collections
+    import functools
+    import time
+
+    spent: dict[str, float] = collections.defaultdict(float)
+
+    def timed(stage: str, fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def wrapper(*a, **kw):
+            t = time.perf_counter()
+            try:
+                return fn(*a, **kw)
+            finally:
+                spent[stage] += time.perf_counter() - t
+        return wrapper
+
+    return spent, timed

@@ -20,7 +20,6 @@ minutes): the stages are measured inside the run, each against the same run's to
 
 from __future__ import annotations
 
-import collections
 import json
 import os
 import shutil
@@ -29,7 +28,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import entry_point, peak_rss_mb, run_child
+from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
 
 ROWS = int(os.environ.get("BENCH_E2E_ROWS", 1_000_000))  # fewer only for trying the bench out
 MT = "ActivistCode"
@@ -71,16 +70,7 @@ def child(project: str) -> dict:
     from connector.simulator import SimulatorConfig
     from connector.simulator import processing
 
-    spent: dict[str, float] = collections.defaultdict(float)
-
-    def timed(stage: str, fn):
-        def wrapper(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                spent[stage] += time.perf_counter() - t
-        return wrapper
+    spent, timed = stage_timer()
 
     dbt_runner.build = timed("dbt", dbt_runner.build)
     run_pkg.plan_run = timed("plan", run_pkg.plan_run)

@@ -21,7 +21,6 @@ of ``REPEAT`` runs, each in its own process; the first run, minutes on a shared 
 
 from __future__ import annotations
 
-import collections
 import os
 import sqlite3
 import statistics
@@ -30,7 +29,7 @@ import time
 import uuid
 from pathlib import Path
 
-from bench._harness import entry_point, peak_rss_mb, run_child
+from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
 
 URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROWS = int(os.environ.get("BENCH_PG_ROWS", 1_000_000))  # fewer only for trying the bench out
@@ -123,16 +122,7 @@ def _first_run(src: str, project: Path) -> dict:
     from connector.ledger import Ledger
     from connector.simulator import SimulatorConfig, processing
 
-    spent: dict[str, float] = collections.defaultdict(float)
-
-    def timed(stage: str, fn):
-        def wrapper(*a, **kw):
-            t = time.perf_counter()
-            try:
-                return fn(*a, **kw)
-            finally:
-                spent[stage] += time.perf_counter() - t
-        return wrapper
+    spent, timed = stage_timer()
 
     run_pkg.plan_run = timed("plan", run_pkg.plan_run)
     submit.export_query = timed("export", submit.export_query)
@@ -216,7 +206,7 @@ def main() -> int:
               + ("   (not the connector's)" if name in ("download", "VAN processing", "host") else ""))
     print(f"connector (plan + export + submit + load_results) {c_med:.2f}s {[round(x, 2) for x in conn]}; "
           f"the whole run {total:.1f}s (with VAN's processing and polling), peak RSS {r['peak_rss_mb']:.0f} MB")
-    print(f"seq_tup_read over the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["seq_tup_read"].items())
+    print("seq_tup_read over the run: " + ", ".join(f"{k} {v:,}" for k, v in sorted(r["seq_tup_read"].items())
                                                      if k in ("van_bulk_job_rows", "van_bulk_plan_rows",
                                                               "van_bulk_row_state", "van_bulk_row_results")))
     ratio = c_med / floor

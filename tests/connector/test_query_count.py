@@ -8,35 +8,20 @@ from __future__ import annotations
 
 import functools
 import re
-from contextlib import contextmanager
 from pathlib import Path
 
-import pytest
 import sqlalchemy as sa
 
 from connector.preflight import run_preflight
 from connector.run import run
 from connector.simulator import SimulatorConfig
+from tests.helpers.statements import counting_statements
 from tests.connector.test_accounting import _ac_rows, make_view, settings_for
 
 FAST = SimulatorConfig(pending_seconds=0.0, seconds_per_1000_rows=0.0, min_processing_seconds=0.0)
 NO_GX = functools.partial(run_preflight, gx=False)
 CF_ROWS = [{"source_row_key": f"cf-{i}", "VanID": str(100000 + i), "CF103": "Driving"} for i in (1, 2)]
 TYPES = ["ActivistCode", "ApplyContactCustomFields"]
-
-
-@contextmanager
-def counting():
-    sent: list[str] = []
-
-    def on_execute(conn, cursor, statement, *a):
-        sent.append(" ".join(statement.split()))
-
-    sa.event.listen(sa.engine.Engine, "before_cursor_execute", on_execute)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(sa.engine.Engine, "before_cursor_execute", on_execute)
 
 
 def _views(s) -> None:
@@ -58,7 +43,7 @@ def test_a_run_with_nothing_to_send_exports_nothing(tmp_path):
     _views(s)
     first = _run(s)
     assert [first.mapping_types[n].sent for n in TYPES] == [2, 2], first.render()
-    with counting() as sent:
+    with counting_statements() as sent:
         second = _run(s)
     assert second.ok and second.status == "success", second.render()
     for n in TYPES:  # every row accounted the same way: unchanged, nothing sent, no chunk
@@ -97,12 +82,12 @@ def test_the_cache_forgets_a_schema_on_ddl_and_around_dbt(tmp_path):
     wh.execute("create schema stg")
     wh.execute("create table stg.a (x int)")
     with wh.kept_open(), wh.introspection_cached():
-        with counting() as sent:
+        with counting_statements() as sent:
             assert wh.columns("a", "stg") == ["x"] and not wh.relation_exists("b", "stg")
             assert wh.describe("a", "stg") == ["x"] and wh.relation_exists("a", "stg")
         assert len(sent) == 1
         wh.execute("create table main.t as select * from stg.a")  # reads stg, changes main: stg stays cached
-        with counting() as sent:
+        with counting_statements() as sent:
             assert wh.relation_exists("a", "stg")
         assert sent == []
         wh.execute('create view "stg"."b" as select x, 1 as y from stg.a')  # DDL of this handle: forgotten

@@ -3,27 +3,12 @@ the state machine does not allow is refused with the same ``LedgerStateError`` a
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 
 import pytest
-import sqlalchemy as sa
 
 from connector.ledger import JobState, LedgerStateError
 from connector.ledger.schema import JOBS
-
-
-@contextmanager
-def counting(ledger):
-    sent: list[str] = []
-
-    def on_execute(conn, cursor, statement, *a):
-        sent.append(" ".join(statement.split()))
-
-    sa.event.listen(ledger.wh.engine, "before_cursor_execute", on_execute)
-    try:
-        yield sent
-    finally:
-        sa.event.remove(ledger.wh.engine, "before_cursor_execute", on_execute)
+from tests.helpers.statements import counting_statements
 
 
 def _job(ledger, run: str = "r1") -> str:
@@ -38,12 +23,12 @@ def _state(ledger, job: str) -> tuple:
 
 def test_a_transition_is_one_statement(ledger):
     job = _job(ledger)
-    with counting(ledger) as sent:
+    with counting_statements(ledger.wh.engine) as sent:
         ledger.mark_uploaded(job, "file:///x.zip", "r1/x.zip")
     assert len(sent) == 1 and sent[0].lower().startswith("update"), sent
     ledger.transition(job, JobState.SUBMITTING)
     ledger.mark_submitted(job, 42)
-    with counting(ledger) as sent:
+    with counting_statements(ledger.wh.engine) as sent:
         for status in ("Pending", "InProgress", "InProgress"):  # polling -> polling: allowed, every poll
             ledger.mark_polled(job, status)
     assert len(sent) == 3, sent

@@ -9,6 +9,7 @@ An engine is stateless and takes plain values (URLs, SQL text, paths, SQLAlchemy
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Callable, ClassVar, Iterator, Mapping, Sequence
@@ -31,8 +32,10 @@ class LockHeld:
             release()
 
 
-class Engine:
-    """Capability flags + the operations that differ between warehouses. Subclasses override both."""
+class Engine(ABC):
+    """Capability flags + the operations that differ between warehouses. Subclasses override both; the abstract
+    ones every engine must have (its bulk paths and its dbt profile); the defaults are DuckDB's spellings, the
+    portable ones."""
 
     # -- identity -------------------------------------------------------------------------------
     name: ClassVar[str] = "ansi"  # SQLAlchemy's dialect name
@@ -157,14 +160,14 @@ class Engine:
         return f"alter table {relation} add column {self.quote(column)} {type_sql}"
 
     # -- bulk paths -----------------------------------------------------------------------------------
+    @abstractmethod
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
         """A relation over a CSV file (header line, every field quoted, RFC 4180) whose text columns are ``c0`` ..
         ``c{ncols-1}``; a quoted empty field is '' and an unquoted one NULL. Lives for the transaction."""
-        raise NotImplementedError(f"{self.name}: no engine-side CSV reader")
 
+    @abstractmethod
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         """Append a CSV file (header of ``columns``; NULL an unquoted empty field) to a typed table."""
-        raise NotImplementedError(f"{self.name}: no bulk load")
 
     def refresh_statistics(self, conn: Connection, relations: Sequence[str]) -> None:
         """After a bulk fill of ``relations``, inside its transaction: planner statistics where the engine's planner
@@ -180,8 +183,10 @@ class Engine:
     @contextmanager
     def copy_out(self, warehouse: Any, rows_query: str, workdir: Path, *, memory_limit: str | None
                  ) -> Iterator[tuple[Iterator[bytes], bool]]:
-        """``(blocks of CSV rows without a header, rows end in LF only)`` written by the engine itself."""
-        raise NotImplementedError(f"{self.name}: no engine-side CSV export")
+        """``(blocks of CSV rows without a header, rows end in LF only)`` written by the engine itself. Called only
+        for ``export_stream == "copy"``; a "paged" engine's rows go through ``Warehouse.stream`` and the
+        connector's CSV writer (connector/export.py), so it has none."""
+        raise NotImplementedError(f"{self.name} exports {self.export_stream}: no engine-side CSV export")
         yield  # pragma: no cover
 
     def is_out_of_memory(self, exc: BaseException) -> bool:
@@ -197,13 +202,13 @@ class Engine:
         return LockHeld(lambda: None), None
 
     # -- dbt -----------------------------------------------------------------------------------------
+    @abstractmethod
     def url_from_profile(self, out: Mapping[str, Any], dbt_dir: Path, where: str) -> tuple[str, str]:
         """``(warehouse URL, schema)`` from a rendered dbt profile output of this engine's ``type``."""
-        raise NotImplementedError(f"{self.name}: no dbt profile support")
 
+    @abstractmethod
     def dbt_env(self, url: str, project_dir: Path, schema_hint: str | None) -> dict[str, str]:
         """The ``VANBULK_*`` variables the packaged profiles.yml reads to reach the same warehouse."""
-        raise NotImplementedError(f"{self.name}: dbt cannot be pointed at this URL")
 
     def location(self, url: str, base: Path | None) -> str:
         """Where the data lives, without credentials (to compare two URLs)."""

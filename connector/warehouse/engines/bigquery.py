@@ -320,8 +320,8 @@ class BigQueryEngine(Engine):
             client.load_table_from_file(f, table_id, job_config=config).result()
 
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
-        """A scratch table in the dataset (text columns), filled by one load job; dropped by the caller's
-        ``drop_scratch``. BigQuery's temporary tables live only inside a multi-statement script."""
+        """A scratch table in the dataset (text columns), filled by one load job, that BigQuery deletes by itself
+        a day later (its expiration): BigQuery's temporary tables live only inside a multi-statement script."""
         from google.cloud import bigquery
 
         client = conn.connection.dbapi_connection._client
@@ -332,6 +332,9 @@ class BigQueryEngine(Engine):
                                         schema=schema, allow_quoted_newlines=True)
         with open(path, "rb") as f:
             client.load_table_from_file(f, table_id, job_config=config).result()
+        table = client.get_table(table_id)
+        table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
+        client.update_table(table, ["expires"])
         return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
 
     def is_concurrent_update(self, exc: BaseException) -> bool:

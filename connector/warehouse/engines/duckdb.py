@@ -51,12 +51,6 @@ class DuckDBEngine(Engine):
     def concat_skipping_nulls(self, parts: Sequence[str]) -> str:
         return f"concat({', '.join(parts)})"  # concat() skips NULL arguments: the cheapest form
 
-    def matches_icase(self, expr: str, pattern: str) -> str:
-        return f"regexp_matches({expr}, '{pattern.replace(chr(39), chr(39) * 2)}', 'i')"
-
-    def try_bigint(self, expr: str) -> str:
-        return f"try_cast({expr} as bigint)"
-
     # -- bulk paths ---------------------------------------------------------------------------------
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols))
