@@ -47,12 +47,15 @@ _DDL_TARGET = re.compile(
 
 def _interrupted(exc: BaseException) -> bool:
     """DuckDB takes SIGINT while it runs a statement and raises ``RuntimeError("Query interrupted")`` (caused by
-    the KeyboardInterrupt), or its ``InterruptException``: the user's Ctrl-C, to be handled as one."""
+    the KeyboardInterrupt), or its ``InterruptException``: the user's Ctrl-C, to be handled as one. A Ctrl-C
+    inside SQLAlchemy's own code mid-statement leaves the transaction invalid, and leaving ``begin()`` then
+    raises "Can't reconnect until invalid transaction is rolled back" *during* the KeyboardInterrupt (its
+    ``__context__``): that is the Ctrl-C too (seen under load: the run ended with exit 2 instead of 130)."""
     seen = 0
     while exc is not None and seen < 5:
         if isinstance(exc, KeyboardInterrupt) or type(exc).__name__ == "InterruptException":
             return True
-        exc = getattr(exc, "orig", None) or exc.__cause__
+        exc = getattr(exc, "orig", None) or exc.__cause__ or exc.__context__
         seen += 1
     return False
 

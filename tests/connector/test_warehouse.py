@@ -55,3 +55,24 @@ def test_ctrl_c_inside_a_duckdb_statement_is_a_keyboard_interrupt(tmp_path):
                        capture_output=True, text=True, timeout=120,
                        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     assert r.stdout.strip() == "KeyboardInterrupt", r.stdout + r.stderr
+
+
+def test_an_invalid_transaction_left_by_ctrl_c_is_the_ctrl_c():
+    """Under load a Ctrl-C landed inside SQLAlchemy mid-statement; leaving `begin()` then raised SQLAlchemy's
+    "Can't reconnect until invalid transaction is rolled back" during the KeyboardInterrupt, and the run ended
+    with that error (exit 2) instead of as interrupted (exit 130)."""
+    import sqlalchemy as sa
+
+    from connector.warehouse import _interrupted
+
+    def raised_during_ctrl_c():
+        try:
+            raise KeyboardInterrupt
+        except KeyboardInterrupt:
+            raise sa.exc.PendingRollbackError("Can't reconnect until invalid transaction is rolled back")
+
+    try:
+        raised_during_ctrl_c()
+    except sa.exc.PendingRollbackError as exc:
+        assert _interrupted(exc)
+    assert not _interrupted(sa.exc.PendingRollbackError("a rollback the user did not cause"))
