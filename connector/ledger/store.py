@@ -261,6 +261,7 @@ class Ledger:
         key_idx = list(columns).index("source_row_key")
         src = self.wh.ops.csv_relation(c, Path(csv_path), len(columns), "job_file")
         c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from {src} where c{key_idx} <> ''"), p)
+        self.wh.ops.release_relation(c, src)
         return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
@@ -418,12 +419,13 @@ class Ledger:
     def _load_result_files(self, c, job: Mapping[str, Any], rf: ResultFiles) -> None:
         """Insert the rows of every result file with one statement over the engine's reading of each file
         (``Engine.csv_relation``: DuckDB ``read_csv``, PostgreSQL ``COPY`` into a temporary table; all text)."""
-        per_file = []
+        per_file, sources = [], []
         for f in rf.files:
             header = read_header(f.path)
             if not header:
                 continue
             source = self.wh.ops.csv_relation(c, Path(f.path), len(header), f"results_{int(f.file_no)}")
+            sources.append(source)
             per_file.append(result_rows_sql(header, rf.mapping_types, source=source, file_no=f.file_no,
                                             ops=self.wh.ops))
         params = {"job_key": job["job_key"], "van_job_id": job.get("van_job_id"), "run_id": job.get("run_id"),
@@ -435,6 +437,8 @@ class Ledger:
         if inserted != carried:  # a key repeated in the result files: keep its first row only (rare; costs a window)
             c.execute(sa.text(f"delete from {rr} where job_key = :job_key"), params)
             c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=True)), params)
+        for source in sources:
+            self.wh.ops.release_relation(c, source)
 
     def mark_hosted_deleted(self, job_key: str) -> None:
         self._update(JOBS, "job_key", job_key, {"hosted_deleted_at": utcnow()})
@@ -448,14 +452,14 @@ class Ledger:
         """Rows' sync outcomes from their job's loaded results (only where that job is still the row's last).
         Without ``job_key``: every ``pending`` row whose job already has results (heals an older crash)."""
         st, rr = self.rel(ROW_STATE), self.rel(ROW_RESULTS)
-        where = f"{st}.job_key = :k" if job_key else f"{st}.outcome = '{RowOutcome.PENDING}'"
-        c.execute(sa.text(
-            f"update {st} set outcome = r.row_status, updated_at = :t, "
-            f"processed_hash = case when r.row_status = '{RowStatus.PROCESSED}' then {st}.row_hash "
-            f"else {st}.processed_hash end, "
-            f"processed_at = case when r.row_status = '{RowStatus.PROCESSED}' then :t else {st}.processed_at end "
-            f"from {rr} r where {where} and r.job_key = {st}.job_key and r.mapping_type = {st}.mapping_type "
-            f"and r.source_row_key = {st}.source_row_key"), {"k": job_key, "t": utcnow()})
+        where = "s.job_key = :k" if job_key else f"s.outcome = '{RowOutcome.PENDING}'"
+        c.execute(sa.text(  # the target aliased: BigQuery names a target column by alias or bare table name only
+            f"update {st} as s set outcome = r.row_status, updated_at = :t, "
+            f"processed_hash = case when r.row_status = '{RowStatus.PROCESSED}' then s.row_hash "
+            f"else s.processed_hash end, "
+            f"processed_at = case when r.row_status = '{RowStatus.PROCESSED}' then :t else s.processed_at end "
+            f"from {rr} r where {where} and r.job_key = s.job_key and r.mapping_type = s.mapping_type "
+            f"and r.source_row_key = s.source_row_key"), {"k": job_key, "t": utcnow()})
 
     def heal_row_state(self) -> None:
         """Before planning: a ``pending`` row whose job has loaded results, or was refused / abandoned, takes
@@ -466,8 +470,8 @@ class Ledger:
             for states, outcome in ((RESUBMITTABLE_JOB_STATES, RowOutcome.REFUSED),
                                     (AMBIGUOUS_JOB_STATES - {JobState.SUBMITTING}, RowOutcome.AMBIGUOUS)):
                 c.execute(sa.text(
-                    f"update {st} set outcome = :o, updated_at = :t where outcome = '{RowOutcome.PENDING}' and exists ("
-                    f"select 1 from {jobs} j where j.job_key = {st}.job_key and j.local_state in ({sql_list(states)}) "
+                    f"update {st} as s set outcome = :o, updated_at = :t where s.outcome = '{RowOutcome.PENDING}' "
+                    f"and exists (select 1 from {jobs} j where j.job_key = s.job_key and j.local_state in ({sql_list(states)}) "
                     f"and j.local_state <> '{JobState.EXPORTED}' and j.local_state <> '{JobState.UPLOADED}')"),
                     {"o": outcome.value, "t": utcnow()})
 
@@ -496,10 +500,10 @@ class Ledger:
                                          "and database_mode = :d and mapping_type = :mt"), p).scalar()
             if migrated:  # rows migrated from an older ledger: the current values stand for the version sent
                 c.execute(sa.text(
-                    f"update {st} set row_hash = x.row_hash, processed_hash = case when {st}.processed_at is not null "
-                    f"then x.row_hash end from {hashed} x where {st}.row_hash is null and {st}.api_target = :t "
-                    f"and {st}.database_mode = :d and {st}.mapping_type = :mt "
-                    f"and {st}.source_row_key = x.source_row_key"), p)
+                    f"update {st} as s set row_hash = x.row_hash, processed_hash = case when s.processed_at is not "
+                    f"null then x.row_hash end from {hashed} x where s.row_hash is null and s.api_target = :t "
+                    f"and s.database_mode = :d and s.mapping_type = :mt "
+                    f"and s.source_row_key = x.source_row_key"), p)
             # One pass: hash every passing row, join its state (and the job that last carried it), keep every
             # row that is not `unchanged`. A state row no passing row matches is `gone`, unless its key is still
             # in the view (rejected this run): that check runs on those few keys only (a correlated EXISTS in

@@ -46,16 +46,20 @@ def _availability(mt: MappingType, settings, available: set[str] | None) -> list
     return reasons
 
 
+_PASSING = "vanbulk_passing_rows"  # stands for the passing rows' subquery while the outer query is compiled
+
+
 def passing_rows_sql(warehouse: Warehouse, relation: str, columns: list[str], rejects_rel: str, run_id: str,
                      mapping_type: str) -> str:
     """All view columns of rows with a usable key and no reject for (run_id, mapping_type).
 
     Meant for ``sqlalchemy.text`` / ``Warehouse`` methods: colons in literals are escaped."""
     cols = ", ".join(f"v.{ident(c)}" for c in columns)
-    return (f"select {cols} from {relation} v where {is_set('v.source_row_key')} "
-            f"and not {has_surrounding_whitespace('v.source_row_key')} "
-            f"and not exists (select 1 from {rejects_rel} r where r.run_id = {text_lit(run_id)} "
-            f"and r.mapping_type = {text_lit(mapping_type)} and r.source_row_key = v.source_row_key)")
+    return warehouse.ops.compile_portable(
+        f"select {cols} from {relation} v where {is_set('v.source_row_key')} "
+        f"and not {has_surrounding_whitespace('v.source_row_key')} "
+        f"and not exists (select 1 from {rejects_rel} r where r.run_id = {text_lit(run_id)} "
+        f"and r.mapping_type = {text_lit(mapping_type)} and r.source_row_key = v.source_row_key)")
 
 
 def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
@@ -301,8 +305,9 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
                 cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in in_groups) + "))"
             res.split.append(gcols)
             res.split_categories.append(cat)
-            res.split_rows_sql.append(
-                f"select {', '.join('p.' + ident(c) for c in gcols)} from ({passing}) p where {cond}")
+            outer = warehouse.ops.compile_portable(  # the passing rows' SQL is compiled already
+                f"select {', '.join('p.' + ident(c) for c in gcols)} from {_PASSING} p where {cond}")
+            res.split_rows_sql.append(outer.replace(_PASSING, f"({passing})"))
     finish()
     return "checked"
 

@@ -42,17 +42,21 @@ def ensure_table(warehouse: Warehouse, schema: str) -> str:
     return rel
 
 
+_ROW_OPEN, _ROW_CLOSE = "row '", "' not sent: "  # around the row key in each message
+
+
 def record_dropped(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
                    relation: str, checked_at: datetime) -> int:
     """Idempotent per (run, mapping type): the dropped rows of ``relation`` into the table. Returns how many."""
     rel = warehouse.relation(TABLE, schema)
     params = {"r": run_id, "m": mapping_type, "t": checked_at}
     conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"), params)
-    reason_text = " ".join(f"when '{k}' then '{v}'" for k, v in REASONS.items())
+    lit = warehouse.ops.literal
+    reason_text = " ".join(f"when {lit(k)} then {lit(v)}" for k, v in REASONS.items())
     conn.execute(sa.text(
         f"insert into {rel} (run_id, mapping_type, source_row_key, reason, duplicate_rank, message, checked_at) "
         f"select :r, :m, d.source_row_key, d.drop_reason, d.duplicate_rank, "
-        f"'row ''' || coalesce(d.source_row_key, '(no key)') || ''' not sent: ' || case d.drop_reason "
+        f"{lit(_ROW_OPEN)} || coalesce(d.source_row_key, '(no key)') || {lit(_ROW_CLOSE)} || case d.drop_reason "
         f"{reason_text} else d.drop_reason end, :t from {relation} d"), params)
     # counted, not rowcount: DuckDB's driver reports -1 for insert ... select
     return int(conn.execute(sa.text(f"select count(*) from {rel} where run_id = :r and mapping_type = :m"),

@@ -138,13 +138,14 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
             conn.execute(sa.text(f"drop table if exists {batch}"))
             conn.execute(sa.text(f"create table {batch} as select * from {relation}"))
         return _per_rule(conn, targets, params, relation, rules)
+    ops = warehouse.ops
     on_view = lambda t: t.format(batch=relation)  # noqa: E731 - same substitution as sql.render / GX
     failing = " or ".join(f"({on_view(p[3])})" for p in parts) or "1 = 0"
     if batch is not None:
         # The one scan of the view: the rows any rule fails (a row stops at its first failing rule).
         conn.execute(sa.text(f"drop table if exists {batch}"))
-        conn.execute(sa.text(f"create table {batch} as select * from {relation} where {failing}"
-                             + (f" or ({keep_also})" if keep_also else "")))
+        conn.execute(sa.text(ops.compile_portable(f"create table {batch} as select * from {relation} where {failing}"
+                                                  + (f" or ({keep_also})" if keep_also else ""))))
         source, fmt = batch, (lambda t: t.format(batch=batch))
     else:
         source, fmt = f"(select * from {relation} where {failing})", on_view
@@ -152,8 +153,9 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         return Findings([], 0, 0)
     # Each rule's flag on the few candidate rows only: projecting 35 flags for every row costs twice the scan.
     flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
-    flagged = f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}"  # one name per view: no two
-    conn.execute(sa.text(f"create temp table {flagged} as select v.*, {flags} from {source} v"))  # queries alike
+    flagged, create = ops.scratch_table(f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}", schema)
+    # (one name per view: no two queries alike)
+    conn.execute(sa.text(ops.compile_portable(f"{create} {flagged} as select v.*, {flags} from {source} v")))
     sev = [severity_of(r) for r in rules]
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
     counted = conn.execute(sa.text(
@@ -164,13 +166,14 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     counted = [int(n or 0) for n in counted]
     for kind, rel in targets.items():
         branches = [
-            f"select source_row_key, cast({lit_rule(r.rule)} as varchar) as rule, {fmt(p[0])} as column_name, "
+            f"select source_row_key, cast({ops.literal(r.rule)} as {ops.text_type}) as rule, "
+            f"{fmt(p[0])} as column_name, "
             f"{fmt(p[1])} as value, {fmt(p[2])} as message from {flagged} where pf_{i}"
             for i, (r, p) in enumerate(zip(rules, parts)) if sev[i] == kind and counted[i]]
         if branches:
-            conn.execute(sa.text(
+            conn.execute(sa.text(ops.compile_portable(
                 f"insert into {rel} ({', '.join(COLUMNS)}) select :run_id, :mt, f.source_row_key, f.rule, "
-                f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f"), params)
+                f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f")), params)
     conn.execute(sa.text(f"drop table if exists {flagged}"))
     return Findings(counted[:len(parts)], counted[-2], counted[-1])
 
@@ -246,7 +249,7 @@ def write_blocked_rejects(conn: Connection, warehouse: Warehouse, schema: str, r
                 f"insert into {rel} ({cols}) values (:run_id, :mt, null, :rule, :col, null, :text, :ts)"),
                 {**params, "text": f"{n} row(s) without a source_row_key column: {text}"})
         return n
-    conn.execute(sa.text(
+    conn.execute(sa.text(warehouse.ops.compile_portable(
         f"insert into {rel} ({cols}) "
         f"select cast(:run_id as varchar), cast(:mt as varchar), v.source_row_key, cast(:rule as varchar), "
         f"cast(:col as varchar), cast(null as varchar), "
@@ -255,7 +258,7 @@ def write_blocked_rejects(conn: Connection, warehouse: Warehouse, schema: str, r
         f"where source_row_key is not null and trim(source_row_key) <> '') v "
         f"where not exists (select 1 from {rel} r where r.run_id = cast(:run_id as varchar) "
         f"and r.mapping_type = cast(:mt as varchar) "
-        f"and r.source_row_key = v.source_row_key)"), params)
+        f"and r.source_row_key = v.source_row_key)")), params)
     # rowcount of insert ... select is not reliable on every driver: count what was written.
     return int(conn.execute(sa.text(
         f"select count(*) from {rel} where run_id = :run_id and mapping_type = :mt and rule = :rule"),

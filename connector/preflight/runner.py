@@ -24,6 +24,7 @@ os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from connector.preflight.suites import mapping_type_of_suite, suite_name, write_suites  # noqa: E402
 from connector.warehouse import Warehouse  # noqa: E402
+from connector.warehouse.engines import Engine  # noqa: E402
 from connector.warehouse.gx_dialect import dispose_pools, gx_url, register  # noqa: E402
 
 log = logging.getLogger(__name__)
@@ -62,7 +63,7 @@ def docs_site(root: Path) -> Path:
     return Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
 
 
-def _context(root: Path, catalog, mapping_types: list[str]):
+def _context(root: Path, catalog, mapping_types: list[str], ops=None):
     """An in-memory GX context whose Data Docs site is on disk, holding this run's suites.
 
     Why not the file context in ``expectations/``: it re-reads and re-substitutes great_expectations.yml on
@@ -87,8 +88,16 @@ def _context(root: Path, catalog, mapping_types: list[str]):
     ctx = gx.get_context(mode="ephemeral", project_config=config)
     ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
     for name in mapping_types:
-        ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name))))
+        ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name), _compiler(ops))))
     return ctx
+
+
+def _compiler(ops):
+    """The engine's compile step for GX's rule queries, ``{batch}`` kept for GX; None where it is the identity."""
+    if ops is None or type(ops).compile_portable is Engine.compile_portable:
+        return None
+    mark = "vanbulk_gx_batch_marker"
+    return lambda q: ops.compile_portable(q.replace("{batch}", mark)).replace(mark, "{batch}")
 
 
 def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
@@ -113,7 +122,8 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
         warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
-        return _run(_context(root, catalog, [t[0] for t in targets]), warehouse, settings, run_id, targets)
+        return _run(_context(root, catalog, [t[0] for t in targets], warehouse.ops), warehouse, settings, run_id,
+                    targets)
 
 
 def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from connector.catalog import Catalog, MappingType
 from connector.preflight.rejects import WARN, severity_of
@@ -41,11 +41,13 @@ def suites_dir(gx_root: Path) -> Path:
 WARNING_PREFIX = "WARNING (rows still sent, recorded in van_preflight_warnings): "
 
 
-def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
+def _expectation(suite: str, item: Rule | StructuralCheck, compile_sql: Callable[[str], str] | None = None
+                 ) -> dict[str, Any]:
     severity, description = "critical", item.description
     if isinstance(item, Rule):
         # GX's UnexpectedRowsExpectation counting with one query (gx_expectations.py)
-        etype, kwargs = "vanbulk_row_rule", {"unexpected_rows_query": item.query}
+        etype, kwargs = "vanbulk_row_rule", {"unexpected_rows_query": compile_sql(item.query) if compile_sql
+                                             else item.query}
         meta = {"rule": item.rule, "column": item.column, "level": item.level, "key": item.key}
         if severity_of(item) == WARN:
             # GX's own severity, and the description Data Docs print, say it: a warning, not a failure.
@@ -64,7 +66,9 @@ def _expectation(suite: str, item: Rule | StructuralCheck) -> dict[str, Any]:
     }
 
 
-def suite_dict(catalog: Catalog, mt: MappingType) -> dict[str, Any]:
+def suite_dict(catalog: Catalog, mt: MappingType, compile_sql: Callable[[str], str] | None = None) -> dict[str, Any]:
+    """``compile_sql``: the rule queries in the warehouse's own spelling (``Engine.compile_portable`` keeping
+    GX's ``{batch}``); the committed suites keep the portable vocabulary."""
     name = suite_name(mt.name)
     items: list[Rule | StructuralCheck] = [*structural_checks(mt), *(r for r in build_rules(catalog, mt) if r.in_suite)]
     keys = [i.key for i in items]
@@ -74,7 +78,7 @@ def suite_dict(catalog: Catalog, mt: MappingType) -> dict[str, Any]:
     return {
         "name": name,
         "id": str(uuid.uuid5(_NS, name)),
-        "expectations": [_expectation(name, i) for i in items],
+        "expectations": [_expectation(name, i, compile_sql) for i in items],
         "meta": {"vanbulk": {"mapping_type": mt.name, "staging_view": mt.staging_view,
                              "staging_columns": list(mt.staging_columns), "note": GENERATED_NOTE}},
         "notes": GENERATED_NOTE,

@@ -116,6 +116,15 @@ class Engine(ABC):
         """``expr`` (text) as a JSON string literal, as text."""
         return f"cast(to_json({expr}) as {self.text_type})"
 
+    def scratch_table(self, name: str, schema: str) -> tuple[str, str]:
+        """``(relation, create prefix)`` for a table one connection fills and drops within a statement sequence:
+        ``f"{prefix} {relation} as select ..."``. A temporary table where the engine has them across statements."""
+        return self.quote(name), "create temp table"
+
+    def literal(self, value: str) -> str:
+        """A string literal in this engine's spelling (GoogleSQL escapes quotes with backslashes, not doubling)."""
+        return _lit(value)
+
     def compile_portable(self, sql: str) -> str:
         """Pre-flight and plan SQL are written in one portable vocabulary (connector/preflight/sql.py); an engine
         that spells some of it differently rewrites it here (BigQuery). Identity by default."""
@@ -164,6 +173,10 @@ class Engine(ABC):
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
         """A relation over a CSV file (header line, every field quoted, RFC 4180) whose text columns are ``c0`` ..
         ``c{ncols-1}``; a quoted empty field is '' and an unquoted one NULL. Lives for the transaction."""
+
+    def release_relation(self, conn: Connection, relation: str) -> None:
+        """A ``csv_relation`` or ``scratch_table`` is done with: drop it where it outlives the transaction
+        (BigQuery); a temporary table goes with its transaction by itself."""
 
     @abstractmethod
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:

@@ -44,6 +44,8 @@ LOCK_TABLE = "van_bulk_lock"
 LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
 
 _BACKTICKED = re.compile(r"`([^`\\']*)`")  # relations this engine quoted, read back as ANSI identifiers
+_BIND = re.compile(r"(?<![:\\\w]):(\w+)")  # a sqlalchemy.text bind parameter (not ::, not \\:)
+_BIND_MARK = "vanbulk_bind__"
 _PLACEHOLDER = re.compile(r"%\((\w+)(?::[^)]*)?\)s|%%")
 
 
@@ -217,24 +219,18 @@ class BigQueryEngine(Engine):
     transactional_ddl = False
     text_type = "string"
     identifier_quote = "`"
-    run_unsupported = ("BigQuery: dbt builds the staging views there (dbt build --target bigquery), but `vanbulk run` "
+    run_unsupported_OFF = ("BigQuery: dbt builds the staging views there (dbt build --target bigquery), but `vanbulk run` "
                        "cannot use a BigQuery ledger yet (its pre-flight and ledger SQL are not all ported to "
                        "GoogleSQL): run vanbulk on DuckDB or PostgreSQL for now (docs/warehouses.md)")
 
     def create_engine(self, url: str) -> sa.Engine:
         from sqlalchemy.pool import NullPool
 
-        parts = urlsplit(url)
-        dataset = parts.path.strip("/") or ""
-        clients: list = []  # made at the first connection (credentials are looked up then, not at construction)
-
-        def connect() -> _Connection:
-            if not clients:
-                clients.append(bigquery_client(url))
-            return _Connection(clients[0])
-
-        return sa.create_engine(f"bigquery://{parts.hostname}/{dataset}?user_supplied_client=true",
-                                creator=connect, poolclass=NullPool, future=True)
+        try:
+            from connector.warehouse.engines.bigquery_dialect import dialect_url
+        except ImportError:  # pragma: no cover - the extra is not installed
+            raise ConfigError("BigQuery needs its client: pip install 'vanbulk[bigquery]'") from None
+        return sa.create_engine(dialect_url(url), poolclass=NullPool, future=True)
 
     def url_schema(self, url: sa.URL) -> str | None:
         dataset = (url.database or "").strip("/")
@@ -254,6 +250,15 @@ class BigQueryEngine(Engine):
             return "STRING"
         return type_.compile(dialect=dialect)
 
+    def scratch_table(self, name: str, schema: str) -> tuple[str, str]:
+        """A table in the dataset with a day's expiration: BigQuery's temporary tables live only inside one
+        multi-statement script. Its name carries a random part, so two connections never share one."""
+        rel = f"{self.quote(schema)}.{self.quote(f'{name}_{uuid.uuid4().hex[:8]}')}"
+        return rel, "create table"
+
+    def literal(self, value: str) -> str:
+        return bq_literal(value)
+
     def md5_hex(self, expr: str) -> str:
         return f"to_hex(md5({expr}))"
 
@@ -272,11 +277,13 @@ class BigQueryEngine(Engine):
         golden-result tests run on DuckDB, PostgreSQL and the emulator and compare (docs/warehouses.md)."""
         import sqlglot
 
-        protected = sql.replace("\\:", "\x00")  # sqlalchemy.text's escaped colons survive the round trip
+        protected = sql.replace("\\:", "\ue000")  # sqlalchemy.text's escaped colons survive the round trip
+        protected = _BIND.sub(lambda m: f"{_BIND_MARK}{m.group(1)}", protected)  # and its :binds (not @params)
         protected = _BACKTICKED.sub(lambda m: '"' + m.group(1).replace('"', '""') + '"', protected)
         out = sqlglot.transpile(protected, read="postgres", write="bigquery",
                                 unsupported_level=sqlglot.ErrorLevel.RAISE)[0]
-        return out.replace("\x00", "\\:")
+        out = re.sub(rf"\b{_BIND_MARK}(\w+)", r":\1", out)
+        return out.replace("\ue000", "\\:")
 
     # -- introspection ------------------------------------------------------------------------------
     def columns(self, conn: Connection, schema: str, name: str) -> list[str] | None:
@@ -334,8 +341,14 @@ class BigQueryEngine(Engine):
             client.load_table_from_file(f, table_id, job_config=config).result()
         table = client.get_table(table_id)
         table.expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=1)
-        client.update_table(table, ["expires"])
+        try:  # the safety net for a process that dies before release_relation drops it
+            client.update_table(table, ["expires"])
+        except Exception as exc:  # noqa: BLE001 - the local emulator refuses the field; the table is dropped anyway
+            log.debug("could not set an expiration on %s: %s", table_id, exc)
         return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
+
+    def release_relation(self, conn: Connection, relation: str) -> None:
+        conn.execute(sa.text(f"drop table if exists {relation}"))
 
     def is_concurrent_update(self, exc: BaseException) -> bool:
         text = str(exc).lower()  # BigQuery's words; the emulator's (DuckDB's) "write-write conflict"
