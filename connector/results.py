@@ -170,13 +170,9 @@ def read_header(path: Path) -> list[str]:
         return next(csv.reader(f), None) or []
 
 
-def _sql_lit(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
-
-
 def category_sql(ops, message: str) -> str:
     """``categorize`` as a SQL expression (engine ``ops``) over a non-null message."""
-    return "case " + " ".join(f"when {ops.matches_icase(message, rx.pattern)} then {_sql_lit(name)}"
+    return "case " + " ".join(f"when {ops.matches_icase(message, rx.pattern)} then {ops.literal(name)}"
                               for name, rx in _CATEGORIES) + " else 'other' end"
 
 
@@ -209,7 +205,7 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
                                        for b, c in zip(bad, cells)) + " end"
             # to_json only for cells other than the common exact "Processed" (a constant: 2x faster on DuckDB)
             messages = " || ', ' || ".join(
-                f"{_sql_lit(json.dumps(name) + ': ')} || case when {c} = 'Processed' then '\"Processed\"' "
+                f"{ops.literal(json.dumps(name) + ': ')} || case when {c} = 'Processed' then '\"Processed\"' "
                 f"else {ops.json_text(c)} end" for name, c in zip(by_mt[mt], cells))
             messages = f"'{{' || {messages} || '}}'"
         else:  # no result column for this mapping (VAN omits some): the row being there is success
@@ -217,7 +213,7 @@ def result_rows_sql(header: Sequence[str], mapping_types: Sequence[str], *, sour
             first = f"case when {cell('PrimaryKey')} is null then 'no PrimaryKey in result row' end"
             messages = f"cast(null as {text})"
         selects.append(
-            f"select {_sql_lit(mt)} as mapping_type, {cell(ROW_KEY)} as source_row_key, {as_int} as bulk_upload_data_id, "
+            f"select {ops.literal(mt)} as mapping_type, {cell(ROW_KEY)} as source_row_key, {as_int} as bulk_upload_data_id, "
             f"{cell('ULFileID')} as ul_file_id, {cell('PrimaryKey')} as primary_key, "
             f"{cell('PrimaryKeyType')} as primary_key_type, {messages} as mapping_messages_json, "
             f"{status} as row_status, {first} as first_error_message, {file_no} as result_file_no, "

@@ -57,7 +57,7 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
         c.execute(sa.text(
             f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
             f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
-            f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as varchar(32)), "
+            f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as {ledger.wh.ops.text_type}), "
             f"cast(null as timestamp), :now from ({x}) x where not exists (select 1 from {st} s "
             f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
             f"and s.source_row_key = x.source_row_key)"), params)

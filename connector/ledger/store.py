@@ -123,8 +123,8 @@ class Ledger:
         c.execute(sa.text(
             f"insert into {self.rel(ROW_STATE)} (api_target, database_mode, mapping_type, source_row_key, row_hash, "
             f"outcome, job_key, run_id, tries, processed_hash, processed_at, updated_at) "
-            f"select api_target, database_mode, mapping_type, source_row_key, cast(null as varchar(32)), outcome, "
-            f"job_key, run_id, 1, cast(null as varchar(32)), processed_at, :t from ("
+            f"select api_target, database_mode, mapping_type, source_row_key, cast(null as {self.wh.ops.text_type}), outcome, "
+            f"job_key, run_id, 1, cast(null as {self.wh.ops.text_type}), processed_at, :t from ("
             f"select x.*, row_number() over (partition by api_target, database_mode, mapping_type, source_row_key "
             f"order by created_at desc, job_key desc) as rn, max(case when outcome = 'processed' then loaded_at end) "
             f"over (partition by api_target, database_mode, mapping_type, source_row_key) as processed_at from ("
@@ -350,8 +350,8 @@ class Ledger:
             c.execute(sa.text(
                 f"insert into {self.rel(ROW_RESULTS)} (job_key, van_job_id, run_id, mapping_type, source_row_key, "
                 f"row_status, first_error_message, error_category, loaded_at) "
-                f"select s.job_key, cast(null as bigint), cast(:r as varchar(64)), s.mapping_type, s.source_row_key, "
-                f"'{RowStatus.REFUSED}', cast(:m as text), 'refused', :t from {self.rel(JOB_ROWS)} s "
+                f"select s.job_key, cast(null as bigint), cast(:r as {self.wh.ops.text_type}), s.mapping_type, s.source_row_key, "
+                f"'{RowStatus.REFUSED}', cast(:m as {self.wh.ops.text_type}), 'refused', :t from {self.rel(JOB_ROWS)} s "
                 f"where s.job_key = :k"), {"r": run_id, "k": job_key, "m": message, "t": utcnow()})
             self._set_outcome(c, job_key, RowOutcome.REFUSED)
 
@@ -387,16 +387,16 @@ class Ledger:
                 self.bulk_load(ROW_RESULTS, cols, ([r.get(k) for k in cols] for r in rows), conn=c)
                 # VAN answers every mapping column of a multi-mapping file for every row: keep the carried pairs.
                 c.execute(sa.text(
-                    f"delete from {rr} where job_key = :k and not exists (select 1 from {jr} s where s.job_key = :k "
-                    f"and s.source_row_key = {rr}.source_row_key and s.mapping_type = {rr}.mapping_type)"),
+                    f"delete from {rr} as r where r.job_key = :k and not exists (select 1 from {jr} s "
+                    f"where s.job_key = :k and s.source_row_key = r.source_row_key and s.mapping_type = r.mapping_type)"),
                     {"k": job_key})
                 for mt in mts:  # every carried row without a result row: VAN dropped it in validation
                     c.execute(sa.text(
                         f"insert into {rr} (job_key, van_job_id, run_id, mapping_type, source_row_key, row_status, "
                         f"first_error_message, error_category, loaded_at) select s.job_key, cast(:j as bigint), "
-                        f"cast(:r as varchar(64)), s.mapping_type, s.source_row_key, '{RowStatus.NOT_IN_RESULTS}', "
-                        f"{_sql_str(NOT_IN_RESULTS_MESSAGE)}, 'not_in_results', :t "
-                        f"from {jr} s where s.job_key = :k and s.mapping_type = cast(:mt as varchar(128)) and not exists ("
+                        f"cast(:r as {self.wh.ops.text_type}), s.mapping_type, s.source_row_key, '{RowStatus.NOT_IN_RESULTS}', "
+                        f"{self.wh.ops.literal(NOT_IN_RESULTS_MESSAGE)}, 'not_in_results', :t "
+                        f"from {jr} s where s.job_key = :k and s.mapping_type = cast(:mt as {self.wh.ops.text_type}) and not exists ("
                         f"select 1 from {rr} r where r.job_key = s.job_key and r.mapping_type = s.mapping_type "
                         f"and r.source_row_key = s.source_row_key)"),
                         {"j": job.get("van_job_id"), "r": job.get("run_id"), "mt": mt, "k": job_key, "t": now})
@@ -602,7 +602,7 @@ class Ledger:
         """mapping type -> row status -> rows, over the given jobs (what a run collected for earlier runs)."""
         if not job_keys:
             return {}
-        keys = ", ".join("'" + k.replace("'", "''") + "'" for k in job_keys)
+        keys = ", ".join(self.wh.ops.literal(k) for k in job_keys)
         out: dict[str, dict[str, int]] = {}
         for r in self._query(f"select mapping_type, row_status, count(*) as n from {self.rel(ROW_RESULTS)} "
                              f"where job_key in ({keys}) group by mapping_type, row_status"):
@@ -672,10 +672,6 @@ class Ledger:
 
 
 NOT_IN_RESULTS_MESSAGE = "row absent from VAN's result files (rejected by VAN validation)"
-
-
-def _sql_str(s: str) -> str:
-    return "'" + s.replace("'", "''") + "'"
 
 
 def _csv_cell(v: Any) -> str:

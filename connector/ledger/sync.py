@@ -32,8 +32,7 @@ def row_hash_sql(columns: Sequence[str], ops: "Engine", alias: str = "v") -> str
     for c in columns:
         if c.lower() == ROW_KEY:
             continue
-        label = c.replace("'", "''")
-        parts.append(f"'{label}' || chr(31) || cast({alias}.{ops.quote(c)} as {ops.text_type}) || chr(30)")
+        parts.append(f"{ops.literal(c)} || chr(31) || cast({alias}.{ops.quote(c)} as {ops.text_type}) || chr(30)")
     if not parts:
         return ops.md5_hex("''")
     return ops.md5_hex(ops.concat_skipping_nulls(parts))

@@ -245,6 +245,9 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         return "missing"
     if len(actual) > MAX_COLUMNS:
         block("column_count", None, f"the view has {len(actual)} columns; VAN accepts at most {MAX_COLUMNS}")
+    if warehouse.ops.case_insensitive_columns:  # the engine matches names whatever their case: so do we
+        spelled = {c.casefold(): c for c in cols}
+        actual = [spelled.get(a.casefold(), a) for a in actual]
     drift = _drift_reason(cols, actual)
     if drift:
         res.rows_checked = int(_scalar(conn, f"select count(*) from {relation}"))

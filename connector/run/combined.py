@@ -136,19 +136,19 @@ def _group(rt, run_id: str, included: list[str], report, static_values, rejects:
                        f"and lower(x.column_name) = lower(:k)))", m=e, k=k)
                 if k in pmt.staging_columns:
                     # One key column in the file (the primary's): an extra naming another record is rejected.
+                    why = wh.ops.literal(f"{k} differs from {primary}'s {k} for the same source_row_key (combined job)")
                     ex(f"insert into {rejects} (run_id, mapping_type, source_row_key, rule, column_name, value, "
-                       f"message, checked_at) select :r, :m, e.source_row_key, :rule, :k, e.{q(k)}, "
-                       f"'{k} differs from {primary}''s {k} for the same source_row_key (combined job)', :t "
+                       f"message, checked_at) select :r, :m, e.source_row_key, :rule, :k, e.{q(k)}, {why}, :t "
                        f"from {views[e]} e join {views[primary]} p on p.source_row_key = e.source_row_key "
                        f"where e.{q(k)} is not null and trim(e.{q(k)}) <> '' and (p.{q(k)} is null "
                        f"or trim(p.{q(k)}) <> trim(e.{q(k)})) and not exists (select 1 from {rejects} x "
                        f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = e.source_row_key)",
                        m=e, k=k, rule=KEY_CONFLICT_RULE)
-        in_list = ", ".join(f"'{n}'" for n in included)
+        in_list = ", ".join(wh.ops.literal(n) for n in included)
         for n in included:  # rejected in one included view: sent in none
             ex(f"insert into {rejects} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
-               f"checked_at) select distinct :r, :m, v.source_row_key, :rule, cast(null as varchar), "
-               f"cast(null as varchar), 'rejected in another mapping type of the combined job {label}', :t "
+               f"checked_at) select distinct :r, :m, v.source_row_key, :rule, cast(null as {wh.ops.text_type}), "
+               f"cast(null as {wh.ops.text_type}), {wh.ops.literal(f'rejected in another mapping type of the combined job {label}')}, :t "
                f"from {views[n]} v where exists (select 1 from {rejects} x where x.run_id = :r "
                f"and x.mapping_type in ({in_list}) and x.source_row_key = v.source_row_key) and not exists ("
                f"select 1 from {rejects} x where x.run_id = :r and x.mapping_type = :m "

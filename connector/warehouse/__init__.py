@@ -96,7 +96,7 @@ class Warehouse:
         return self._default_schema
 
     def redacted_url(self) -> str:
-        return self.engine.url.render_as_string(hide_password=True)
+        return sa.make_url(self.url).render_as_string(hide_password=True)  # the user's URL, not the driver's
 
     # -- SQL helpers -----------------------------------------------------------------------------
     def quote(self, ident: str) -> str:

@@ -21,7 +21,7 @@ CONTACT_ROWS = [  # source_row_key, VanID, FirstName, LastName, Email
 
 def make_staging(url: str, schema: str = "van_staging", activist_code_id: str | None = None,
                  activist_rows=None, contact_rows=None, table_schema: str | None = None) -> None:
-    """Tables under ``<schema>_src`` and views named as the contract says, all text columns."""
+    """Tables under ``<schema>_src`` and views named as the contract says, all text columns (any engine)."""
     cat = load_catalog()
     ac_id = activist_code_id or cat.allowed_value_ids("ActivistCode", "ActivistCodeID")[0]
     wh = Warehouse(url)
@@ -31,19 +31,19 @@ def make_staging(url: str, schema: str = "van_staging", activist_code_id: str | 
         import sqlalchemy as sa
 
         for s in (schema, src):
-            c.execute(sa.text(f'create schema if not exists "{s}"'))
+            c.execute(sa.text(wh.ops.create_schema_sql(s)))
     for mt_name, rows in (("ActivistCode", ac_rows), ("CreateOrUpdateContact", contact_rows or CONTACT_ROWS)):
         mt = cat.get(mt_name)
         cols = mt.staging_columns
         given = {"ActivistCode": ["source_row_key", "VanID", "ActivistCodeID"],
                  "CreateOrUpdateContact": ["source_row_key", "VanID", "FirstName", "LastName", "Email"]}[mt_name]
         table = f"{mt.staging_view}_t"
-        wh.execute(f'drop view if exists "{schema}"."{mt.staging_view}"')
-        wh.execute(f'drop table if exists "{src}"."{table}"')
-        wh.execute(f'create table "{src}"."{table}" ({", ".join(f"{wh.quote(c)} text" for c in cols)})')
+        view, tab = wh.relation(mt.staging_view, schema), wh.relation(table, src)
+        wh.execute(f'drop view if exists {view}')
+        wh.execute(f'drop table if exists {tab}')
+        wh.execute(f'create table {tab} ({", ".join(f"{wh.quote(c)} {wh.ops.text_type}" for c in cols)})')
         wh.insert_rows(table, given, rows, schema=src)
-        wh.execute(f'create view "{schema}"."{mt.staging_view}" as select {", ".join(wh.quote(c) for c in cols)} '
-                   f'from "{src}"."{table}"')
+        wh.execute(f'create view {view} as select {", ".join(wh.quote(c) for c in cols)} from {tab}')
     wh.dispose()
 
 

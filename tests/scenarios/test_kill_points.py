@@ -1,5 +1,7 @@
 """`vanbulk run` killed with SIGKILL at each stage boundary, then run again (and an ambiguous POST resolved):
-no row is applied twice at VAN, and every row is accounted for. On DuckDB and PostgreSQL.
+no row is applied twice at VAN, and every row is accounted for. On DuckDB and PostgreSQL at every point; on the
+BigQuery emulator (claims by MERGE, the writer lock a lease table) at the two points where the claim and the lease
+matter most (a run costs about a minute there).
 
 The simulator is an external server (it outlives the killed process, as VAN would); the kill is timed from
 the simulator's side with its own fault injection (a request held for a few seconds), never from the ledger.
@@ -49,8 +51,22 @@ KILL_POINTS = {
 }
 
 
-@pytest.fixture(params=["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)])
+BIGQUERY_POINTS = ("between_post_and_ledger", "while_polling")
+CASES = [pytest.param(engine, point, marks=marks, id=f"{point}-{engine}")
+         for engine, marks in (("duckdb", ()), ("postgres", pytest.mark.postgres)) for point in KILL_POINTS] + [
+    pytest.param("bigquery", point, marks=pytest.mark.bigquery, id=f"{point}-bigquery") for point in BIGQUERY_POINTS]
+
+
+@pytest.fixture
 def warehouse_env(request, tmp_path):
+    if request.param == "bigquery":
+        emulator, dataset = request.getfixturevalue("bq_dataset")
+        url = f"bigquery://{emulator.project}/{dataset}?api_endpoint={emulator.api_endpoint}&anonymous=true"
+        stg = f"{dataset}_stg"
+        make_staging(url, schema=stg, table_schema=dataset)
+        yield url, dataset, {"VANBULK_WAREHOUSE_URL": url, "VANBULK_RESULTS_SCHEMA": dataset,
+                             "VANBULK_STAGING_SCHEMA": stg}
+        return
     if request.param == "duckdb":
         url = f"duckdb:///{tmp_path}/vanbulk.duckdb"
         make_staging(url)
@@ -109,7 +125,7 @@ def _every_row_accounted(url, schema) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("point", list(KILL_POINTS))
+@pytest.mark.parametrize(("warehouse_env", "point"), CASES, indirect=["warehouse_env"])
 def test_killed_at_each_stage_then_run_again(point, tmp_path, warehouse_env, simulator):
     url, schema, extra = warehouse_env
     faults, timing, ready = KILL_POINTS[point]

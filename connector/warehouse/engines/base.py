@@ -62,6 +62,8 @@ class Engine(ABC):
     update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
     text_type: ClassVar[str] = "varchar"
+    # Column names match whatever their case (BigQuery): a view's ``vanid`` is the catalogue's ``VanID``.
+    case_insensitive_columns: ClassVar[bool] = False
     # Why `vanbulk run` (and every command that reads or writes the ledger) refuses this engine for now, in one
     # line; empty when the whole run path is supported and tested.
     run_unsupported: ClassVar[str] = ""

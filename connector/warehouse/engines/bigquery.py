@@ -153,6 +153,23 @@ class _Cursor:
         """DB-API: as ``setinputsizes``."""
 
 
+def _dead_here(holder: Mapping[str, Any] | None) -> bool:
+    """The lease's holder ran on this machine and its process is gone (killed, crashed): its lease need not
+    run out first. A holder on another machine is judged by its lease's age only."""
+    import os
+    import socket
+
+    if not holder or holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
+        return False
+    try:
+        os.kill(holder["pid"], 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
 def _message(exc: Exception) -> str:
     errors = getattr(exc, "errors", None) or []
     text = "; ".join(str(e.get("message")) for e in errors if isinstance(e, dict) and e.get("message"))
@@ -218,6 +235,7 @@ class BigQueryEngine(Engine):
     transactional_dml = False
     transactional_ddl = False
     text_type = "string"
+    case_insensitive_columns = True
     identifier_quote = "`"
     run_unsupported_OFF = ("BigQuery: dbt builds the staging views there (dbt build --target bigquery), but `vanbulk run` "
                        "cannot use a BigQuery ledger yet (its pre-flight and ledger SQL are not all ported to "
@@ -375,10 +393,14 @@ class BigQueryEngine(Engine):
         token = uuid.uuid4().hex
         info = json.dumps(dict(holder))
         with warehouse.connect() as c:
+            create = sa.text(f"create table {rel} (holder string, info string, renewed_at timestamp)")
             try:
-                c.execute(sa.text(f"create table {rel} (holder string, info string, renewed_at timestamp)"))
+                c.execute(create)
                 created = True
-            except sa.exc.DBAPIError:
+            except sa.exc.DBAPIError as exc:
+                if "not found: dataset" in str(exc).lower():  # a first run into a new dataset: make it, once
+                    c.execute(sa.text(self.create_schema_sql(schema)))
+                    return self.try_lock(warehouse, key=key, holder=holder)
                 if not self.relation_exists(c, schema, name):
                     raise
                 created = False
@@ -389,8 +411,9 @@ class BigQueryEngine(Engine):
                 row = c.execute(sa.text(
                     f"select holder, info, timestamp_diff(current_timestamp(), renewed_at, second) from {rel} "
                     "order by renewed_at desc limit 1")).first()
-                if row is None or int(row[2]) < LEASE_SECONDS:  # alive (or its creator is writing its row)
-                    return None, (json.loads(row[1]) if row and row[1] else None)
+                held_by = json.loads(row[1]) if row and row[1] else None
+                if row is None or (int(row[2]) < LEASE_SECONDS and not _dead_here(held_by)):
+                    return None, held_by  # alive (or its creator is still writing its row)
                 try:  # taken over from a dead holder: compare-and-set on the token read
                     c.execute(sa.text(
                         f"merge {rel} t using (select {bq_literal(row[0])} as holder) s on t.holder = s.holder "
@@ -402,8 +425,9 @@ class BigQueryEngine(Engine):
                 now = c.execute(sa.text(f"select holder, info from {rel} order by renewed_at desc limit 1")).first()
                 if now is None or now[0] != token:
                     return None, (json.loads(now[1]) if now and now[1] else None)
-                log.warning("took over the writer lease %s from a holder that stopped renewing it %s s ago: %s",
-                            name, row[2], row[1])
+                log.warning("took over the writer lease %s from a holder that %s: %s", name,
+                            "died on this machine" if _dead_here(held_by) else f"stopped renewing it {row[2]} s ago",
+                            row[1])
 
         stop = threading.Event()
         renew_sql = (f"merge {rel} t using (select {bq_literal(token)} as holder) s on t.holder = s.holder "

@@ -30,6 +30,12 @@ class VanbulkBigQueryDialect(BigQueryDialect):
         self._vanbulk_client = None
         self._vanbulk_lock = threading.Lock()
 
+    @classmethod
+    def import_dbapi(cls):
+        from google.cloud.bigquery import dbapi
+
+        return dbapi  # its exception classes; connections are made by ``connect`` below
+
     def create_connect_args(self, url: sa.URL):
         own = url.set(drivername="bigquery")
         base = own.set(query={k: v for k, v in url.query.items() if k not in _OWN_KEYS}
