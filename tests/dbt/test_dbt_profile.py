@@ -172,7 +172,7 @@ shop:
 """
 
 
-def test_a_bigquery_profile_becomes_a_bigquery_url_and_the_run_says_it_is_not_supported_yet(tmp_path):
+def test_a_bigquery_profile_becomes_a_bigquery_url_and_a_run_without_credentials_says_so_in_one_line(tmp_path):
     import subprocess
     import sys
 
@@ -189,7 +189,8 @@ def test_a_bigquery_profile_becomes_a_bigquery_url_and_the_run_says_it_is_not_su
                        timeout=120)
     assert r.returncode == 2, r.stdout + r.stderr
     errors = [line for line in r.stderr.splitlines() if line.startswith("error:")]
-    assert len(errors) == 1 and "`vanbulk run` cannot use a BigQuery ledger yet" in errors[0], r.stderr
+    # the run goes to BigQuery (no longer refused up front) and stops at the missing credentials, in one line
+    assert len(errors) == 1 and "no credentials found" in errors[0] and "application-default login" in errors[0], r.stderr
     assert "Traceback" not in r.stderr
 
 

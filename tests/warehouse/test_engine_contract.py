@@ -48,8 +48,9 @@ def test_ddl_and_introspection(engine_wh):
     assert wh.columns("no_such_table", schema) == []
 
 
-CRUCIBLE_LOAD_GAP = ("crucible refuses the load job field allowQuotedNewlines, which real BigQuery needs for values "
-                     "with line breaks (and every VAN-format file may hold them): the load path needs the live test")
+CRUCIBLE_LOAD_GAP = ("crucible's CSV reader splits lines before it reads quotes, so it cannot load a value holding a "
+                     "line break, which real BigQuery loads (allowQuotedNewlines) and every VAN-format file may hold: "
+                     "that path needs the live test")
 
 
 def _no_emulated_load(wh) -> None:

@@ -219,8 +219,14 @@ def bigquery_client(url: sa.URL | str):
         credentials = service_account.Credentials.from_service_account_file(q["credentials_path"])
     else:
         credentials = None  # Application Default Credentials
-    return bigquery.Client(project=project, credentials=credentials, location=q.get("location"),
-                           client_options=options)
+    from google.auth.exceptions import DefaultCredentialsError
+
+    try:
+        return bigquery.Client(project=project, credentials=credentials, location=q.get("location"),
+                               client_options=options)
+    except DefaultCredentialsError:
+        raise ConfigError(f"BigQuery project {project}: no credentials found; run `gcloud auth application-default "
+                          "login`, or give the dbt profile `method: service-account` and a `keyfile`") from None
 
 
 class BigQueryEngine(Engine):
@@ -237,9 +243,6 @@ class BigQueryEngine(Engine):
     text_type = "string"
     case_insensitive_columns = True
     identifier_quote = "`"
-    run_unsupported_OFF = ("BigQuery: dbt builds the staging views there (dbt build --target bigquery), but `vanbulk run` "
-                       "cannot use a BigQuery ledger yet (its pre-flight and ledger SQL are not all ported to "
-                       "GoogleSQL): run vanbulk on DuckDB or PostgreSQL for now (docs/warehouses.md)")
 
     def create_engine(self, url: str) -> sa.Engine:
         from sqlalchemy.pool import NullPool
