@@ -3,9 +3,10 @@ type, not one per rule"; target: at most 5 per mapping type plus a small constan
 
 The demo project's full ``vanbulk run`` (all 21 mapping types, as ``make demo`` runs it: a fresh copy of
 ``dbt_project/`` + ``vanbulk.yml``, the embedded simulator with its default timing), through ``run()`` in a
-child process, on DuckDB and on PostgreSQL (a fresh database on ``BENCH_PG_URL``, default the test server
+child process, on DuckDB, on PostgreSQL (a fresh database on ``BENCH_PG_URL``, default the test server
 ``postgresql://postgres@127.0.0.1:5432/test``, dropped at the end; a database because the demo's seed and
-staging schemas are fixed names; the ledger in its schema ``vanbulk``). Each engine: a first run (empty
+staging schemas are fixed names; the ledger in its schema ``vanbulk``) and on the BigQuery emulator the tests use
+(crucible, started for the bench; the ledger in the dataset ``benchq``). Each engine: a first run (empty
 ledger), then a second run with nothing changed (the scheduled-run case), each in its own process.
 
 Counted exactly, in the run's process: every ``before_cursor_execute`` of SQLAlchemy's ``Engine`` class (one
@@ -162,7 +163,8 @@ def child(engine: str, project: str, url: str = "", label: str = "") -> dict:
     run_pkg.collect = in_stage("collect", run_pkg.collect)  # also _collect_earlier's
     demo_world.seed_simulator = in_stage("other", demo_world.seed_simulator)
 
-    overrides = {"warehouse_url": url, "results_schema": "vanbulk"} if engine == "postgresql" else {}
+    overrides = ({"warehouse_url": url, "results_schema": "vanbulk"} if engine == "postgresql"
+                 else {"warehouse_url": url} if engine == "bigquery" else {})
     settings = load_settings(project, **overrides)
     dbt_log = Path(project) / "dbt_project" / "logs" / "dbt.log"
     log_start = dbt_log.stat().st_size if dbt_log.exists() else 0
@@ -230,10 +232,33 @@ def _pg_database():
     return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
 
 
+def _bigquery_dataset():
+    """The BigQuery emulator the tests use (crucible in its own cached venv, tests/fixtures/bigquery.py), started
+    for this bench: (url, stop) or (None, why not)."""
+    from tests.fixtures.bigquery import ENV, start
+    from tests.fixtures.emulator_venv import stop as stop_server
+
+    try:
+        venv, _ = ENV.ensure()
+    except Exception as exc:  # noqa: BLE001 - no package index: the BigQuery rows are skipped, and say so
+        return None, str(exc).splitlines()[0]
+    work = Path(tempfile.mkdtemp(prefix="vanbulk_bench_bq_"))
+    emulator = start(venv, work)
+    url = f"bigquery://{emulator.project}/benchq?api_endpoint={emulator.api_endpoint}&anonymous=true"
+
+    def drop() -> None:
+        stop_server(emulator._process)
+        shutil.rmtree(work, ignore_errors=True)
+
+    return url, drop
+
+
 def measure(engine: str) -> list[tuple[str, dict]] | str:
-    url, drop = _pg_database() if engine == "postgresql" else ("", None)
+    url, drop = (_pg_database() if engine == "postgresql" else _bigquery_dataset() if engine == "bigquery"
+                 else ("", None))
     if url is None:
-        return f"skipped: no PostgreSQL server at {PG_URL} ({drop})"
+        return (f"skipped: no PostgreSQL server at {PG_URL} ({drop})" if engine == "postgresql"
+                else f"skipped: no BigQuery emulator ({drop})")
     try:
         with tempfile.TemporaryDirectory() as d:
             _copy_demo(Path(d))
@@ -245,7 +270,7 @@ def measure(engine: str) -> list[tuple[str, dict]] | str:
 
 
 def main() -> int:
-    results = {e: measure(e) for e in ("duckdb", "postgresql")}
+    results = {e: measure(e) for e in ("duckdb", "postgresql", "bigquery")}
     target = PER_MT * MAPPING_TYPES + CONSTANT
     print(f"statements sent to the warehouse by one demo `vanbulk run` ({MAPPING_TYPES} mapping types, embedded "
           f"simulator); target: at most {PER_MT} per mapping type + {CONSTANT} = {target}")
