@@ -71,7 +71,10 @@ def _context(root: Path, catalog, mapping_types: list[str], ops=None):
     cost for the 21 demo views). The suites GX runs are the generated ones, identical to the committed files."""
     import great_expectations as gx
     from great_expectations.core.expectation_suite import ExpectationSuite
-    from great_expectations.data_context.types.base import DataContextConfig, InMemoryStoreBackendDefaults
+    from great_expectations.data_context.types.base import (
+        DataContextConfig,
+        InMemoryStoreBackendDefaults,
+    )
 
     import connector.preflight.gx_expectations  # noqa: F401  (registers vanbulk_row_rule with GX)
     from connector.preflight.suites import suite_dict
@@ -87,8 +90,11 @@ def _context(root: Path, catalog, mapping_types: list[str], ops=None):
         analytics_enabled=False)
     ctx = gx.get_context(mode="ephemeral", project_config=config)
     ctx.variables.progress_bars = {"globally": False, "metric_calculations": False}
-    for name in mapping_types:
-        ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name), _compiler(ops))))
+    from connector.preflight.gx_expectations import register_rule_sets
+
+    suites = [ctx.suites.add(ExpectationSuite(**suite_dict(catalog, catalog.get(name), _compiler(ops))))
+              for name in mapping_types]
+    register_rule_sets(suites)  # each view's rules counted in one statement (gx_expectations.py)
     return ctx
 
 
@@ -149,6 +155,9 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
     finally:
         # Release the warehouse: GX's pooled connections would keep the DuckDB file locked.
         dispose_pools()
+        from connector.preflight.gx_expectations import clear_rule_sets
+
+        clear_rule_sets()
         try:
             ds.get_engine().dispose()
         except Exception:  # pragma: no cover - best effort

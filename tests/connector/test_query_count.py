@@ -12,9 +12,11 @@ from pathlib import Path
 
 import sqlalchemy as sa
 
+from connector.catalog import load_catalog
 from connector.preflight import run_preflight
 from connector.run import run
 from connector.simulator import SimulatorConfig
+from connector.warehouse import Warehouse
 from tests.helpers.statements import counting_statements
 from tests.connector.test_accounting import _ac_rows, make_view, settings_for
 
@@ -103,3 +105,22 @@ def test_the_cache_forgets_a_schema_on_ddl_and_around_dbt(tmp_path):
             assert not wh.relation_exists("d", "stg")  # another connection: not committed yet
         assert wh.relation_exists("d", "stg")
     wh.dispose()
+
+
+def test_gx_counts_a_views_rules_in_one_statement_and_agrees_with_the_sql_pass(tmp_path):
+    """Great Expectations resolves one shared metric per view (connector/preflight/gx_expectations.py): all of
+    its rule queries counted in one statement, not one COUNT per expectation; its verdicts still match the rejects
+    the SQL pass wrote (a disagreement would block the type), including a rule that fails."""
+    s = settings_for(tmp_path)
+    rows = _ac_rows()
+    rows[0] = {**rows[0], "VanID": "not-a-number"}  # one row breaks a rule: GX must count it, not just pass
+    make_view(s.warehouse_url, "ActivistCode", rows)
+    with Warehouse(s.warehouse_url) as wh, counting_statements() as sent:
+        report = run_preflight(wh, load_catalog(), ["ActivistCode"], "run-gx-1", s)
+    res = report.results["ActivistCode"]
+    assert not res.blocked, res.block_reasons
+    failed = [o for o in res.outcomes if o.gx_unexpected]
+    assert failed and all(o.gx_unexpected == o.rows for o in res.outcomes if o.rows is not None)
+    per_rule = [q for q in sent if re.match(r"select count\(\*\) as unexpected_row_count", q, re.I)]
+    shared = [q for q in sent if "vanbulk_rule_0" in q]
+    assert per_rule == [] and len(shared) == 1, (len(per_rule), len(shared))
