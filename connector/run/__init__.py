@@ -22,6 +22,7 @@ from connector.run.progress import SubmitProgress, run_preflight_stage
 from connector.run.reconcile import collect, load_job_results
 from connector.run.runtime import Echo, Runtime, runtime
 from connector.run.selection import resolve_mapping_types, resolve_static_values
+from connector.run.snapshot import publish_status
 from connector.run.submit import send, submit_chunk
 from connector.run.summary import MappingSummary, RunSummary
 
@@ -116,20 +117,24 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
         summary.messages += rt.ledger.notes
         rt.ledger.start_run(run_id, command, selector=" ".join(select or []) or opts.retry_of_run_id,
                             target=s.target, dry_run=dry_run, simulated=s.simulated, args=args)
-        try:
-            _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
-                   skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                try:
-                    _serve_after_interrupt(rt, run_id)
-                except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
-                    logger.debug("serving files after the interrupt failed", exc_info=True)
-            summary.status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
-            summary.messages.append(f"error: {redact(exc)}")
+        # `vanbulk status` in another terminal reads this while the run holds the lock (run/snapshot.py)
+        with publish_status(rt, run_id, command) as snapshot:
+            try:
+                _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
+                       skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    try:
+                        _serve_after_interrupt(rt, run_id)
+                    except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
+                        logger.debug("serving files after the interrupt failed", exc_info=True)
+                summary.status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
+                summary.messages.append(f"error: {redact(exc)}")
+                rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+                snapshot.finish(summary.status)
+                raise
             rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
-            raise
-        rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+            snapshot.finish(summary.status)
         logger.debug("summary:\n%s", summary.render())  # the log file holds the whole story
         return summary
 
