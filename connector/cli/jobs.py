@@ -168,7 +168,9 @@ def _print_summary(summary, as_json: bool, code: int) -> None:
         output(f"{summary.command} {summary.run_id}: {summary.status}", "run_summary", exit_code=code,
                **summary.to_dict())
     else:
-        click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
+        from connector.text_table import terminal_width
+
+        click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render(terminal_width()))
 
 
 @main.command("results")
