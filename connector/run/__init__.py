@@ -18,7 +18,7 @@ from connector.events import Events
 from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, RunStatus, new_id
 from connector.redaction import redact
 from connector.run.plan import PlanOptions, SendPlan, plan_run
-from connector.run.progress import SubmitProgress, run_preflight_stage
+from connector.run.progress import SubmitProgress, dbt_progress, run_preflight_stage
 from connector.run.reconcile import collect, load_job_results
 from connector.run.runtime import Echo, Runtime, runtime
 from connector.run.selection import resolve_mapping_types, resolve_static_values
@@ -184,8 +184,9 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         what = " ".join(dbt_select) if dbt_select else "all staging views"
         # GX takes ~4 s to import: done while dbt works (runner first: it sets GX's environment)
         _import_in_background("connector.preflight.runner", "great_expectations", "connector.preflight.gx_expectations")
-        with events.stage("dbt", "dbt build", detail=what), rt.warehouse.released():  # dbt opens the file
-            result = build(s, select=dbt_select or None, vars=vars)
+        with events.stage("dbt", "dbt build", detail=f"{what}: parsing the project") as st, \
+                rt.warehouse.released():  # dbt opens the file
+            result = build(s, select=dbt_select or None, vars=vars, on_event=dbt_progress(st))
         nodes = len(result.results)
         events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
                     + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),

@@ -44,7 +44,7 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
     r = invoke(tmp_path, "run", "--skip-dbt", "--dry-run", "-s", "ActivistCode", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
     assert "dry_run" in r.output and re.search(r"would +not in\n.* send ", r.output), r.output
-    assert re.search(r"^ActivistCode +5 +0 +0 +0 +5 ", r.output, re.M), r.output  # checked ... would send
+    assert re.search(r"^ActivistCode +5 +0 +0 +0 +5 ", r.output, re.MULTILINE), r.output  # checked ... would send
     r = invoke(tmp_path, "run", "--skip-dbt", "-s", "ActivistCode", "--json", monkeypatch=monkeypatch)
     assert r.exit_code == 1, r.output  # completed, but VAN failed ac-4 and dropped ac-5: exit 1
     summary = json.loads(r.output[r.output.index("{"):])

@@ -13,7 +13,10 @@ import time
 
 import pytest
 
-from tests.scenarios.test_kill_points import CMD, VANBULK, _env, warehouse_env  # noqa: F401  (shared fixture)
+from tests.scenarios import test_kill_points
+from tests.scenarios.test_kill_points import CMD, VANBULK, _env
+
+warehouse_env = test_kill_points.warehouse_env  # the shared fixture: DuckDB and PostgreSQL
 
 BOUND = 300  # seconds: a bound on a hung process, never a synchronisation
 
@@ -55,7 +58,7 @@ def _until(q: queue.Queue, pred) -> str:
 
 @pytest.mark.slow
 def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_path, warehouse_env, simulator):
-    url, schema, extra = warehouse_env
+    url, _, extra = warehouse_env
     env = _env(tmp_path, simulator, extra)
     run = _start_held_run(tmp_path, env, simulator)
     watch = None
@@ -65,7 +68,7 @@ def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_p
         deadline = time.time() + BOUND
         while True:
             st = subprocess.run([VANBULK, "status", "--json"], env=env, cwd=tmp_path, capture_output=True,
-                                text=True, timeout=BOUND)
+                                text=True, timeout=BOUND, check=False)
             assert st.returncode == 0, st.stdout + st.stderr  # read-only during the run: not refused
             view = json.loads(st.stdout)
             stage = (view["running"] or {}).get("stage") or {}
@@ -78,7 +81,7 @@ def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_p
         assert stage["label"] == "VAN jobs" and stage["total"] == 2 and stage["done"] == 0, stage
         assert view["source"] == ("run snapshot" if url.startswith("duckdb") else "ledger")
         text = subprocess.run([VANBULK, "status"], env=env, cwd=tmp_path, capture_output=True, text=True,
-                              timeout=BOUND)
+                              timeout=BOUND, check=False)
         assert text.returncode == 0 and "Traceback" not in text.stderr, text.stdout + text.stderr
         assert f"run {view['running']['run_id']} in progress (pid {run.pid} " in text.stdout, text.stdout
         assert all(str(i) in text.stdout for i in van_ids), text.stdout
@@ -110,7 +113,7 @@ def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_p
 
 @pytest.mark.slow
 def test_watch_leaves_on_ctrl_c_with_exit_0_and_the_run_goes_on(tmp_path, warehouse_env, simulator):
-    url, schema, extra = warehouse_env
+    _, _, extra = warehouse_env
     env = _env(tmp_path, simulator, extra)
     run = _start_held_run(tmp_path, env, simulator)
     try:
