@@ -16,7 +16,9 @@ import pytest
 from tests.scenarios import test_kill_points
 from tests.scenarios.test_kill_points import CMD, VANBULK, _env
 
-warehouse_env = test_kill_points.warehouse_env  # the shared fixture: DuckDB and PostgreSQL
+warehouse_env = test_kill_points.warehouse_env  # the shared fixture
+ENGINES = pytest.mark.parametrize("warehouse_env", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)],
+                                  indirect=True)
 
 BOUND = 300  # seconds: a bound on a hung process, never a synchronisation
 
@@ -57,6 +59,7 @@ def _until(q: queue.Queue, pred) -> str:
 
 
 @pytest.mark.slow
+@ENGINES
 def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_path, warehouse_env, simulator):
     url, _, extra = warehouse_env
     env = _env(tmp_path, simulator, extra)
@@ -112,6 +115,7 @@ def test_status_shows_the_run_in_progress_then_watch_follows_it_to_the_end(tmp_p
 
 
 @pytest.mark.slow
+@ENGINES
 def test_watch_leaves_on_ctrl_c_with_exit_0_and_the_run_goes_on(tmp_path, warehouse_env, simulator):
     _, _, extra = warehouse_env
     env = _env(tmp_path, simulator, extra)
