@@ -51,7 +51,7 @@ def render_view(view, width: int) -> str:
              j["row_count"] or 0, j["rows_processed"] or 0, j["rows_failed"] or 0, j["rows_not_in_results"] or 0,
              str(j["created_at"])[:19]] for j in view.jobs]
     if rows:
-        lines.append(render_table(cols, rows, width=width, text_columns=(1, 8), left_columns=(2, 3)))
+        lines.append(render_table(cols, rows, width=width, text_columns=(1,), left_columns=(2, 3, 8)))
     elif run is None or view.source != "run snapshot":
         lines.append("no jobs in the ledger yet")
     if view.left_out:
