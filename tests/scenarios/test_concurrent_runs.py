@@ -14,6 +14,8 @@ import pytest
 from tests.scenarios.test_kill_points import CMD, VANBULK, _env, warehouse_env  # noqa: F401  (shared fixture)
 
 @pytest.mark.slow
+@pytest.mark.parametrize("warehouse_env", ["duckdb", pytest.param("postgres", marks=pytest.mark.postgres)],
+                         indirect=True)
 def test_second_run_says_another_is_in_progress(tmp_path, warehouse_env, simulator):
     url, schema, extra = warehouse_env
     env = _env(tmp_path, simulator, extra)
