@@ -9,7 +9,7 @@ the old one), so a reader sees one whole snapshot or the previous one. The run's
 with its status; a snapshot whose process is gone is one from a run that was killed.
 
 Only what `vanbulk status` prints goes in: no URLs, no keys, no row data. On PostgreSQL and BigQuery `status`
-reads the ledger itself during a run; the snapshot only adds the stage.
+reads the ledger itself during a run; the snapshot only adds the stage (it holds no jobs there).
 """
 
 from __future__ import annotations
@@ -54,9 +54,10 @@ def job_view(job: dict) -> dict:
 class StatusPublisher(logging.Handler):
     """A stage observer (connector/events.py) and a handler of the run's events that rewrites the snapshot."""
 
-    def __init__(self, path: Path, run_id: str, command: str, ledger, job_limit: int | None = None):
+    def __init__(self, path: Path, run_id: str, command: str, ledger, job_limit: int | None = 100,
+                 read_jobs: bool = True):
         super().__init__(logging.INFO)
-        self.path, self.ledger, self.job_limit = path, ledger, job_limit
+        self.path, self.ledger, self.job_limit, self.read_jobs = path, ledger, job_limit, read_jobs
         self.doc: dict[str, Any] = {"run_id": run_id, "command": command, "pid": os.getpid(),
                                     "host": socket.gethostname(), "started_at": _now(), "state": "running",
                                     "status": "running", "stage": None, "last_event": None, "jobs": [],
@@ -68,7 +69,7 @@ class StatusPublisher(logging.Handler):
     # -- the snapshot -------------------------------------------------------------------------------
     def _refresh_jobs(self) -> None:
         """The ledger's jobs, read only when the run's own connection may read it (not during dbt)."""
-        if self._stages and not set(self._stages) <= _LEDGER_STAGES:
+        if not self.read_jobs or (self._stages and not set(self._stages) <= _LEDGER_STAGES):
             return
         try:
             jobs = self.ledger.recent_jobs(self.job_limit)
@@ -130,7 +131,11 @@ def publish_status(rt, run_id: str, command: str) -> Iterator[StatusPublisher]:
     """The run's snapshot for the length of ``with``; ``finish(status)`` writes its last one."""
     from connector.events import logger as events_logger
 
-    pub = StatusPublisher(snapshot_path(rt.settings.state_dir), run_id, command, rt.ledger)
+    # Jobs only where nobody else can read the ledger (DuckDB): elsewhere `status` reads it itself, and a
+    # query per job change would cost a warehouse like BigQuery for nothing.
+    engine = getattr(getattr(rt, "warehouse", None), "ops", None)
+    pub = StatusPublisher(snapshot_path(rt.settings.state_dir), run_id, command, rt.ledger,
+                          read_jobs=engine is None or engine.writer_lock == "file")
     pub.path.parent.mkdir(parents=True, exist_ok=True)
     pub.write()
     add_observer(pub)
