@@ -238,7 +238,8 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
     if on_event is None:
         proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
     else:
-        proc = _run_streaming(cmd + ["--log-format", "json"], project_dir, env, on_event)
+        # JSON on stdout for us; dbt.log stays as dbt writes it by default (its debug text)
+        proc = _run_streaming(cmd + ["--log-format", "json", "--log-format-file", "debug"], project_dir, env, on_event)
     result = DbtResult(args=list(args), target=target or "", returncode=proc.returncode, stdout=redact(proc.stdout),
                        stderr=redact(proc.stderr), seconds=time.time() - started,
                        results=_read_run_results(project_dir, started - 1, env.get("DBT_TARGET_PATH")))
