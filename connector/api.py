@@ -21,23 +21,38 @@ from connector.config import Settings
 from connector.errors import ConnectorError, VanError
 from connector.redaction import redact
 from connector.run import RunSummary, collect, load_job_results, retry_failed, run, runtime
+from connector.run.lock import RunLocked
+from connector.run.observe import StatusView, observe
 from connector.run.reconcile import reload_from_raw
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["CheckResult", "RunSummary", "debug", "refresh_catalog", "resolve", "results", "retry_failed", "run", "status"]
+__all__ = ["CheckResult", "RunSummary", "debug", "refresh_catalog", "resolve", "results", "retry_failed", "run", "status",
+           "status_view"]
 
 
 def status(settings: Settings, *, wait: bool = False, limit: int = 20, echo: Callable[[str], None] | None = None,
            **runtime_kwargs: Any) -> list[dict]:
     """Poll every job VAN has or finished whose results are not loaded (once, or until done with ``wait``),
     load the results of finished ones, and return the most recent jobs from the ledger."""
-    with runtime(settings, echo=echo, **runtime_kwargs) as rt:
-        flying = rt.ledger.collectable()
-        if flying:
-            rt.echo(f"{len(flying)} job(s) to collect: polling")
-            collect(rt, flying, timeout=None if wait else 0.0)
-        return rt.ledger.recent_jobs(limit)
+    return status_view(settings, wait=wait, limit=limit, echo=echo, observe_running=False, **runtime_kwargs).jobs
+
+
+def status_view(settings: Settings, *, wait: bool = False, limit: int | None = 20, observe_running: bool = True,
+                echo: Callable[[str], None] | None = None, **runtime_kwargs: Any) -> StatusView:
+    """``status`` with how many jobs there are; while another command holds the writer lock (a run in progress)
+    and ``observe_running``: a read-only look instead (connector/run/observe.py), with the run's stage."""
+    try:
+        with runtime(settings, echo=echo, **runtime_kwargs) as rt:
+            flying = rt.ledger.collectable()
+            if flying:
+                rt.echo(f"{len(flying)} job(s) to collect: polling")
+                collect(rt, flying, timeout=None if wait else 0.0)
+            return StatusView(rt.ledger.recent_jobs(limit), rt.ledger.count_jobs())
+    except RunLocked:
+        if not observe_running:
+            raise
+    return observe(settings, limit)
 
 
 def results(settings: Settings, van_job_id: int, *, echo: Callable[[str], None] | None = None,

@@ -34,7 +34,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -46,7 +46,7 @@ from connector.redaction import redact
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DbtError", "DbtResult", "build", "dbt_env", "dbt_executable", "run_dbt"]
+__all__ = ["DbtError", "DbtResult", "build", "dbt_env", "dbt_executable", "node_progress", "run_dbt"]
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 DEFAULT_STAGING_SCHEMA = "van_staging"
@@ -173,8 +173,56 @@ def _read_run_results(project_dir: Path, since: float, target_path: str | None =
         return []
 
 
-def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check: bool = True) -> DbtResult:
-    """Run ``dbt <args>`` for the settings' warehouse. Raises ``DbtError`` on failure when ``check``."""
+def _run_streaming(cmd: list[str], cwd: Path, env: Mapping[str, str],
+                   on_event: Callable[[dict[str, Any]], None]) -> subprocess.CompletedProcess:
+    """dbt with ``--log-format json``: each structured event handed to ``on_event`` as dbt writes it (node
+    progress while it works); its text kept as dbt would have printed it (``info.msg``), for errors."""
+    import threading
+
+    proc = subprocess.Popen(cmd, cwd=cwd, env=dict(env), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    err: list[str] = []
+    drain = threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)  # a full pipe would stall dbt
+    drain.start()
+    text: list[str] = []
+    try:
+        for line in proc.stdout:
+            try:
+                event = json.loads(line)
+                text.append(str(event.get("info", {}).get("msg", "")) + "\n")
+            except ValueError:  # not an event (a print from a macro, a library's warning): kept as it is
+                text.append(line)
+                continue
+            try:
+                on_event(event)
+            except Exception:  # a display problem must never stop dbt
+                log.debug("dbt event handler failed", exc_info=True)
+        proc.wait()
+    finally:
+        if proc.poll() is None:  # interrupted: dbt goes too
+            proc.kill()
+            proc.wait()
+        drain.join(timeout=5)
+    return subprocess.CompletedProcess(cmd, proc.returncode, "".join(text), "".join(err))
+
+
+def node_progress(event: Mapping[str, Any]) -> tuple[int, int, str] | None:
+    """(index, total, description) when ``event`` is dbt's report of one finished node (a model, seed, test,
+    snapshot, or a node with nothing to run), else None."""
+    name = str(event.get("info", {}).get("name", ""))
+    data = event.get("data") or {}
+    total = data.get("total", data.get("num_models"))  # tests say num_models (dbt-core 1.11)
+    if not name.endswith("Result") or total is None:
+        return None
+    desc = data.get("description") or data.get("name") or ".".join(
+        str(data[k]) for k in ("schema", "relation") if data.get(k))
+    return int(data.get("index") or 0), int(total), str(desc)
+
+
+def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check: bool = True,
+            on_event: Callable[[dict[str, Any]], None] | None = None) -> DbtResult:
+    """Run ``dbt <args>`` for the settings' warehouse. Raises ``DbtError`` on failure when ``check``.
+    ``on_event``: dbt runs with ``--log-format json`` and each of its structured events is handed over as it
+    comes (``node_progress`` reads the node counts from them)."""
     project_dir = Path(settings.dbt_project_dir)
     if not (project_dir / "dbt_project.yml").exists():
         raise ConfigError(f"no dbt project at {project_dir} (settings.dbt_project_dir)")
@@ -187,7 +235,11 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
         cmd += ["--vars", yaml.safe_dump(all_vars, default_flow_style=True).strip()]
     log.info("dbt %s (target %s, project %s)", " ".join(args), target or "profile default", project_dir)
     started = time.time()
-    proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+    if on_event is None:
+        proc = subprocess.run(cmd, cwd=project_dir, env=env, capture_output=True, text=True)
+    else:
+        # JSON on stdout for us; dbt.log stays as dbt writes it by default (its debug text)
+        proc = _run_streaming(cmd + ["--log-format", "json", "--log-format-file", "debug"], project_dir, env, on_event)
     result = DbtResult(args=list(args), target=target or "", returncode=proc.returncode, stdout=redact(proc.stdout),
                        stderr=redact(proc.stderr), seconds=time.time() - started,
                        results=_read_run_results(project_dir, started - 1, env.get("DBT_TARGET_PATH")))
@@ -200,11 +252,12 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
     return result
 
 
-def build(settings: Settings, select: str | Sequence[str] | None = None, vars: dict | None = None) -> DbtResult:
+def build(settings: Settings, select: str | Sequence[str] | None = None, vars: dict | None = None,
+          on_event: Callable[[dict[str, Any]], None] | None = None) -> DbtResult:
     """``dbt build`` (seeds, views, tests) for the whole project or a selection; never the ledger monitoring
     tests (``tag:vanbulk_ledger``, module doc)."""
     args = ["build"]
     if select:
         args += ["--select", *([select] if isinstance(select, str) else list(select))]
     args += ["--exclude", LEDGER_TESTS]
-    return run_dbt(settings, args, vars=vars)
+    return run_dbt(settings, args, vars=vars, on_event=on_event)

@@ -22,7 +22,7 @@ logger = logging.getLogger("connector.events")
 
 Echo = Callable[[str], None]
 
-__all__ = ["Events", "LiveDisplay", "Stage", "set_live"]
+__all__ = ["Events", "LiveDisplay", "Stage", "add_observer", "remove_observer", "set_live"]
 
 
 @dataclass
@@ -45,7 +45,7 @@ class Stage:
         if total is not None:
             self.total = total
         self.fields.update(fields)
-        for live in _live:
+        for live in (*_live, *_observers):
             live.stage_update(self)
 
 
@@ -56,11 +56,21 @@ class LiveDisplay(Protocol):
 
 
 _live: list[LiveDisplay] = []
+_observers: list[LiveDisplay] = []  # besides the terminal: the run's status snapshot (connector/run/snapshot.py)
 
 
 def set_live(display: LiveDisplay | None) -> None:
     """The terminal display stages report to (the CLI sets it for the command; None: no display)."""
     _live[:] = [display] if display is not None else []
+
+
+def add_observer(observer: LiveDisplay) -> None:
+    _observers.append(observer)
+
+
+def remove_observer(observer: LiveDisplay) -> None:
+    if observer in _observers:
+        _observers.remove(observer)
 
 
 class Events:
@@ -92,10 +102,10 @@ class Events:
     def stage(self, name: str, label: str, total: int | None = None, **fields: Any) -> Iterator[Stage]:
         st = Stage(name, label, total, fields=dict(fields))
         self.debug(f"{name}_started", f"{label}: started", total=total)
-        for live in _live:
+        for live in (*_live, *_observers):
             live.stage_start(st)
         try:
             yield st
         finally:
-            for live in _live:
+            for live in (*_live, *_observers):
                 live.stage_end(st)

@@ -63,7 +63,7 @@ def main(ctx: click.Context, log_level: str, log_format: str, debug: bool) -> No
 def _register() -> None:
     # Command modules register themselves on `main` when imported.
     from connector.cli import simulator  # noqa: F401
-    from connector.cli import jobs, catalog  # noqa: F401  (connector runtime commands)
+    from connector.cli import jobs, catalog, status  # noqa: F401  (connector runtime commands)
     from connector.cli import validate  # noqa: F401  (pre-flight checks)
 
 

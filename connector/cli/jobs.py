@@ -1,4 +1,4 @@
-"""``vanbulk run | status | results | retry-failed | debug`` (and ``catalog refresh``, see cli/catalog.py).
+"""``vanbulk run | results | retry-failed | resolve | debug`` (``status``: cli/status.py; ``catalog refresh``: cli/catalog.py).
 
 Flags follow dbt: ``-s/--select``, ``--target``, ``--profiles-dir``, ``--vars`` (YAML), ``--dry-run``;
 each has a ``VANBULK_*`` environment twin. The run's events go to stderr, one line each (a live display on a
@@ -168,42 +168,9 @@ def _print_summary(summary, as_json: bool, code: int) -> None:
         output(f"{summary.command} {summary.run_id}: {summary.status}", "run_summary", exit_code=code,
                **summary.to_dict())
     else:
-        click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render())
+        from connector.text_table import terminal_width
 
-
-@main.command("status")
-@click.option("--wait", is_flag=True, help="Keep polling until jobs in flight finish.")
-@click.option("--limit", default=20, show_default=True, help="How many recent jobs to list.")
-@click.option("--json", "as_json", is_flag=True)
-@project_opt
-def status_cmd(wait, limit, as_json, project_dir):
-    """Poll jobs in flight (from the ledger), load finished results, list recent jobs."""
-    from connector.api import status
-
-    try:
-        with _interruptible("`vanbulk status --wait` picks up from there"):
-            jobs = status(_settings(project_dir), wait=wait, limit=limit)
-    except VanbulkError as exc:
-        _fail(exc)
-    if log_format() == "json":
-        output(f"{len(jobs)} job(s)", "jobs", jobs=jobs)
-        return
-    if as_json:
-        click.echo(json.dumps(jobs, default=str, indent=2))
-        return
-    click.echo(f"{'van_job_id':>10}  {'mapping types':<28} {'van_status':<20} {'local_state':<15} "
-               f"{'rows':>7} {'proc':>7} {'fail':>6} {'absent':>6}  created")
-    for j in jobs:
-        click.echo(f"{j['van_job_id'] or '-':>10}  {j['mapping_types']:<28} {j['van_status'] or '-':<20} "
-                   f"{j['local_state']:<15} {j['row_count'] or 0:>7} {j['rows_processed'] or 0:>7} "
-                   f"{j['rows_failed'] or 0:>6} {j['rows_not_in_results'] or 0:>6}  {j['created_at']}")
-    from connector.ledger import AMBIGUOUS_JOB_STATES
-    from connector.run.plan import resolve_hint
-
-    for j in jobs:  # a POST that may have reached VAN: only the user can settle it, so say exactly how
-        if j["local_state"] in AMBIGUOUS_JOB_STATES and not j["van_job_id"]:
-            click.echo(f"job {j['job_key']} ({j['mapping_types']}, {j['local_state']}): its POST may have reached "
-                       f"VAN; {resolve_hint(j['job_key'])}")
+        click.echo(json.dumps(summary.to_dict(), default=str, indent=2) if as_json else summary.render(terminal_width()))
 
 
 @main.command("results")

@@ -199,8 +199,13 @@ class Ledger:
         sql = f"select * from {self.rel(JOBS)}" + (f" where {' and '.join(where)}" if where else "")
         return self._query(sql + " order by created_at, chunk_no", params)
 
-    def recent_jobs(self, limit: int = 20) -> list[dict]:
-        return self._query(f"select * from {self.rel(JOBS)} order by created_at desc limit {int(limit)}")
+    def recent_jobs(self, limit: int | None = 20) -> list[dict]:
+        """The most recent jobs, newest first (``limit`` None: every job)."""
+        tail = "" if limit is None else f" limit {int(limit)}"
+        return self._query(f"select * from {self.rel(JOBS)} order by created_at desc{tail}")
+
+    def count_jobs(self) -> int:
+        return int(self._query(f"select count(*) as n from {self.rel(JOBS)}")[0]["n"])
 
     def collectable(self) -> list[dict]:
         """Jobs VAN has (or finished) whose results are not loaded: every later run and `status` collect them."""

@@ -82,7 +82,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                   available_mapping_types: set[str] | None = None, *, gx: bool = True,
                   static_values: Mapping[str, Mapping[str, Any]] | None = None,
                   metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
-                  progress: Callable[[str, MappingTypeResult], None] | None = None) -> PreflightReport:
+                  progress: Callable[[str, MappingTypeResult], None] | None = None,
+                  on_phase: Callable[[str, int], None] | None = None) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -93,6 +94,9 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     A blocked view's rows that broke no row rule get a reject naming the reason (``write_blocked_rejects``).
     ``metadata_blocks``: mapping type -> (rule, column, reason) from the account's live metadata (a view column
     the account does not know, a required field the view lacks: ``connector.live_metadata``); each blocks it.
+    ``progress``: called as each mapping type's SQL checks finish; ``on_phase(name, n)`` as each later step
+    starts (``gx``: the Great Expectations checkpoint over n views; ``docs``: the rejected rows into Data Docs)
+    and ``done`` at the end, so a display shows the work after the last mapping type too.
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -141,6 +145,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
 
+        if on_phase is not None:
+            on_phase("gx", len(targets))
         gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
@@ -162,10 +168,14 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     if gx_run is not None and gx_run.data_docs_path:
         from connector.preflight.datadocs import annotate_data_docs
 
+        if on_phase is not None:
+            on_phase("docs", len(gx_run.pages))
         try:
             annotate_data_docs(warehouse, report, gx_run.pages)
         except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
             log.warning("could not add the rejected rows to Data Docs: %s", exc)
+    if on_phase is not None:
+        on_phase("done", 0)
     return report
 
 

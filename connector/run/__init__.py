@@ -18,10 +18,11 @@ from connector.events import Events
 from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, RunStatus, new_id
 from connector.redaction import redact
 from connector.run.plan import PlanOptions, SendPlan, plan_run
-from connector.run.progress import SubmitProgress, run_preflight_stage
+from connector.run.progress import SubmitProgress, dbt_progress, run_preflight_stage
 from connector.run.reconcile import collect, load_job_results
 from connector.run.runtime import Echo, Runtime, runtime
 from connector.run.selection import resolve_mapping_types, resolve_static_values
+from connector.run.snapshot import publish_status
 from connector.run.submit import send, submit_chunk
 from connector.run.summary import MappingSummary, RunSummary
 
@@ -116,20 +117,24 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
         summary.messages += rt.ledger.notes
         rt.ledger.start_run(run_id, command, selector=" ".join(select or []) or opts.retry_of_run_id,
                             target=s.target, dry_run=dry_run, simulated=s.simulated, args=args)
-        try:
-            _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
-                   skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
-        except BaseException as exc:
-            if isinstance(exc, KeyboardInterrupt):
-                try:
-                    _serve_after_interrupt(rt, run_id)
-                except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
-                    logger.debug("serving files after the interrupt failed", exc_info=True)
-            summary.status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
-            summary.messages.append(f"error: {redact(exc)}")
+        # `vanbulk status` in another terminal reads this while the run holds the lock (run/snapshot.py)
+        with publish_status(rt, run_id, command) as snapshot:
+            try:
+                _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
+                       skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
+            except BaseException as exc:
+                if isinstance(exc, KeyboardInterrupt):
+                    try:
+                        _serve_after_interrupt(rt, run_id)
+                    except Exception:  # noqa: BLE001 - the interrupt is what the user sees, not a cleanup problem
+                        logger.debug("serving files after the interrupt failed", exc_info=True)
+                summary.status = RunStatus.INTERRUPTED if isinstance(exc, KeyboardInterrupt) else RunStatus.ERROR
+                summary.messages.append(f"error: {redact(exc)}")
+                rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+                snapshot.finish(summary.status)
+                raise
             rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
-            raise
-        rt.ledger.finish_run(run_id, summary.status, summary.to_dict())
+            snapshot.finish(summary.status)
         logger.debug("summary:\n%s", summary.render())  # the log file holds the whole story
         return summary
 
@@ -179,8 +184,9 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         what = " ".join(dbt_select) if dbt_select else "all staging views"
         # GX takes ~4 s to import: done while dbt works (runner first: it sets GX's environment)
         _import_in_background("connector.preflight.runner", "great_expectations", "connector.preflight.gx_expectations")
-        with events.stage("dbt", "dbt build", detail=what), rt.warehouse.released():  # dbt opens the file
-            result = build(s, select=dbt_select or None, vars=vars)
+        with events.stage("dbt", "dbt build", detail=f"{what}: parsing the project") as st, \
+                rt.warehouse.released():  # dbt opens the file
+            result = build(s, select=dbt_select or None, vars=vars, on_event=dbt_progress(st))
         nodes = len(result.results)
         events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
                     + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),

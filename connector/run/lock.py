@@ -53,7 +53,7 @@ class RunLock:
         held, info = self.wh.ops.try_lock(self.wh, key=self.key, holder=holder_info(run_id))
         if held is None:
             raise RunLocked(_describe(info or self._running_run()) + "; wait for it to end "
-                            "(`vanbulk status` then shows its jobs)")
+                            "(`vanbulk status --watch` follows it)")
         self._held = held
         return self
 

@@ -15,14 +15,34 @@ from typing import Any, Callable
 
 from connector.events import Events, Stage
 
-__all__ = ["PollProgress", "SubmitProgress", "accepts_progress", "run_preflight_stage"]
+__all__ = ["PollProgress", "SubmitProgress", "accepts_progress", "dbt_progress", "run_preflight_stage"]
+
+
+def dbt_progress(stage: Stage) -> Callable[[dict], None]:
+    """``on_event`` for dbt's structured log: the bar is dbt's nodes done of its total (models, seeds, tests),
+    the detail the node that just finished; before the first node, what dbt is doing (parsing, found ...)."""
+    from connector.dbt_runner import node_progress
+
+    def on_event(event: dict) -> None:
+        node = node_progress(event)
+        if node is None:
+            if event.get("info", {}).get("name") == "FoundStats":
+                stage.update(detail=str(event["info"].get("msg", "")))
+            return
+        _, total, desc = node
+        stage.update(1, total=total, detail=desc)
+    return on_event
 
 
 def accepts_progress(fn: Callable) -> bool:
     """Whether a pre-flight function takes ``progress=`` (called with (mapping type, its result) as each
     mapping type's checks finish). Older ones do not: the stage then shows elapsed time only."""
+    return _accepts(fn, "progress")
+
+
+def _accepts(fn: Callable, name: str) -> bool:
     try:
-        return "progress" in inspect.signature(fn).parameters
+        return name in inspect.signature(fn).parameters
     except (TypeError, ValueError):
         return False
 
@@ -33,23 +53,35 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     ``done_line``: end with one line of totals (``validate`` prints its own report instead)."""
     started = time.monotonic()
     hook = accepts_progress(preflight)
+    phases = hook and _accepts(preflight, "on_phase")
     # Without the hook the count would sit at 0/N: an indeterminate bar (elapsed time) is the honest display.
-    with events.stage("preflight", "pre-flight", total=len(names) if hook else None,
+    # With phases the count has two more steps after the mapping types' SQL checks (Great Expectations, Data
+    # Docs): the bar is not full, and its clock not stopped, while those still run.
+    total = (len(names) + (2 if phases else 0)) if hook else None
+    with events.stage("preflight", "pre-flight", total=total,
                       detail="" if hook else f"checking {len(names)} mapping type(s)") as st:
         rejected = 0
 
         def progress(mapping_type: str, result: Any = None) -> None:
             nonlocal rejected
             rejected += int(getattr(result, "rows_rejected", 0) or 0)
-            st.update(1, detail=f"rejects so far {rejected}" + (
-                f" · {mapping_type}" if st.done < (st.total or 0) else " · finishing (Great Expectations, Data Docs)"))
+            st.update(1, detail=f"rejects so far {rejected} · {mapping_type}")
             events.debug("preflight_checked", f"pre-flight: {mapping_type} checked", mapping_type=mapping_type,
                          rows_checked=getattr(result, "rows_checked", None),
                          rows_rejected=getattr(result, "rows_rejected", None),
                          blocked=getattr(result, "blocked", None))
 
+        def on_phase(name: str, n: int) -> None:
+            steps = {"gx": (len(names), f"Great Expectations: validating {n} view(s)"),
+                     "docs": (len(names) + 1, f"Data Docs: adding the rejected rows to {n} page(s)"),
+                     "done": (len(names) + 2, "")}
+            done, detail = steps.get(name, (st.done, name))
+            st.update(max(done - st.done, 0), detail=f"rejects so far {rejected}" + (f" · {detail}" if detail else ""))
+
         if hook:
             kwargs["progress"] = progress
+        if phases:
+            kwargs["on_phase"] = on_phase
         report = preflight(warehouse, catalog, names, run_id, settings, **kwargs)
     if not done_line:
         return report

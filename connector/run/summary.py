@@ -82,36 +82,47 @@ class RunSummary:
             return RunStatus.BLOCKED
         return RunStatus.SUCCESS
 
-    def render(self) -> str:
-        C = PlanCategory
-        cols = ["mapping type", "dropped", "checked", "rejected", "warned", "new", "changed", "retry", "unchanged", "held", "sent",
-                "processed", "failed", "not_in_results", "pending", "not_sent", "jobs"]
+    def render(self, width: int = 100) -> str:
+        """The run at a glance, ``width`` columns at most: one row per mapping type with what was checked, what
+        was sent and what VAN did with it; the plan's categories per row (new, changed, retry, held...), the rows
+        dropped and warned are in the ledger, and the SQL below the table reads them."""
+        from connector.text_table import render_table, wrap
+
+        cols = ["mapping type", "checked", "rejected", "unchanged", "held",
+                "would send" if self.dry_run else "sent", "processed", "failed", "not in results", "pending",
+                "refused"]
         rows = []
         for s in self.mapping_types.values():
-            rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.dropped, s.rows_checked, s.rejected,
-                         s.warned, s.category(C.NEW), s.category(C.CHANGED) + s.category(C.REFRESH) + s.category(C.CARRIED),
-                         s.category(C.RETRY), s.unchanged, s.held,
-                         s.sent if not self.dry_run else f"{s.to_send} (dry run)", s.processed, s.failed,
-                         s.not_in_results, s.pending + s.ambiguous, s.refused,
-                         ",".join(map(str, s.van_job_ids)) or "-"])
-        widths = [max(len(str(x)) for x in col) for col in zip(cols, *rows)] if rows else [len(c) for c in cols]
-        fmt = "  ".join(f"{{:<{w}}}" for w in widths)
-        lines = [f"{self.command} {self.run_id}: {self.status}" + (" (simulated VAN)" if self.simulated else ""),
-                 fmt.format(*cols), fmt.format(*("-" * w for w in widths))]
-        lines += [fmt.format(*map(str, r)) for r in rows]
-        lines += self.messages
+            rows.append([s.mapping_type + (" (blocked)" if s.blocked else ""), s.rows_checked, s.rejected,
+                         s.unchanged, s.held, s.to_send if self.dry_run else s.sent, s.processed, s.failed,
+                         s.not_in_results, s.pending + s.ambiguous, s.refused])
+        lines = [wrap(f"{self.command} {self.run_id}: {self.status}" + (" (simulated VAN)" if self.simulated else ""),
+                      width)]
+        if rows:
+            lines.append(render_table(cols, rows, width=width))
+        jobs = [f"{s.mapping_type} {' '.join(map(str, s.van_job_ids))}" for s in self.mapping_types.values()
+                if s.van_job_ids]
+        if jobs:
+            lines.append(wrap("VAN jobs: " + "; ".join(jobs), width))
+        lines += [wrap(m, width) for m in self.messages]
         q = f"{self.schema}." if self.schema and self.schema != "main" else ""
-        lines += ["", f"ledger (schema {self.schema}): " + (f"duckdb {self.duckdb_path}" if self.duckdb_path
-                                                          else self.warehouse),
-                  f"  select mapping_type, category, row_count from {q}van_bulk_plan_counts "
-                  f"where run_id = '{self.run_id}';",
-                  f"  select mapping_type, row_status, count(*) from {q}van_bulk_row_results "
-                  f"where run_id = '{self.run_id}' group by mapping_type, row_status;",
-                  f"  select * from {q}van_bulk_row_state where outcome <> 'processed';",
-                  f"  select * from {q}van_preflight_rejects where run_id = '{self.run_id}';"]
-        if any(s.warned for s in self.mapping_types.values()):
-            lines.append(f"  select * from {q}van_preflight_warnings where run_id = '{self.run_id}';  "
-                         "-- rules on facts only inferred about VAN: sent anyway (strict_inferred_rules to reject)")
+        ms = self.mapping_types.values()
+        hints = [(f"  select mapping_type, category, row_count from {q}van_bulk_plan_counts where run_id = "
+                  f"'{self.run_id}';  -- new, changed, retry, unchanged, held"),
+                 (f"  select mapping_type, row_status, count(*) from {q}van_bulk_row_results where run_id = "
+                  f"'{self.run_id}' group by mapping_type, row_status;"),
+                 f"  select * from {q}van_bulk_row_state where outcome <> 'processed';",
+                 f"  select * from {q}van_preflight_rejects where run_id = '{self.run_id}';"]
+        if any(s.dropped for s in ms):
+            hints.append(f"  select * from {q}van_preflight_dropped where run_id = '{self.run_id}';  -- "
+                         f"{sum(s.dropped for s in ms)} input row(s) the staging views leave out")
+        if any(s.warned for s in ms):
+            hints.append(f"  select * from {q}van_preflight_warnings where run_id = '{self.run_id}';  -- "
+                         f"{sum(s.warned for s in ms)} row(s) sent with a warning: rules on facts only inferred "
+                         "about VAN (strict_inferred_rules to reject)")
+        lines += ["", wrap(f"ledger (schema {self.schema}): " + (f"duckdb {self.duckdb_path}" if self.duckdb_path
+                                                                 else self.warehouse), width)]
+        lines += [wrap(h, width) for h in hints]
         if self.data_docs_path:
-            lines.append(f"pre-flight Data Docs: {self.data_docs_path}")
+            lines.append(wrap(f"pre-flight Data Docs: {self.data_docs_path}", width))
         return "\n".join(line for line in lines if line != "")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 from click.testing import CliRunner
 
@@ -42,7 +43,8 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
                         __import__("tests.connector.helpers", fromlist=["x"]).passthrough_preflight)
     r = invoke(tmp_path, "run", "--skip-dbt", "--dry-run", "-s", "ActivistCode", monkeypatch=monkeypatch)
     assert r.exit_code == 0, r.output
-    assert "dry_run" in r.output and "5 (dry run)" in r.output
+    assert "dry_run" in r.output and re.search(r"would +not in\n.* send ", r.output), r.output
+    assert re.search(r"^ActivistCode +5 +0 +0 +0 +5 ", r.output, re.MULTILINE), r.output  # checked ... would send
     r = invoke(tmp_path, "run", "--skip-dbt", "-s", "ActivistCode", "--json", monkeypatch=monkeypatch)
     assert r.exit_code == 1, r.output  # completed, but VAN failed ac-4 and dropped ac-5: exit 1
     summary = json.loads(r.output[r.output.index("{"):])
@@ -51,6 +53,24 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
     assert str(job_id) in r.output and "results_loaded" in r.output
     r = invoke(tmp_path, "results", str(job_id), monkeypatch=monkeypatch)
     assert r.exit_code == 0 and "processed 3" in r.output
+
+
+def test_status_lists_every_job_or_says_how_many_it_left_out(tmp_path, monkeypatch):
+    make_staging(f"duckdb:///{tmp_path}/vanbulk.duckdb")
+    r = invoke(tmp_path, "run", "--skip-dbt", "-s", "ActivistCode", "-s", "CreateOrUpdateContact", "--json",
+               monkeypatch=monkeypatch)
+    summary = json.loads(r.output[r.output.index("{"):])
+    jobs = [j for m in summary["mapping_types"].values() for j in m["van_job_ids"]]
+    assert len(jobs) == 2, r.output
+    short = invoke(tmp_path, "status", "--limit", "1", monkeypatch=monkeypatch)
+    assert short.exit_code == 0, short.output
+    assert sum(str(j) in short.output for j in jobs) == 1
+    assert "… and 1 more job(s): vanbulk status --all" in short.output, short.output
+    every = invoke(tmp_path, "status", "--all", monkeypatch=monkeypatch)
+    assert every.exit_code == 0 and all(str(j) in every.output for j in jobs) and "more" not in every.output
+    out = invoke(tmp_path, "status", "--limit", "1", "--json", monkeypatch=monkeypatch).output
+    view = json.loads(out[out.index("{"):])
+    assert (len(view["jobs"]), view["jobs_total"], view["left_out"], view["running"]) == (1, 2, 1, None)
 
 
 def test_select_accepts_documented_names_and_refuses_the_rest(tmp_path):

@@ -105,8 +105,9 @@ def test_a_terminal_shows_live_progress_through_preflight_export_and_polling(tmp
     r = _vanbulk(["run", "--skip-dbt", *SELECT], tmp_path, TTY_COMPATIBLE="1", TTY_INTERACTIVE="1", COLUMNS="160")
     assert r.returncode == 1, r.stdout + r.stderr
     frames = re.sub(r"\x1b\[[0-9;?]*[a-zA-Z]", "", r.stderr).replace("\r", "\n")
-    # pre-flight: n/2 once run_preflight reports per mapping type (progress=), else its elapsed time
-    assert re.search(r"pre-flight .*(0/2|checking 2 mapping type)", frames), frames
+    # pre-flight: n/4 (2 mapping types, then Great Expectations and Data Docs): never full while GX still runs
+    assert re.search(r"pre-flight .*0/4", frames), frames
+    assert re.search(r"pre-flight .*2/4 .*Great Expectations: validating 2 view", frames), frames
     assert re.search(r"export \+ submit .*\d/2 .*rows exported", frames)
     assert re.search(r"VAN jobs .*[0-2]/2 .*(at VAN|done): ", frames), frames
     # the bars are transient: what stays are the event lines, each once

@@ -101,6 +101,31 @@ def test_preflight_stage_reports_each_mapping_type_when_preflight_takes_a_progre
     assert rec.lines[0].endswith("7 row(s) rejected, 1 mapping type(s) blocked")
 
 
+def test_preflight_bar_is_not_full_while_great_expectations_and_data_docs_still_run(terminal):
+    """After the last mapping type's SQL checks, GX and Data Docs take seconds: the bar says so and is not at
+    N/N (a full bar stops its clock), until pre-flight returns."""
+    rec, _ = terminal
+    during: dict[str, tuple] = {}
+
+    def preflight(warehouse, catalog, names, run_id, settings, *, progress=None, on_phase=None, **kwargs):
+        results = {}
+        for n in names:
+            results[n] = SimpleNamespace(rows_rejected=1, rows_checked=10, blocked=False)
+            progress(n, results[n])
+        for phase in ("gx", "docs"):
+            on_phase(phase, len(names))
+            during[phase] = rec.updates[-1]
+        on_phase("done", 0)
+        return SimpleNamespace(results=results)
+
+    run_preflight_stage(Events(), preflight, None, None, ["A", "B", "C"], "r1", None)
+    (_, done, total, detail), (_, done2, total2, detail2) = during["gx"], during["docs"]
+    assert done < total and "Great Expectations: validating 3 view(s)" in detail, during
+    assert done2 < total2 and "Data Docs" in detail2, during
+    updates = [u for u in rec.updates if u[0] == "preflight"]
+    assert (updates[-1][1], updates[-1][2]) == (5, 5)  # full only once everything ran
+
+
 def test_preflight_without_the_hook_is_called_as_before(terminal):
     rec, _ = terminal
 

@@ -21,12 +21,16 @@ def duckdb_settings(tmp: Path, name: str = "warehouse.duckdb", **kw) -> Settings
                     warehouse_url=f"duckdb:///{tmp / name}", **kw)
 
 
+DUCKDB_EVENTS: list[dict] = []  # dbt's structured events of the duckdb_build, in order
+
+
 @pytest.fixture(scope="session")
 def duckdb_build(tmp_path_factory):
+    DUCKDB_EVENTS.clear()
     tmp = tmp_path_factory.mktemp("dbt_duckdb")
     settings = duckdb_settings(tmp)
     started = time.time()
-    result = build(settings)
+    result = build(settings, on_event=DUCKDB_EVENTS.append)  # as a run builds: dbt's structured log streamed
     return settings, result, tmp / "warehouse.duckdb", time.time() - started
 
 

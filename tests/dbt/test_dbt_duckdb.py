@@ -41,6 +41,21 @@ def test_build_creates_21_views_and_every_test_passes(duckdb_build, engine):
     print(f"dbt build on DuckDB: {seconds:.1f}s, {len(result.results)} nodes, {len(tests)} tests")
 
 
+def test_build_reports_each_node_as_dbt_finishes_it(duckdb_build):
+    """The run's dbt stage counts dbt's own node results (``--log-format json``), not only a clock."""
+    from connector.dbt_runner import node_progress
+
+    from .conftest import DUCKDB_EVENTS
+
+    _, result, _, _ = duckdb_build
+    nodes = [n for n in map(node_progress, DUCKDB_EVENTS) if n is not None]
+    total = {t for _, t, _ in nodes}
+    assert total == {len(result.results)}, total  # every node dbt ran, each reported once
+    assert sorted(i for i, _, _ in nodes) == list(range(1, len(result.results) + 1))
+    assert any(d.endswith("stg_van__activist_code") for _, _, d in nodes)
+    assert "{" not in result.stdout.splitlines()[0] and "Completed" in result.stdout  # dbt's text, for errors
+
+
 def test_no_column_drift(engine):
     assert_no_column_drift(engine)
 
