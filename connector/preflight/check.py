@@ -311,13 +311,14 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     left_out = [c for c in left_out if c in {a for a, _ in absent}] + _unused_categories(groups, left_out)
     if left_out:
         res.columns_left_out = left_out
-        why = {c: r for c, r in absent}
-        for c in left_out:
-            note = (f"{mt.name}: column {c} left out of the file: blank in every row to send, and "
-                    + (f"{why[c].split(': ', 1)[-1].split(' (', 1)[0]}" if c in why else
-                       "its disclosure category is carried by no row to send"))
-            res.notes.append(note)
-            log.info(note)
+        lacking = [c for c in left_out if c in {a for a, _ in absent}]
+        unused = [c for c in left_out if c not in lacking]
+        if lacking:  # said once per mapping type, every column named
+            res.notes.append(f"{mt.name}: {len(lacking)} column(s) the account has no field for left out of the "
+                             f"file (blank in every row to send): {', '.join(lacking)}")
+        if unused:  # routine for every Contributions file: logged, not a run note
+            log.info("%s: disclosure column(s) of a category no row to send carries left out of the file (VAN takes "
+                     "one category per file): %s", mt.name, ", ".join(unused))
     if split:
         in_groups = {c for cat in present for c in groups[cat]}
         for i, cat in enumerate(present):
