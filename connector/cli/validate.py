@@ -127,21 +127,22 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
 
 
 def _print_rows(warehouse, report, run_id: str, limit: int) -> None:
-    """The first ``limit`` rejected rows of each mapping type (bounded: a view can reject millions)."""
+    """The first ``limit`` rejected rows of each mapping type, then its first ``limit`` warned rows (bounded: a view
+    can fail millions), each with the query listing all of them."""
     for name, res in report.results.items():
-        total = res.rows_rejected
-        if not total:
-            continue
-        found = warehouse.fetchall(
-            f"select source_row_key, rule, column_name, value, message from {report.rejects_relation} "
-            "where run_id = :r and mapping_type = :m "
-            f"order by source_row_key, rule, column_name limit {int(limit)}",
-            {"r": run_id, "m": name})
-        for key, rule, column, value, message in found:
-            output(f"{name}: {message}", "reject", mapping_type=name, source_row_key=key, rule=rule,
-                   column=column, value=value)
-        shown = len({k for k, *_ in found})
-        if total > shown:
-            output(f"{name}: {total - shown} more rejected row(s): select * from {report.rejects_relation} "
-                   f"where run_id = '{run_id}' and mapping_type = '{name}'", "reject_more", mapping_type=name,
-                   more=total - shown)
+        for kind, rel, total in (("reject", report.rejects_relation, res.rows_rejected),
+                                 ("warning", report.warnings_relation, res.rows_warned)):
+            if not total or not rel:
+                continue
+            where = f"where run_id = '{run_id}' and mapping_type = '{name}'"
+            found = warehouse.fetchall(
+                f"select source_row_key, rule, column_name, value, message from {rel} where run_id = :r and "
+                f"mapping_type = :m order by source_row_key, rule, column_name limit {int(limit)}",
+                {"r": run_id, "m": name})
+            for key, rule, column, value, message in found:
+                output(f"{name}: {'' if kind == 'reject' else 'warning (sent): '}{message}", kind, mapping_type=name,
+                       source_row_key=key, rule=rule, column=column, value=value)
+            total_rows = warehouse.scalar(f"select count(*) from {rel} {where}")
+            if total_rows > len(found):
+                output(f"{name}: {total_rows - len(found)} more {kind}(s): select * from {rel} {where}",
+                       f"{kind}_more", mapping_type=name, more=total_rows - len(found))
