@@ -354,12 +354,12 @@ def _hold_absent_columns(conn: Connection, warehouse: Warehouse, rejects_rel: st
         c = ident(column)
         text = (f"column {column} holds a value but the account has no field {column}; the row is held back "
                 f"(the rest of the type is sent) (rule {ABSENT_FIELD_RULE}, class van-stated)")
-        conn.execute(sa.text((  # plain SQL both engines read alike (substr, ||, coalesce)
+        conn.execute(sa.text(  # plain SQL both engines read alike (substr, ||, coalesce)
             f"insert into {rejects_rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
             f"checked_at) select :r, :m, v.source_row_key, :rule, :col, substr({c}, 1, 80), "
             f"'row ' || coalesce('''' || v.source_row_key || '''', '(blank key)') || ': ' || :text, :ts "
             f"from {relation} v where {is_set('v.' + c)} and not exists (select 1 from {rejects_rel} x "
-            f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = v.source_row_key)")),
+            f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = v.source_row_key)"),
             {"r": run_id, "m": mapping_type, "rule": ABSENT_FIELD_RULE, "col": column, "text": text, "ts": checked_at})
     if not absent:
         return 0

@@ -97,8 +97,8 @@ def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path
         ("c-2", "field_not_in_account", "MiddleName")]
     assert "the account has no field MiddleName" in rejects[("c-2", "field_not_in_account", "MiddleName")]
     left_out = [m for m in summary.messages if "left out of the file" in m]
-    assert left_out == ["CreateOrUpdateContact: 1 column(s) the account has no field for left out of the file "
-                        "(blank in every row to send): MiddleName"]  # said once
+    assert left_out == [("CreateOrUpdateContact: 1 column(s) the account has no field for left out of the file "
+                         "(blank in every row to send): MiddleName")]  # said once
     # a required field the view lacks still blocks, every row recorded with the reason naming type and field
     email = [m for (k, rule, col), m in rejects.items() if k == "e-1"]
     assert email and "Email: the account requires field EmailSourceID" in email[0]
