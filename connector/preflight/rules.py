@@ -27,8 +27,8 @@ from typing import Any, Iterable, Mapping
 from connector.catalog import (ENFORCEABLE_TAGS, IMPOSSIBLE, INFERRED, OWN, VAN_STATED, Catalog, CatalogError,
                                MappingType)
 from connector.preflight.sql import (FORMATS, format_label, has_control_chars, has_surrounding_whitespace, ident,
-                                     impossible_date, impossible_number, is_blank, is_set, lit, lit_list,
-                                     valid_format)
+                                     impossible_date, impossible_number, impossible_phone, is_blank, is_set, lit,
+                                     lit_list, valid_format)
 
 MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
 
@@ -413,6 +413,7 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
 _IMPOSSIBLE = {
     "date": (impossible_date, "is not a real calendar date in any format VAN may accept"),
     "datetime": (impossible_date, "is not a real calendar date in any format VAN may accept"),
+    "phone": (impossible_phone, "is not a phone number (it holds letters)"),
     "integer": (impossible_number, "is not a number"),
     "decimal": (impossible_number, "is not a number"),
     "number": (impossible_number, "is not a number"),

@@ -210,6 +210,11 @@ def impossible_number(c: str) -> str:
     return f"(not {valid_decimal(unsigned_plus)})"
 
 
+def impossible_phone(c: str) -> str:
+    """Letters in a phone number: no reading of them gives the digits VAN stores (``call after 5``)."""
+    return f"(translate(lower({c}), 'abcdefghijklmnopqrstuvwxyz', '') <> lower({c}))"
+
+
 # Control characters (except tab, LF and CR, which a quoted CSV cell may carry in free text) have no place in a
 # value VAN stores; NUL cannot reach either engine's text columns.
 CONTROL_SQL = " || ".join(f"chr({i})" for i in (*range(1, 9), 11, 12, *range(14, 32), 127))

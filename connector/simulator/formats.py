@@ -107,8 +107,8 @@ _NUMBER_KINDS = frozenset({"integer", "int", "decimal", "number", "amount", "cur
 
 def impossible(kind: str | None, value: str) -> str | None:
     """VAN's message for a value invalid under any reading, or None: a control character, a date-shaped value
-    naming no calendar day (or a date with no digit), a non-number where a number belongs, an email without a
-    dotted domain."""
+    naming no calendar day (or a date with no digit), a non-number where a number belongs, letters in a phone
+    number, an email without a dotted domain."""
     if _CONTROL.search(value):
         return "Invalid character"
     kind = (kind or "").lower()
@@ -124,6 +124,8 @@ def impossible(kind: str | None, value: str) -> str | None:
                     return "Invalid date"
     elif kind in _NUMBER_KINDS and not _NUMBER.match(value.replace(",", "").replace("$", "").replace(" ", "")):
         return "Invalid number"
+    elif kind == "phone" and re.search(r"[A-Za-z]", value):
+        return "Invalid phone number"
     elif kind == "email" and not _EMAIL.match(value):
         return "Invalid email address"
     return None

@@ -140,6 +140,7 @@ CASES: dict[str, tuple[dict, set]] = {
     "bad-quote'key": ({"DateReceived": "2026-1-1"}, {("format", "DateReceived")}),
     "bad-colon:key": ({"Notes": "a:b {x} 100%" * 3}, {("max_length", "Notes")}),
     "bad-control": ({"Notes": "a\x01b"}, {("control_characters", "Notes")}),
+    "bad-phone3": ({"Phone": "call after 5"}, {("impossible_value", "Phone")}),
     "dup-key": ({}, {("row_key", "source_row_key")}),
 }
 DUPLICATE_KEY = "dup-key"  # inserted twice
