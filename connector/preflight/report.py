@@ -57,7 +57,7 @@ class MappingTypeResult:
         return self.rows_checked - self.rows_rejected
 
     def summary(self) -> str:
-        state = "BLOCKED" if self.blocked else ("SPLIT" if self.split else "ok")
+        state = "BLOCKED" if self.blocked else ("SPLIT" if self.split_categories else "ok")  # not columns left out
         line = (f"{self.mapping_type:<28} {state:<8} checked {self.rows_checked:>9}  rejected {self.rows_rejected:>8}"
                 f"  warned {self.rows_warned:>8}  rules failed: {', '.join(self.rules_failed) or '-'}")
         if self.rules_warned:
