@@ -52,7 +52,8 @@ class LiveMetadata:
             parts.append(f"{len(self.cached)} from the cache")
         if self.unavailable:
             parts.append(f"{len(self.unavailable)} without live metadata (packaged catalogue used)")
-        blocked = sum(1 for b in self.blocks.values() if b)
+        # a column the account lacks does not block (pre-flight holds back the rows that fill it)
+        blocked = sum(1 for b in self.blocks.values() if any(rule != "unknown_field" for rule, _, _ in b))
         if blocked:
             parts.append(f"{blocked} blocked by drift")
         return "live metadata: " + (", ".join(parts) or "none")
@@ -135,8 +136,8 @@ def view_drift(mt: MappingType, view_columns: Sequence[str]) -> list[Block]:
         f = known.get(c.lower())
         if f is None:
             out.append(("unknown_field", c, f"{mt.name}: the account has no field {c} (GET /bulkImportMappingTypes/"
-                                            f"{mt.name}); drop the column from the staging view or map it to a "
-                                            "field the account has (`vanbulk catalog diff` lists them)"))
+                                            f"{mt.name}); rows with a value there are held back and the column "
+                                            "is left out of the file (`vanbulk catalog diff` lists the fields)"))
         elif not f.can_be_mapped_to_column:
             out.append(("not_column_mappable", c, f"{mt.name}: the account does not take field {f.name} from a "
                                                   "file column; give it as a static value instead"))

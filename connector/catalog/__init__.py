@@ -36,6 +36,18 @@ LIVE = "live"  # read from the account's own metadata in this run: VAN itself sa
 OWN = "vanbulk"  # our own bookkeeping rule (e.g. a trackable row key), not a claim about VAN
 # Facts with these tags may refuse a row; anything else (inferred, unknown, untagged) only warns by default.
 ENFORCEABLE_TAGS = frozenset({"confirmed", "client-observed", LIVE, OWN})
+# The evidence policy's three classes (docs/evidence-and-live-metadata.md). A rule is
+# * ``van-stated``: VAN states it (its docs, the seed text, the account's live metadata; also what a client that
+#   ran against VAN documents) -> rejects;
+# * ``impossible``: the value cannot be valid under any reading (an impossible calendar date, a non-number where a
+#   number belongs, an email without a dotted domain, control characters, a length over a limit a VAN source
+#   states, a contribution without an amount) -> rejects;
+# * ``inferred``: a convention we only inferred that a valid value could break -> warns unless
+#   ``strict_inferred_rules``.
+VAN_STATED = "van-stated"
+IMPOSSIBLE = "impossible"
+INFERRED = "inferred"
+EVIDENCE_CLASSES = (VAN_STATED, IMPOSSIBLE, INFERRED)
 LIVE_MARKER = "_live.json"  # in an overlay directory: its files were read from an account (vanbulk.live_metadata)
 
 __all__ = [
@@ -48,6 +60,11 @@ __all__ = [
     "ENFORCEABLE_TAGS",
     "INFERRED_RULE_KINDS",
     "EVIDENCE_TAGS",
+    "EVIDENCE_CLASSES",
+    "IMPOSSIBLE",
+    "INFERRED",
+    "VAN_STATED",
+    "names_a_source",
     "LIVE",
     "OWN",
     "evidence_keys",
@@ -154,6 +171,28 @@ class MappingType:
         return self.meta.get("changeVia")
 
     @property
+    def always_required(self) -> Mapping[str, str]:
+        """Field -> why a blank value cannot be valid under any reading (e.g. a contribution's Amount), whatever
+        the account's ``isRequired`` says."""
+        return self.meta.get("alwaysRequired", {})
+
+    @property
+    def value_kinds(self) -> Mapping[str, str]:
+        """Field -> the kind of value it holds (date, email, number...). The same names as ``field_formats``, but
+        kept when an account does not enforce the format itself: an impossible value is invalid whatever the
+        convention (``Catalog.enforced_world`` keeps them)."""
+        return self.meta.get("valueKinds") or self.field_formats
+
+    @property
+    def stated_max_lengths(self) -> Mapping[str, int]:
+        """Maximum lengths some VAN source states (or the account's metadata): over them, a value is impossible."""
+        if "statedMaxLengths" in self.meta:
+            return self.meta["statedMaxLengths"]
+        return {f: n for f, n in self.max_lengths.items()
+                if self.evidence("maxLength", f) in ENFORCEABLE_TAGS
+                or names_a_source(self.evidence_text("maxLength", f))}
+
+    @property
     def row_requirements(self) -> list[Mapping[str, Any]]:
         return list(self.meta.get("rowRequirements", []))
 
@@ -196,6 +235,14 @@ class MappingType:
                 return evidence_tag(lowered[key.lower()])
         return "inferred"
 
+    def evidence_text(self, kind: str, name: str = "") -> str:
+        """The ``meta.evidence`` text behind one fact (most specific key first); '' when untagged."""
+        lowered = {k.lower(): v for k, v in self.meta.get("evidence", {}).items()}
+        for key in evidence_keys(kind, name):
+            if key.lower() in lowered:
+                return str(lowered[key.lower()])
+        return ""
+
     def to_api(self) -> dict[str, Any]:
         """The exact ``GET /bulkImportMappingTypes/{name}`` body."""
         return json.loads(json.dumps(self.raw))
@@ -231,6 +278,14 @@ def evidence_tag(text: Any) -> str:
     """``"client-observed (P-BI ...)"`` -> ``client-observed``; anything unrecognised -> ``unknown``."""
     word = str(text).strip().split(" ", 1)[0].strip("(),;:").lower() if text else ""
     return word if word in (*EVIDENCE_TAGS, LIVE, OWN) else "unknown"
+
+
+def names_a_source(text: str) -> bool:
+    """True when an evidence text cites a source for its fact (``inferred (EG: ... caps First Name at 50)``), not
+    ``inferred (no public source)``: used for length limits, where any stated limit makes a longer value
+    impossible (our kept limit is never below the stated one)."""
+    inner = str(text).partition("(")[2].strip().lower()
+    return bool(inner) and not inner.startswith(("no ", "none"))
 
 
 def staging_view_name(mapping_type: str) -> str:
@@ -272,11 +327,15 @@ def _enforced(mt: MappingType, keep: set[str]) -> MappingType:
         if f.get("parents") and not ok("parents", f["name"]):
             f["parents"] = None
     meta = json.loads(json.dumps(mt.meta))
+    # Impossible values are invalid in every account: keep what they are judged by (the value kinds and the
+    # lengths a source states) before the inferred conventions go.
+    meta["valueKinds"] = dict(mt.value_kinds)
+    meta["statedMaxLengths"] = dict(mt.stated_max_lengths)
     for kind, key in (("format", "fieldFormats"), ("maxLength", "maxLengths")):
         meta[key] = {k: v for k, v in (meta.get(key) or {}).items() if ok(kind, k)}
     meta["rowRequirements"] = [r for r in meta.get("rowRequirements") or [] if ok("rowRequirement", r.get("rule", ""))]
-    if not ok("disclosure"):
-        meta["disclosureCategory"] = {}
+    # The disclosure rule itself is VAN's word (seed text, D-OVER): every account enforces it on the fields it
+    # tags, so the categories stay.
     return replace(mt, fields=tuple(_parse_field(f) for f in raw.get("fields", [])), meta=meta, raw=raw)
 
 

@@ -80,6 +80,33 @@ def inferred_rules_cmd(names):
            count=len(found))
 
 
+@catalog.command("values")
+@click.argument("mapping_type")
+@click.argument("field_name")
+def values_cmd(mapping_type, field_name):
+    """List the values a predefined-value field accepts (id and name), e.g.
+    `vanbulk catalog values ActivistCode ActivistCodeID`. A run against VAN refreshes the account's own lists
+    (`vanbulk catalog diff`); this lists the catalogue in use (packaged + VANBULK_CATALOG_DIR)."""
+    from connector.catalog import CatalogError, load_catalog
+    from connector.cli import output
+
+    cat = load_catalog()
+    try:
+        mt = cat.get(mapping_type)
+        field = mt.field(field_name)
+    except CatalogError as exc:
+        raise click.UsageError(str(exc)) from None
+    values = cat.values(mt.name, field.name)
+    if values is None:
+        raise click.UsageError(f"{mt.name}.{field.name} has no predefined value list in the catalogue"
+                               + (" (account-specific: `vanbulk catalog refresh` brings the account's)"
+                                  if field.has_predefined_values else ""))
+    for v in values:
+        output(f"{v.id:<12} {v.name}", "value", mapping_type=mt.name, field=field.name, id=v.id, name=v.name)
+    output(f"{len(values)} value(s) for {mt.name}.{field.name}: give the id (or a name no other value has)",
+           "result", count=len(values))
+
+
 @catalog.command("render-dbt")
 @click.option("--dbt-project-dir", type=click.Path(file_okay=False), default=None,
               help="dbt project to write into (default: the packaged dbt_project/).")

@@ -32,10 +32,12 @@ from connector.errors import ConfigError
                    "ApplyContactCustomFields.CustomFieldGroupID=501; repeatable.")
 @click.option("--no-gx", is_flag=True, help="SQL rules and rejects only: skip the GX checkpoint and Data Docs.")
 @click.option("--strict", is_flag=True, help="Exit 1 when any row is rejected (default: only when blocked).")
+@click.option("--rows", "show_rows", type=click.IntRange(min=0), default=0, metavar="N",
+              help="Also print up to N rejected rows per mapping type (row key, rule, column, value, message).")
 @click.option("--regenerate-suites", is_flag=True, help="Rewrite the GX suites from the catalogue and exit.")
 @click.option("--check-suites", is_flag=True, help="Exit 1 if the GX suites drift from the catalogue.")
-def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_gx, strict, regenerate_suites,
-             check_suites) -> None:
+def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_gx, strict, show_rows,
+             regenerate_suites, check_suites) -> None:
     """Run the pre-flight checks and write failing rows to van_preflight_rejects."""
     from connector.catalog import load_catalog
     from connector.preflight.runner import gx_root
@@ -117,6 +119,30 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
                                  gx=not no_gx, static_values=static_values, available_mapping_types=available,
                                  metadata_blocks=metadata_blocks)
     blocked = bool(report.blocked)
+    if show_rows:
+        _print_rows(warehouse, report, run_id, show_rows)
     output(report.summary(), "validate_summary", run_id=run_id, rows_rejected=report.rows_rejected,
            blocked=report.blocked)
     sys.exit(1 if blocked or (strict and report.rows_rejected) else 0)
+
+
+def _print_rows(warehouse, report, run_id: str, limit: int) -> None:
+    """The first ``limit`` rejected rows of each mapping type, then its first ``limit`` warned rows (bounded: a view
+    can fail millions), each with the query listing all of them."""
+    for name, res in report.results.items():
+        for kind, rel, total in (("reject", report.rejects_relation, res.rows_rejected),
+                                 ("warning", report.warnings_relation, res.rows_warned)):
+            if not total or not rel:
+                continue
+            where = f"where run_id = '{run_id}' and mapping_type = '{name}'"
+            found = warehouse.fetchall(
+                f"select source_row_key, rule, column_name, value, message from {rel} where run_id = :r and "
+                f"mapping_type = :m order by source_row_key, rule, column_name limit {int(limit)}",
+                {"r": run_id, "m": name})
+            for key, rule, column, value, message in found:
+                output(f"{name}: {'' if kind == 'reject' else 'warning (sent): '}{message}", kind, mapping_type=name,
+                       source_row_key=key, rule=rule, column=column, value=value)
+            total_rows = warehouse.scalar(f"select count(*) from {rel} {where}")
+            if total_rows > len(found):
+                output(f"{name}: {total_rows - len(found)} more {kind}(s): select * from {rel} {where}",
+                       f"{kind}_more", mapping_type=name, more=total_rows - len(found))

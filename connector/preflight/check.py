@@ -236,6 +236,10 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         res.block_reasons.append(reason)
         res.block_details.append((rule, column, reason))
 
+    # A view column the account lacks does not block the type: its rows with a value there are held back
+    # (rule field_not_in_account) and the column is left out of the file.
+    absent = [(column, reason) for rule, column, reason in metadata_blocks if rule == ABSENT_FIELD and column]
+    metadata_blocks = [b for b in metadata_blocks if b[0] != ABSENT_FIELD or not b[1]]
     for rule, column, reason in [*_availability(mt, settings, available), *metadata_blocks,
                                  *_static_problems(catalog, mt, statics)]:
         if rule != "missing_static_value" or know_statics:
@@ -289,17 +293,21 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
     found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
                            batch=res.gx_batch, keep_also=disclosure_rows)
+    held = _hold_absent_columns(conn, warehouse, rejects_rel, run_id, mt.name, relation, absent, checked_at)
     counts = dict(zip(active, found.counts))
     for r in rules:
         n = counts.get(r) if r in counts else None
         sev = severity_of(r)
-        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n, key=r.key, in_suite=r.in_suite, severity=sev))
+        res.outcomes.append(RuleOutcome(r.rule, r.column, r.level, n, key=r.key, in_suite=r.in_suite, severity=sev,
+                                        evidence_class=getattr(r, "evidence_class", "")))
         if n:
             (failed if sev == REJECT else warned).add(r.rule)
     res.rules_warned = sorted(warned)
     res.rows_warned = found.rows_warned
     passing = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mt.name)
-    if any(r.rule == "row_key" and severity_of(r) == REJECT for r in active):
+    if held:
+        failed.add(ABSENT_FIELD_RULE)
+    if not held and any(r.rule == "row_key" and severity_of(r) == REJECT for r in active):
         # A blank, padded or duplicated key is a row_key reject: the rows with a reject are exactly the
         # rows the passing SELECT leaves out, so no second scan is needed to count them.
         res.rows_rejected = found.rows_rejected
@@ -309,6 +317,21 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
         res.block_details.append(("policy_block", None, res.block_reasons[-1]))
     res.passing_rows_sql = passing
+    # Columns blank in every row to send are left out of the file when the account lacks them, and a
+    # disclosure category no row to send carries is left out too: VAN fails a file mapping both categories.
+    optional = [c for c, _ in absent] + ([c for gcols in groups.values() for c in gcols] if len(groups) >= 2 else [])
+    left_out = _blank_in_every_row(conn, warehouse, passing, optional)
+    left_out = [c for c in left_out if c in {a for a, _ in absent}] + _unused_categories(groups, left_out)
+    if left_out:
+        res.columns_left_out = left_out
+        lacking = [c for c in left_out if c in {a for a, _ in absent}]
+        unused = [c for c in left_out if c not in lacking]
+        if lacking:  # said once per mapping type, every column named
+            res.notes.append(f"{mt.name}: {len(lacking)} column(s) the account has no field for left out of the "
+                             f"file (blank in every row to send): {', '.join(lacking)}")
+        if unused:  # routine for every Contributions file: logged, not a run note
+            log.info("%s: disclosure column(s) of a category no row to send carries left out of the file (VAN takes "
+                     "one category per file): %s", mt.name, ", ".join(unused))
     if split:
         in_groups = {c for cat in present for c in groups[cat]}
         for i, cat in enumerate(present):
@@ -321,8 +344,57 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
             outer = warehouse.ops.compile_portable(  # the passing rows' SQL is compiled already
                 f"select {', '.join('p.' + ident(c) for c in gcols)} from {_PASSING} p where {cond}")
             res.split_rows_sql.append(outer.replace(_PASSING, f"({passing})"))
+    if left_out:
+        groups_now = res.split or [cols]
+        res.split = [[c for c in g if c not in left_out] for g in groups_now]
+        sqls = res.split_rows_sql or [passing]
+        res.split_rows_sql = [warehouse.ops.compile_portable(
+            f"select {', '.join('p.' + ident(c) for c in g)} from {_PASSING} p").replace(_PASSING, f"({q})")
+            for g, q in zip(res.split, sqls)]
     finish()
     return "checked"
+
+
+ABSENT_FIELD = "unknown_field"  # connector.live_metadata.view_drift: a view column the account has no field for
+ABSENT_FIELD_RULE = "field_not_in_account"
+
+
+def _hold_absent_columns(conn: Connection, warehouse: Warehouse, rejects_rel: str, run_id: str, mapping_type: str,
+                         relation: str, absent: list[tuple[str, str]], checked_at: datetime) -> int:
+    """Reject (class van-stated: the account's metadata) every row with a value in a column the account lacks;
+    returns how many rows were held back."""
+    for column, reason in absent:
+        c = ident(column)
+        text = (f"column {column} holds a value but the account has no field {column}; the row is held back "
+                f"(the rest of the type is sent) (rule {ABSENT_FIELD_RULE}, class van-stated)")
+        conn.execute(sa.text(  # plain SQL both engines read alike (substr, ||, coalesce)
+            f"insert into {rejects_rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
+            f"checked_at) select :r, :m, v.source_row_key, :rule, :col, substr({c}, 1, 80), "
+            f"'row ' || coalesce('''' || v.source_row_key || '''', '(blank key)') || ': ' || :text, :ts "
+            f"from {relation} v where {is_set('v.' + c)} and not exists (select 1 from {rejects_rel} x "
+            f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = v.source_row_key)"),
+            {"r": run_id, "m": mapping_type, "rule": ABSENT_FIELD_RULE, "col": column, "text": text, "ts": checked_at})
+    if not absent:
+        return 0
+    return int(_scalar(conn, f"select count(*) from {rejects_rel} where run_id = :r and mapping_type = :m "
+                             f"and rule = :rule", {"r": run_id, "m": mapping_type, "rule": ABSENT_FIELD_RULE}))
+
+
+def _blank_in_every_row(conn: Connection, warehouse: Warehouse, passing: str, columns: list[str]) -> list[str]:
+    """Those of ``columns`` that no row of ``passing`` sets (one aggregate over the rows to send)."""
+    if not columns:
+        return []
+    flags = ", ".join(f"max(case when {is_set('p.' + ident(c))} then 1 else 0 end)" for c in columns)
+    row = conn.execute(sa.text(f"select {flags} from ({passing}) p")).one()
+    return [c for c, flag in zip(columns, row) if not flag]
+
+
+def _unused_categories(groups: dict[str, list[str]], blank: list[str]) -> list[str]:
+    """Disclosure columns of categories whose every column is blank in the rows to send (when the view has two or
+    more categories): left out so the file maps one category only."""
+    if len(groups) < 2:
+        return []
+    return [c for gcols in groups.values() if all(c in blank for c in gcols) for c in gcols]
 
 
 def _merge_gx(res: MappingTypeResult, outs, settings) -> None:

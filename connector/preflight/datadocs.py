@@ -9,7 +9,8 @@ this module rewrites this run's pages:
 * each validation page gets a "vanbulk pre-flight" section: the verdict (sent / rows rejected, the rest
   sent / blocked, with the reasons), the failing rows (row key, rule, column, value, message; at most
   ``ROW_LIMIT`` per table) from ``van_preflight_rejects`` and ``van_preflight_warnings`` with the query that
-  lists all of them, and every rule's SQL and GX counts with its severity (a "warn" rule is a warning);
+  lists all of them, and every rule's SQL and GX counts with its evidence class and severity (a "warn" rule is a
+  warning);
 * the index gets a static table of this run's mapping types and their verdicts, linking to the pages;
 * every ``<script>``, stylesheet and image from another host is removed (GX's own layout scripts with
   them), so opening the pages makes no request outside the machine; a small inline stylesheet replaces them.
@@ -114,11 +115,12 @@ def _rules_table(res: MappingTypeResult) -> str:
             gx = "pass"
         else:
             gx = "warning" if o.severity == "warn" else "fail"
-        lines.append(f"<tr><td>{_e(o.key)}</td><td>{'warning (rows still sent)' if o.severity == 'warn' else 'reject'}"
+        lines.append(f"<tr><td>{_e(o.key)}</td><td>{_e(getattr(o, 'evidence_class', '') or '-')}</td>"
+                     f"<td>{'warning (rows still sent)' if o.severity == 'warn' else 'reject'}"
                      f"</td><td>{_e('not run' if o.rows is None else o.rows)}</td>"
                      f"<td>{_e(o.gx_unexpected if o.gx_unexpected is not None else '-')}</td><td>{gx}</td></tr>")
-    return ("<details><summary>Every rule: rows found by SQL and by GX</summary><table><tr><th>rule</th><th>severity"
-            "</th><th>rows (SQL)</th><th>unexpected rows (GX)</th><th>GX verdict</th></tr>" + "".join(lines)
+    return ("<details><summary>Every rule: rows found by SQL and by GX</summary><table><tr><th>rule</th><th>evidence class"
+            "</th><th>severity</th><th>rows (SQL)</th><th>unexpected rows (GX)</th><th>GX verdict</th></tr>" + "".join(lines)
             + "</table></details>")
 
 

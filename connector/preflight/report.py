@@ -21,6 +21,7 @@ class RuleOutcome:
     gx_success: bool | None = None
     message: str = ""
     severity: str = "reject"  # "reject": failing rows are not sent; "warn": recorded in van_preflight_warnings, sent
+    evidence_class: str = ""  # van-stated | impossible | inferred (docs/evidence-and-live-metadata.md)
 
 
 @dataclass
@@ -43,6 +44,10 @@ class MappingTypeResult:
     rows_dropped: int = 0  # input rows the staging view leaves out (van_preflight_dropped), not in rows_checked
     rows_blocked: int = 0  # rows rejected only because the mapping type was blocked (rule mapping_type_blocked...)
     outcomes: list[RuleOutcome] = field(default_factory=list)
+    # Columns left out of the file (blank in every row to send: the account lacks the field, or a disclosure
+    # category no row carries) and what was said about them, once.
+    columns_left_out: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     # The table GX validated for this view: the rows the SQL pass found failing a rule (+ rows with disclosure
     # fields when the view mixes categories), every view column. Empty: GX read the view itself (drift).
     gx_batch: str = ""
@@ -52,7 +57,7 @@ class MappingTypeResult:
         return self.rows_checked - self.rows_rejected
 
     def summary(self) -> str:
-        state = "BLOCKED" if self.blocked else ("SPLIT" if self.split else "ok")
+        state = "BLOCKED" if self.blocked else ("SPLIT" if self.split_categories else "ok")  # not columns left out
         line = (f"{self.mapping_type:<28} {state:<8} checked {self.rows_checked:>9}  rejected {self.rows_rejected:>8}"
                 f"  warned {self.rows_warned:>8}  rules failed: {', '.join(self.rules_failed) or '-'}")
         if self.rules_warned:

@@ -24,9 +24,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Iterable, Mapping
 
-from connector.catalog import ENFORCEABLE_TAGS, OWN, Catalog, CatalogError, MappingType
-from connector.preflight.sql import (FORMATS, format_label, has_surrounding_whitespace, ident, is_blank, is_set,
-                                     lit, lit_list, valid_format)
+from connector.catalog import (ENFORCEABLE_TAGS, IMPOSSIBLE, INFERRED, OWN, VAN_STATED, Catalog, CatalogError,
+                               MappingType)
+from connector.preflight.sql import (FORMATS, format_label, has_control_chars, has_surrounding_whitespace, ident,
+                                     impossible_date, impossible_number, impossible_phone, is_blank, is_set, lit,
+                                     lit_list, valid_format)
 
 MAX_COLUMNS = 50  # VAN's limit on columns in one bulk import file
 
@@ -35,7 +37,7 @@ FILE = "file"
 REJECT = "reject"
 WARN = "warn"
 
-__all__ = ["MAX_COLUMNS", "REJECT", "WARN", "Rule", "inferred_rules", "severity_for", "StructuralCheck", "build_rules", "build_static_rules", "structural_checks", "disclosure_groups",
+__all__ = ["MAX_COLUMNS", "REJECT", "WARN", "Rule", "inferred_rules", "severity_for", "class_of", "values_hint", "StructuralCheck", "build_rules", "build_static_rules", "structural_checks", "disclosure_groups",
            "PreflightConfigError", "accepted_values"]
 
 
@@ -56,6 +58,9 @@ class Rule:
     in_suite: bool = True  # False: depends on the run (static values), so not in the GX suite
     evidence: str = OWN  # tag of the catalogue fact behind the rule (connector.catalog.evidence_keys)
     severity: str = REJECT  # "reject": failing rows are not sent; "warn": recorded, still sent
+    # Evidence class (connector.catalog.EVIDENCE_CLASSES): van-stated / impossible reject, inferred warns.
+    # Empty: derived from ``evidence`` (class_of).
+    evidence_class: str = ""
 
     @property
     def key(self) -> str:
@@ -85,9 +90,18 @@ def _shown(col: str) -> str:
 
 
 def _query(rule: str, column_sql: str, value_sql: str, text_sql: str, where: str) -> str:
-    message = f"'row ' || {_ROWREF} || ': ' || {text_sql} || ' (rule {rule})'"
+    message = f"'row ' || {_ROWREF} || ': ' || {text_sql} || ' (rule {rule}, class {_CLASS_MARK})'"
     return (f"select source_row_key, {column_sql} as column_name, {value_sql} as value, {message} as message "
             f"from {{batch}} where {where}")
+
+
+_CLASS_MARK = "@class@"  # stands for the rule's evidence class in its message until the class is known
+
+
+def _with_class(rule: Rule, strict_inferred: bool) -> Rule:
+    cls = rule.evidence_class or class_of(rule.evidence)
+    return replace(rule, evidence_class=cls, severity=severity_for(cls, strict_inferred),
+                   query=rule.query.replace(_CLASS_MARK, cls))
 
 
 def _text(s: str) -> str:
@@ -136,11 +150,35 @@ def _matches(col: str, ids: list[str], names: list[str]) -> str:
     return "(" + (" or ".join(parts) if parts else "1 = 0") + ")"
 
 
-def severity_for(evidence: str, strict_inferred: bool = False) -> str:
-    """Evidence decides: a rule resting on an inferred or unknown fact warns unless the user asks for
-    ``strict_inferred_rules``; confirmed, client-observed, live (the account's metadata) and our own
-    bookkeeping rules reject."""
-    return REJECT if strict_inferred or evidence in ENFORCEABLE_TAGS else WARN
+def class_of(evidence: str) -> str:
+    """The evidence class of a rule resting on a catalogue fact with this tag: confirmed, client-observed and live
+    facts are VAN's word (``van-stated``); our own bookkeeping (a trackable row key) cannot be valid without it
+    (``impossible``); anything else is ``inferred``."""
+    if evidence == OWN:
+        return IMPOSSIBLE
+    return VAN_STATED if evidence in ENFORCEABLE_TAGS else INFERRED
+
+
+def severity_for(evidence_or_class: str, strict_inferred: bool = False) -> str:
+    """Evidence decides: a rule of class ``inferred`` (an inferred or unknown fact) warns unless the user asks for
+    ``strict_inferred_rules``; ``van-stated`` and ``impossible`` rules reject. Takes a class or an evidence tag."""
+    cls = evidence_or_class if evidence_or_class in (VAN_STATED, IMPOSSIBLE, INFERRED) else class_of(evidence_or_class)
+    return REJECT if strict_inferred or cls != INFERRED else WARN
+
+
+VALUES_SHOWN = 5  # allowed values named in a reject message; the command lists all
+
+
+def values_hint(catalog: Catalog, mt: MappingType, field_name: str, ids: Iterable[str] | None = None) -> str:
+    """``allowed: 1 'Phone', 2 'Walk', ... (12 in all: vanbulk catalog values ActivistCode ContactTypeID)``."""
+    values = catalog.values(mt.name, field_name) or []
+    if ids is not None:
+        keep = {str(i) for i in ids}
+        values = [v for v in values if v.id in keep] or [type("V", (), {"id": i, "name": ""})() for i in sorted(keep)]
+    shown = ", ".join(f"{v.id} '{v.name}'" if v.name else v.id for v in values[:VALUES_SHOWN])
+    more = (f", ... ({len(values)} in all: vanbulk catalog values {mt.name} {field_name})"
+            if len(values) > VALUES_SHOWN else f" (vanbulk catalog values {mt.name} {field_name})")
+    return f"allowed: {shown or '(none)'}{more}"
 
 
 def inferred_rules(catalog: Catalog, mapping_types: Iterable[str] | None = None) -> list[tuple[str, Rule]]:
@@ -155,8 +193,7 @@ def inferred_rules(catalog: Catalog, mapping_types: Iterable[str] | None = None)
 def build_rules(catalog: Catalog, mt: MappingType, *, strict_inferred: bool = False) -> list[Rule]:
     """Every SQL rule for one mapping type, in a stable order (the suite file order), each with the evidence
     tag of the fact it rests on and the severity that tag gives (``severity_for``)."""
-    rules = _build_rules(catalog, mt)
-    return [replace(r, severity=severity_for(r.evidence, strict_inferred)) for r in rules]
+    return [_with_class(r, strict_inferred) for r in _build_rules(catalog, mt)]
 
 
 def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
@@ -178,14 +215,18 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
     # ActivistCode): each row of such a view names an existing record, so a blank key cannot be applied.
     field_names = {f.name.lower() for f in mt.fields}
     required = [f.name for f in mt.required_fields] + [k for k in mt.key_columns if k.lower() not in field_names]
+    always = {k.lower(): why for k, why in mt.always_required.items()}
+    required += [k for k in mt.always_required if k.lower() not in {r.lower() for r in required}]
     for name in required:
         if not cols.has(name):
             continue  # not column-mappable: the submit step supplies a static value
         c, cname = cols.q(name), cols.name(name)
         ev = mt.evidence("required", name) if name.lower() in field_names else mt.evidence("keyFormat", name)
-        rules.append(Rule("required", cname, ROW, f"{cname} is required",
-                          _query("required", lit(cname), c, _text(f"required column {cname} is blank"), is_blank(c)),
-                          evidence=ev))
+        why = f" ({always[name.lower()].split(':')[0]})" if name.lower() in always else ""
+        rules.append(Rule("required", cname, ROW, f"{cname} is required{why}",
+                          _query("required", lit(cname), c, _text(f"required column {cname} is blank{why}"),
+                                 is_blank(c)),
+                          evidence=ev, evidence_class=IMPOSSIBLE if name.lower() in always else ""))
 
     for f in mt.fields:
         if not cols.has(f.name):
@@ -225,7 +266,7 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             "predefined_value", cname, ROW, f"{cname} is one of {len(ids)} predefined values",
             _query("predefined_value", lit(cname), c,
                    f"{_text(f'column {cname} value ')} || {_shown(c)} || "
-                   f"{_text(' is not an allowed id or unique name')}",
+                   f"{_text(' is not an allowed id or unique name; ' + values_hint(catalog, mt, f.name))}",
                    f"{is_set(c)} and not {_matches(c, ids, names)}"), evidence=mt.evidence("values", f.name)))
         # Value-level parents: a value may need another field to hold one of allowedParentValues.
         by_parent: dict[str, list[str]] = {}
@@ -271,13 +312,29 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
         if fdef is not None and fdef.has_predefined_values and catalog.values(mt.name, fname) is not None:
             # An accepted id or unique name of the list is never a format error (a name is not an integer).
             exempt = f" and not {_matches(c, *accepted_values(catalog, mt, fname))}"
+        # An email without a dotted domain is no address under any reading: the email check is that minimum.
+        # A predefined-value field takes unique names too, so a non-number there is not impossible.
+        impossible = None if fname in mt.key_columns or (fdef is not None and fdef.has_predefined_values) \
+            else _IMPOSSIBLE.get(fmt.lower())
+        if impossible is not None:
+            rules.append(Rule(
+                "impossible_value", cname, ROW, f"{cname} {impossible[1]}",
+                _query("impossible_value", lit(cname), c,
+                       f"{_text(f'column {cname} value ')} || {_shown(c)} || {_text(' ' + impossible[1])}",
+                       # a canonical value is never impossible: the cheap check first spares the costly one
+                       # on nearly every row (DuckDB evaluates a conjunction left to right on the rows left)
+                       f"{is_set(c)} and not {valid_format(fmt, c)} and {impossible[0](c)}"),
+                evidence_class=IMPOSSIBLE))
         rules.append(Rule(
             "format", cname, ROW, f"{cname} is {format_label(fmt)}",
             _query("format", lit(cname), c,
                    f"{_text(f'column {cname} value ')} || {_shown(c)} || {_text(f' is not {format_label(fmt)}')}",
-                   f"{is_set(c)} and not {valid_format(fmt, c)}{exempt}"),
-            evidence=mt.evidence("keyFormat" if fname in mt.key_columns else "format", fname)))
+                   f"{is_set(c)} and not {valid_format(fmt, c)}{exempt}"
+                   + (f" and not {impossible[0](c)}" if impossible is not None else "")),
+            evidence=mt.evidence("keyFormat" if fname in mt.key_columns else "format", fname),
+            evidence_class=IMPOSSIBLE if fmt.lower() == "email" else ""))
 
+    stated_lengths = {k.lower(): v for k, v in mt.stated_max_lengths.items()}
     for fname, n in mt.max_lengths.items():
         if not cols.has(fname):
             continue
@@ -287,7 +344,10 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             _query("max_length", lit(cname), c,
                    f"{_text(f'column {cname} is ')} || cast(length({c}) as varchar) || "
                    f"{_text(f' characters long, more than the maximum {int(n)}')}",
-                   f"{is_set(c)} and length({c}) > {int(n)}"), evidence=mt.evidence("maxLength", fname)))
+                   f"{is_set(c)} and length({c}) > {int(n)}"), evidence=mt.evidence("maxLength", fname),
+            # a limit some source states (EG, the account): longer cannot be valid; a limit we guessed warns
+            evidence_class=IMPOSSIBLE if stated_lengths.get(fname.lower()) == n
+            and mt.evidence("maxLength", fname) not in ENFORCEABLE_TAGS else ""))
 
     for req in mt.row_requirements:
         groups = [list(g) for g in req.get("anyOf", [])]
@@ -315,7 +375,7 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
             "disclosure_row_both", "disclosure", ROW, f"a row carries disclosure fields of one category only ({cats})",
             _query("disclosure_row_both", set_cols, "cast(null as varchar)",
                    f"{_text('columns ')} || {set_cols} || {_text(f' mix {cats} disclosure fields in one row')}",
-                   f"{n_cats_in_row} >= 2"), evidence=mt.evidence("disclosure")))
+                   f"{n_cats_in_row} >= 2"), evidence=mt.evidence("disclosure"), evidence_class=VAN_STATED))
         # Without a split, the rows of the category most rows carry stay; rows of any other category
         # are rejected (they need a job of their own). Ties go to the category named first.
         counts = " union all ".join(
@@ -331,8 +391,36 @@ def _build_rules(catalog: Catalog, mt: MappingType) -> list[Rule]:
                    f"{_text('columns ')} || {set_cols} || {_text(' are ')} || {row_cat} || "
                    f"{_text(' disclosure fields, but most rows of this view carry ')} || {keep} || "
                    f"{_text(' ones; VAN takes each category in its own job (set split_disclosure to send both)')}",
-                   f"({n_cats_in_row}) = 1 and {row_cat} <> {keep}"), evidence=mt.evidence("disclosure")))
+                   f"({n_cats_in_row}) = 1 and {row_cat} <> {keep}"), evidence=mt.evidence("disclosure"),
+            # VAN states the rule (seed text: Organizations or Individuals, never both, in one file)
+            evidence_class=VAN_STATED))
+
+    # Control characters: one condition over all the columns (one translate per row, not one per column); the
+    # column is named only for the few failing rows.
+    texts = [c for c in mt.staging_columns if c != "source_row_key"]
+    if texts:
+        joined = " || ".join(f"coalesce({ident(c)}, '')" for c in texts)
+        which = "case " + " ".join(f"when {has_control_chars(ident(c))} then {lit(c)}" for c in texts) + " end"
+        rules.append(Rule(
+            "control_characters", "values", ROW, "no value holds a control character",
+            _query("control_characters", which, "cast(null as varchar)",
+                   f"{_text('column ')} || {which} || {_text(' holds a control character (not tab, LF or CR)')}",
+                   has_control_chars(f"({joined})")), evidence_class=IMPOSSIBLE))
     return rules
+
+
+# format -> (SQL condition of a value impossible under any reading, what the message says)
+_IMPOSSIBLE = {
+    "date": (impossible_date, "is not a real calendar date in any format VAN may accept"),
+    "datetime": (impossible_date, "is not a real calendar date in any format VAN may accept"),
+    "phone": (impossible_phone, "is not a phone number (it holds letters)"),
+    "integer": (impossible_number, "is not a number"),
+    "decimal": (impossible_number, "is not a number"),
+    "number": (impossible_number, "is not a number"),
+    "amount": (impossible_number, "is not a number"),
+    "currency": (impossible_number, "is not a number"),
+    "money": (impossible_number, "is not a number"),
+}
 
 
 def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, Any], *,
@@ -368,7 +456,7 @@ def build_static_rules(catalog: Catalog, mt: MappingType, statics: Mapping[str, 
                              f"'{v}', not one of {allowed}"),
                        is_set(child)), variant=f"static:{p.parent_field}", in_suite=False,
                 evidence=mt.evidence("parents", f.name)))
-    return [replace(r, severity=severity_for(r.evidence, strict_inferred)) for r in rules]
+    return [_with_class(r, strict_inferred) for r in rules]
 
 
 def disclosure_groups(mt: MappingType) -> dict[str, list[str]]:

@@ -179,3 +179,46 @@ def format_label(fmt: str) -> str:
 def render(template: str, relation: str) -> str:
     """Substitute ``{batch}`` exactly as GX does (``str.format``), so both run the same SQL."""
     return template.format(batch=relation)
+
+
+# -- impossible values (evidence class "impossible": invalid under any reading, rejected by default) --------
+
+# Dates VAN may accept besides the canonical YYYY-MM-DD (the simulator's formats.py reads the same four shapes).
+def _shaped(c: str, digit_positions: tuple[int, ...], seps: tuple[int, ...]) -> str:
+    digits = " and ".join(f"substr({c}, {i}, 1) in {lit_list(DIGITS)}" for i in digit_positions)
+    return f"({digits} and " + " and ".join(f"substr({c}, {i}, 1) in ('-', '/')" for i in seps) + ")"
+
+
+def impossible_date(c: str) -> str:
+    """The value reads as a date in a shape VAN may accept (YYYY-MM-DD, YYYY/MM/DD, MM/DD/YYYY, MM-DD-YYYY, each
+    optionally followed by a time) but no such calendar day exists, or it holds no digit at all. A value of
+    another shape (``3/5/2026``, ``5 March 2026``) is not judged here: the inferred ``format`` rule warns."""
+    ymd = _shaped(c, (1, 2, 3, 4, 6, 7, 9, 10), (5, 8))
+    mdy = _shaped(c, (1, 2, 4, 5, 7, 8, 9, 10), (3, 6))
+    iso = f"(substr({c}, 1, 4) || '-' || substr({c}, 6, 2) || '-' || substr({c}, 9, 2))"
+    us = f"(substr({c}, 7, 4) || '-' || substr({c}, 1, 2) || '-' || substr({c}, 4, 2))"
+    tail_ok = f"(length({c}) = 10 or substr({c}, 11, 1) in (' ', 'T'))"
+    return (f"(translate({c}, {lit(DIGITS)}, '') = {c} or ({tail_ok} and "
+            f"(({ymd} and not {valid_date(iso)}) or ({mdy} and not {valid_date(us)}))))")
+
+
+def impossible_number(c: str) -> str:
+    """Not a number under any reading: after dropping a leading sign, a currency sign, thousands separators and
+    spaces, anything but digits with at most one decimal point between them."""
+    bare = f"translate({c}, '$, ', '')"
+    unsigned_plus = f"(case when left({bare}, 1) = '+' then substr({bare}, 2) else {bare} end)"
+    return f"(not {valid_decimal(unsigned_plus)})"
+
+
+def impossible_phone(c: str) -> str:
+    """Letters in a phone number: no reading of them gives the digits VAN stores (``call after 5``)."""
+    return f"(translate(lower({c}), 'abcdefghijklmnopqrstuvwxyz', '') <> lower({c}))"
+
+
+# Control characters (except tab, LF and CR, which a quoted CSV cell may carry in free text) have no place in a
+# value VAN stores; NUL cannot reach either engine's text columns.
+CONTROL_SQL = " || ".join(f"chr({i})" for i in (*range(1, 9), 11, 12, *range(14, 32), 127))
+
+
+def has_control_chars(c: str) -> str:
+    return f"(translate({c}, {CONTROL_SQL}, '') <> {c})"

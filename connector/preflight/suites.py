@@ -49,6 +49,10 @@ def _expectation(suite: str, item: Rule | StructuralCheck, compile_sql: Callable
         etype, kwargs = "vanbulk_row_rule", {"unexpected_rows_query": compile_sql(item.query) if compile_sql
                                              else item.query}
         meta = {"rule": item.rule, "column": item.column, "level": item.level, "key": item.key}
+        cls = getattr(item, "evidence_class", "")
+        if cls:  # the evidence class, in the meta and in the description Data Docs print
+            meta["evidence_class"] = cls
+            description = f"[{cls}] {description}"
         if severity_of(item) == WARN:
             # GX's own severity, and the description Data Docs print, say it: a warning, not a failure.
             severity, description = "warning", WARNING_PREFIX + item.description

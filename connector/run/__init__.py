@@ -223,6 +223,8 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                                  available_mapping_types=set(available) if available is not None else None,
                                  static_values=statics, metadata_blocks=live.blocks)
     summary.data_docs_path = str(report.data_docs_path or "") or None
+    for note in (n for res in report.results.values() for n in getattr(res, "notes", ())):  # e.g. columns left out
+        events.note(summary.messages, note, kind="preflight_note")
     plans = plan_run(rt, summary, names, report, statics, opts)
     submitted: list[dict] = []
     if plans:

@@ -87,9 +87,9 @@ def combined_groups(rt, summary, names: Sequence[str], report,
         included = []
         for n in wanted:
             res = report.results.get(n) if n in names else None
-            if res is None or res.blocked or len(passing_sqls(res)) > 1 or missing_statics(
-                    cat.get(n), static_values.get(n, {})):
-                continue  # not selected, blocked, split by disclosure or missing a static value: handled alone
+            if res is None or res.blocked or len(passing_sqls(res)) > 1 or getattr(res, "columns_left_out", None) \
+                    or missing_statics(cat.get(n), static_values.get(n, {})):
+                continue  # not selected, blocked, split, columns left out or missing a static value: handled alone
             included.append(n)
         if included and included[0] == wanted[0]:
             # One job has one resourceType: an extra the account does not offer for the primary's resource

@@ -95,3 +95,37 @@ CHECKERS: dict[str, Callable[[str], Result]] = {
 def check(fmt: str | None, value: str) -> Result:
     checker = CHECKERS.get((fmt or "").lower())
     return checker(value) if checker else (value, None)
+
+
+# -- values no account takes (the evidence policy's "impossible" class): checked whatever the account enforces --
+_CONTROL = re.compile(r"[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]")
+_DATE_SHAPES = ((re.compile(r"^(\d{4})[-/](\d{2})[-/](\d{2})(?:[ T].*)?$"), (1, 2, 3)),
+                (re.compile(r"^(\d{2})[-/](\d{2})[-/](\d{4})(?:[ T].*)?$"), (3, 1, 2)))
+_NUMBER = re.compile(r"^[+-]?(?:\d+(?:\.\d+)?)$")
+_NUMBER_KINDS = frozenset({"integer", "int", "decimal", "number", "amount", "currency", "money"})
+
+
+def impossible(kind: str | None, value: str) -> str | None:
+    """VAN's message for a value invalid under any reading, or None: a control character, a date-shaped value
+    naming no calendar day (or a date with no digit), a non-number where a number belongs, letters in a phone
+    number, an email without a dotted domain."""
+    if _CONTROL.search(value):
+        return "Invalid character"
+    kind = (kind or "").lower()
+    if kind in ("date", "datetime"):
+        if not any(ch.isdigit() for ch in value):
+            return "Invalid date"
+        for shape, (y, m, d) in _DATE_SHAPES:
+            hit = shape.match(value)
+            if hit:
+                try:
+                    date(int(hit.group(y)), int(hit.group(m)), int(hit.group(d)))
+                except ValueError:
+                    return "Invalid date"
+    elif kind in _NUMBER_KINDS and not _NUMBER.match(value.replace(",", "").replace("$", "").replace(" ", "")):
+        return "Invalid number"
+    elif kind == "phone" and re.search(r"[A-Za-z]", value):
+        return "Invalid phone number"
+    elif kind == "email" and not _EMAIL.match(value):
+        return "Invalid email address"
+    return None

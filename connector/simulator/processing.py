@@ -266,6 +266,9 @@ def _mapping_values(bm: BoundMapping, cells: list[str], catalog: Catalog,
     for fd in mt.required_fields:
         if fd.name not in values:
             return values, f"{fd.name} is required"
+    for name in mt.always_required:  # e.g. a contribution's Amount: required whatever the metadata says
+        if bm.bound(name) is not None and not any(k.lower() == name.lower() for k in values):
+            return values, f"{name} is required"
     for rule in mt.row_requirements:
         groups = rule.get("anyOf") or []
         present = {k.lower() for k in values}

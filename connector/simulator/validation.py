@@ -85,8 +85,17 @@ def _text(value: Any) -> str | None:
 
 
 def normalise_value(catalog: Catalog, mt: MappingType, f: FieldDef, raw: str) -> tuple[str | None, str | None]:
-    """Check one non-blank value of a field: predefined list (id, or unique name), format, max length."""
+    """Check one non-blank value of a field: values no account takes (control characters, impossible dates,
+    non-numbers, emails without a dotted domain, lengths over a stated limit), predefined list (id, or unique
+    name), format, max length."""
     value = raw.strip()
+    kind = _ci_get(mt.value_kinds, f.name)
+    bad = formats.impossible(None if f.has_predefined_values else kind, value)
+    if bad:
+        return None, f"{bad} ({f.name})"
+    stated = _ci_get(mt.stated_max_lengths, f.name)
+    if stated and len(value) > int(stated):
+        return None, f"{f.name} must be {stated} characters or fewer"
     if f.has_predefined_values:
         items = catalog.values(mt.name, f.name)
         if items is not None:

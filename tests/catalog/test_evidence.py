@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from connector.catalog import (ENFORCEABLE_TAGS, EVIDENCE_TAGS, INFERRED_RULE_KINDS, CatalogError, evidence_keys,
-                               evidence_tag, load_catalog)
+from connector.catalog import (ENFORCEABLE_TAGS, EVIDENCE_TAGS, INFERRED, INFERRED_RULE_KINDS, VAN_STATED,
+                               CatalogError, evidence_keys, evidence_tag, load_catalog)
 from connector.preflight.rules import REJECT, WARN, build_rules, inferred_rules
 
 CATALOG = load_catalog()
@@ -45,7 +45,13 @@ def test_every_rule_on_an_inferred_fact_warns_by_default_and_rejects_when_strict
         strict = {r.key: r for r in build_rules(CATALOG, mt, strict_inferred=True)}
         assert default.keys() == strict.keys()
         for key, r in default.items():
-            assert r.severity == (REJECT if r.evidence in ENFORCEABLE_TAGS else WARN), (mt.name, key)
+            # the class decides: only an inferred rule warns; it is inferred exactly when its fact is not
+            # VAN's word, unless the rule is about a value impossible under any reading or VAN states the rule
+            assert r.severity == (WARN if r.evidence_class == INFERRED else REJECT), (mt.name, key)
+            if r.evidence_class == INFERRED:
+                assert r.evidence not in ENFORCEABLE_TAGS, (mt.name, key)
+            elif r.evidence_class == VAN_STATED:
+                assert r.evidence in ENFORCEABLE_TAGS or r.rule.startswith("disclosure_"), (mt.name, key)
             assert strict[key].severity == REJECT
     # our own bookkeeping rule (a trackable, unique row key) always rejects
     assert all(r.severity == REJECT for mt in CATALOG for r in build_rules(CATALOG, mt) if r.rule == "row_key")
@@ -74,8 +80,10 @@ def test_the_simulators_default_world_drops_every_inferred_row_rule():
             assert packaged.evidence("format", fname) in ENFORCEABLE_TAGS
         for fname in mt.max_lengths:
             assert packaged.evidence("maxLength", fname) in ENFORCEABLE_TAGS
-        if mt.disclosure_category:
-            assert packaged.evidence("disclosure") in ENFORCEABLE_TAGS
+        # VAN states the disclosure rule (seed text): every world keeps the categories it applies to
+        assert mt.disclosure_category == packaged.disclosure_category
+        # impossible values are judged in every world: the value kinds and stated lengths stay
+        assert dict(mt.value_kinds) == dict(packaged.value_kinds)
         # predefined values are the account's own data: the world keeps them
         for f in mt.fields:
             assert world.values(mt.name, f.name) == CATALOG.values(mt.name, f.name)

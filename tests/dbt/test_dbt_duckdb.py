@@ -11,8 +11,8 @@ from connector.dbt_runner import DbtError, run_dbt
 
 from .helpers import assert_no_column_drift, demo_rows, views
 
-RULES = {"required", "parent", "parent_value", "predefined_value", "format", "max_length", "disclosure_mixed",
-         "row_requirement"}
+RULES = {"required", "parent", "parent_value", "predefined_value", "format", "impossible_value", "max_length",
+         "disclosure_mixed", "row_requirement"}
 
 
 @pytest.fixture(scope="module")

@@ -106,6 +106,6 @@ def test_child_of_a_static_parent(good_probe, env, probe_catalog, static, reject
                                   "where run_id = 'run-static'")
     if rejected:
         assert rows == [("k1", "parent_value", "Memo", "row 'k1': column Memo is set but its parent CommitteeID is "
-                                                      "the static value '12', not one of 77 (rule parent_value)")]
+                                                      "the static value '12', not one of 77 (rule parent_value, class van-stated)")]
     else:
         assert rows == []

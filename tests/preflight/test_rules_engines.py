@@ -44,14 +44,15 @@ def test_no_passing_row_rejected_and_passing_sql_returns_exactly_the_good_rows(p
 def test_messages_name_row_key_column_and_rule(probe):
     _, _, _, rejects = probe
     for key, rule, column, _, message in rejects:
-        assert f"(rule {rule})" in message
+        assert f"(rule {rule}, class " in message  # the evidence class, named in every message
+        assert message.endswith(("class van-stated)", "class impossible)", "class inferred)"))
         if key is not None:
             assert message.startswith(f"row '{key}': ")
         if rule not in ("row_requirement", "row_key"):
             assert column.split(",")[0] in message
     msgs = {(k, r): m for k, r, _, _, m in rejects}
     assert msgs[("bad-parent", "parent_required")] == (
-        "row 'bad-parent': column Occupation is set but its prerequisite Employer is blank (rule parent_required)")
+        "row 'bad-parent': column Occupation is set but its prerequisite Employer is blank (rule parent_required, class van-stated)")
     assert msgs[("bad-quote'key", "format")].startswith("row 'bad-quote'key': column DateReceived value '2026-1-1'")
 
 
@@ -84,7 +85,10 @@ def test_without_split_the_minority_disclosure_rows_are_rejected(probe, probe_ca
     env, settings, _, _ = probe
     report = run_preflight(env.warehouse, probe_catalog, [PROBE], "run-nosplit", settings.replace(split_disclosure=False))
     res = report.results[PROBE]
-    assert not res.blocked and not res.split and "disclosure_mixed" in res.rules_failed
+    assert not res.blocked and not res.split_categories and "disclosure_mixed" in res.rules_failed
+    # the file maps one category: the Organization columns, blank in every row to send, are left out
+    assert res.columns_left_out == ["OrgName", "OrgContact"]
+    assert res.split and not {"OrgName", "OrgContact"} & set(res.split[0])
     rows = env.warehouse.fetchall(
         f"select source_row_key, column_name, message from {report.rejects_relation} "
         "where run_id = 'run-nosplit' and rule = 'disclosure_mixed'")
@@ -93,7 +97,7 @@ def test_without_split_the_minority_disclosure_rows_are_rejected(probe, probe_ca
     assert rows == [("ok-04-org", "OrgName, OrgContact",
                      "row 'ok-04-org': columns OrgName, OrgContact are Organization disclosure fields, but most rows "
                      "of this view carry Individual ones; VAN takes each category in its own job "
-                     "(set split_disclosure to send both) (rule disclosure_mixed)")]
+                     "(set split_disclosure to send both) (rule disclosure_mixed, class van-stated)")]
     sent = {r[0] for r in env.warehouse.fetchall(f"select source_row_key from ({res.passing_rows_sql}) p")}
     assert sent == {k for k, (_, exp) in CASES.items() if not exp} - {"ok-04-org"}
     out = {(o.rule, o.column): o for o in res.outcomes}

@@ -63,7 +63,8 @@ def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path
         s = settings_for(tmp_path, api_key=SIMULATOR_DEMO_KEY, application_name=SIMULATOR_DEMO_APPLICATION,
                          api_base_url=sim.base_url)
         make_view(s.warehouse_url, "CreateOrUpdateContact",
-                  [{"source_row_key": "c-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.org"}])
+                  [{"source_row_key": "c-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada@example.org"},
+                   {"source_row_key": "c-2", "FirstName": "Mary", "MiddleName": "F", "LastName": "Somerville"}])
         make_view(s.warehouse_url, "Email", [{"source_row_key": "e-1", "VanID": "100001", "Email": "a@example.org"}])
         make_view(s.warehouse_url, "ActivistCode", [
             {"source_row_key": "a-1", "VanID": "100001", "ActivistCodeID": ACCOUNT_CODE, "CanvassedBy": "7"},
@@ -74,10 +75,14 @@ def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path
         summary = run(s, ["CreateOrUpdateContact", "Email", "ActivistCode"], skip_dbt=True, preflight=NO_GX,
                       echo=lines.append)
 
-        # Nothing of a blocked type reached VAN: the simulator's own job table has one job, Apply Activist Code.
+        # Nothing of the blocked type (Email) reached VAN; Create Or Update Contact went without MiddleName.
         jobs = sim.store.jobs()
         sent = [m["name"] for j in jobs for a in j["request"]["actions"] for m in a["mappingTypes"]]
-        assert sent == ["ActivistCode"]
+        assert sorted(sent) == ["ActivistCode", "CreateOrUpdateContact"]
+        contact_job = next(j for j in jobs if j["request"]["actions"][0]["mappingTypes"][0]["name"]
+                           == "CreateOrUpdateContact")
+        assert "MiddleName" not in [c["name"] for c in contact_job["request"]["file"]["columns"]]
+        assert contact_job["rowCount"] == 1
         applied = sim.store.applied("ActivistCode")
         assert [(a["primaryKey"], a["fields"]["ActivistCodeID"]) for a in applied] == [(100001, ACCOUNT_CODE)]
 
@@ -87,15 +92,20 @@ def test_run_uses_the_accounts_metadata_and_blocks_drift_before_sending(tmp_path
             "select source_row_key, rule, column_name, message from van_preflight_rejects "
             "where run_id = :r", {"r": summary.run_id})}
         results = wh.fetchall("select source_row_key, row_status from van_bulk_row_results")
-    # the drifted types: blocked, every row recorded with the reason naming mapping type and field
-    contact = [m for (k, rule, col), m in rejects.items() if k == "c-1"]
-    assert contact and "CreateOrUpdateContact: the account has no field MiddleName" in contact[0]
+    # a column the account lacks: the row that fills it is held back with key, column and reason, the rest sent
+    assert [(k, rule, col) for (k, rule, col) in rejects if k.startswith("c-")] == [
+        ("c-2", "field_not_in_account", "MiddleName")]
+    assert "the account has no field MiddleName" in rejects[("c-2", "field_not_in_account", "MiddleName")]
+    left_out = [m for m in summary.messages if "left out of the file" in m]
+    assert left_out == [("CreateOrUpdateContact: 1 column(s) the account has no field for left out of the file "
+                         "(blank in every row to send): MiddleName")]  # said once
+    # a required field the view lacks still blocks, every row recorded with the reason naming type and field
     email = [m for (k, rule, col), m in rejects.items() if k == "e-1"]
     assert email and "Email: the account requires field EmailSourceID" in email[0]
     # Apply Activist Code: the account's code list and its requiredness of CanvassedBy reject (live facts)
     assert ("a-2", "predefined_value", "ActivistCodeID") in rejects
     assert ("a-3", "required", "CanvassedBy") in rejects
-    assert [tuple(r) for r in results] == [("a-1", "processed")]
+    assert sorted(tuple(r) for r in results) == [("a-1", "processed"), ("c-1", "processed")]
     assert summary.status == "blocked"  # types named with -s sent nothing: the run says so (exit 1)
 
 
@@ -199,11 +209,12 @@ def test_validate_with_a_key_checks_against_the_accounts_metadata(tmp_path, monk
 
 
 def test_a_row_breaking_an_inferred_rule_is_sent_with_a_warning(tmp_path):
-    """The email format is our inference (meta.evidence): the row is sent, and the warning is recorded in
-    van_preflight_warnings and counted in the run summary; VAN (the simulator's default world) processes it."""
+    """A date of birth in another shape VAN may accept (MM/DD/YYYY) breaks only our inferred YYYY-MM-DD convention:
+    the row is sent, and the warning is recorded in van_preflight_warnings and counted in the run summary; VAN (the
+    simulator's default world) processes it. (An email without a dotted domain is impossible: rejected.)"""
     s = settings_for(tmp_path)
     make_view(s.warehouse_url, "CreateOrUpdateContact", [
-        {"source_row_key": "w-1", "FirstName": "Ada", "LastName": "Lovelace", "Email": "ada-at-example.org"},
+        {"source_row_key": "w-1", "FirstName": "Ada", "LastName": "Lovelace", "DOB": "12/10/1815"},
         {"source_row_key": "w-2", "FirstName": "Mary", "LastName": "Jackson", "Email": "mary@example.org"}])
     summary = run(s, ["CreateOrUpdateContact"], skip_dbt=True, preflight=NO_GX,
                   simulator_config=SimulatorConfig.from_dict(FAST))
@@ -213,4 +224,4 @@ def test_a_row_breaking_an_inferred_rule_is_sent_with_a_warning(tmp_path):
     with Warehouse(s.warehouse_url) as wh:
         warned = wh.fetchall("select source_row_key, rule, column_name from van_preflight_warnings where run_id = :r",
                              {"r": summary.run_id})
-    assert [tuple(w) for w in warned] == [("w-1", "format", "Email")]
+    assert [tuple(w) for w in warned] == [("w-1", "format", "DOB")]

@@ -19,7 +19,7 @@ def sample(mt, f) -> str:
     values = CATALOG.values(mt.name, f.name)
     if values:
         return values[0].id
-    fmt = (mt.field_formats.get(f.name) or "").lower()
+    fmt = (mt.value_kinds.get(f.name) or "").lower()  # kinds stay when the account drops the convention
     return SAMPLES.get(fmt, "x")
 
 

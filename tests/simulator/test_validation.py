@@ -254,8 +254,9 @@ def test_post_status_is_configurable(client):
     assert client.post("bulkImportJobs", json=base()).status_code == 201
 
 
-def test_default_world_takes_mixed_disclosure_categories_because_they_are_inferred(client):
-    """Which field is an Individual or an Organization disclosure field is our inference (meta.evidence
-    disclosureCategory): the default account does not refuse the file for it."""
+def test_default_world_refuses_mixed_disclosure_categories_because_van_states_the_rule(client):
+    """VAN states the rule (seed text: disclosure fields for Organizations or Individuals, never both, in one
+    file): every account refuses such a file, whatever the evidence for which field is of which category."""
     r = client.post("bulkImportJobs", json=contributions_body("DisclosureEmployer", "DisclosureOrganizationFECID"))
-    assert r.status_code == 200
+    assert r.status_code == 400
+    assert "Disclosure fields for Individuals and Organizations" in r.text
