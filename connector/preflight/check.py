@@ -282,7 +282,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     # Row count and which disclosure categories the view carries: one aggregate over the view.
     probes = ["count(*)"] + [f"max(case when {' or '.join(is_set(ident(c)) for c in gcols)} then 1 else 0 end)"
                              for gcols in groups.values()]
-    first = conn.execute(sa.text(f"select {', '.join(probes)} from {relation}")).one()
+    first = conn.execute(sa.text(warehouse.ops.compile_portable(f"select {', '.join(probes)} from {relation}"))).one()
     res.rows_checked = int(first[0] or 0)
     present = [cat for cat, flag in zip(groups, first[1:]) if flag]
     mixed = len(present) >= 2
@@ -367,12 +367,12 @@ def _hold_absent_columns(conn: Connection, warehouse: Warehouse, rejects_rel: st
         c = ident(column)
         text = (f"column {column} holds a value but the account has no field {column}; the row is held back "
                 f"(the rest of the type is sent) (rule {ABSENT_FIELD_RULE}, class van-stated)")
-        conn.execute(sa.text(  # plain SQL both engines read alike (substr, ||, coalesce)
+        conn.execute(sa.text(warehouse.ops.compile_portable(  # the portable vocabulary (substr, ||, coalesce)
             f"insert into {rejects_rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
             f"checked_at) select :r, :m, v.source_row_key, :rule, :col, substr({c}, 1, 80), "
             f"'row ' || coalesce('''' || v.source_row_key || '''', '(blank key)') || ': ' || :text, :ts "
             f"from {relation} v where {is_set('v.' + c)} and not exists (select 1 from {rejects_rel} x "
-            f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = v.source_row_key)"),
+            f"where x.run_id = :r and x.mapping_type = :m and x.source_row_key = v.source_row_key)")),
             {"r": run_id, "m": mapping_type, "rule": ABSENT_FIELD_RULE, "col": column, "text": text, "ts": checked_at})
     if not absent:
         return 0
@@ -385,7 +385,8 @@ def _blank_in_every_row(conn: Connection, warehouse: Warehouse, passing: str, co
     if not columns:
         return []
     flags = ", ".join(f"max(case when {is_set('p.' + ident(c))} then 1 else 0 end)" for c in columns)
-    row = conn.execute(sa.text(f"select {flags} from ({passing}) p")).one()
+    outer = warehouse.ops.compile_portable(f"select {flags} from {_PASSING} p")  # passing is compiled already
+    row = conn.execute(sa.text(outer.replace(_PASSING, f"({passing})"))).one()
     return [c for c, flag in zip(columns, row) if not flag]
 
 
