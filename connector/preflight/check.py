@@ -10,6 +10,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
+from connector.preflight.checked import take as take_checked
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
@@ -157,7 +158,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         with warehouse.begin() as conn:
             for name, res in blocked:
                 res.rows_blocked = write_blocked_rejects(
-                    conn, warehouse, schema, run_id, name, res.relation, res.block_details, checked_at)
+                    conn, warehouse, schema, run_id, name, res.source, res.block_details, checked_at)
                 res.rows_rejected = res.rows_checked
     if gx_run is not None and gx_run.data_docs_path:
         from connector.preflight.datadocs import annotate_data_docs
@@ -261,6 +262,8 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         finish()
         return "drift"
 
+    # From here on every check reads this run's copy of the view, and so do the plan and the export.
+    res.checked_relation = relation = take_checked(conn, warehouse, schema, run_id, mt.staging_view, relation)
     strict = bool(getattr(settings, "strict_inferred_rules", False))
     rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
                                                                                    strict_inferred=strict)

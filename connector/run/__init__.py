@@ -213,9 +213,36 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     events.emit("live_metadata", live.summary(), fetched=live.fetched, cached=live.cached,
                 unavailable=live.unavailable, blocked=sorted(n for n, b in live.blocks.items() if b))
     statics = resolve_static_values(rt.catalog, s.static_values, static_values)
-    report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
-                                 available_mapping_types=set(available) if available is not None else None,
-                                 static_values=statics, metadata_blocks=live.blocks)
+    report = None
+    try:
+        report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
+                                     available_mapping_types=set(available) if available is not None else None,
+                                     static_values=statics, metadata_blocks=live.blocks)
+        submitted = _plan_and_export(rt, summary, names, report, statics, opts, resources, dry_run=dry_run,
+                                     force=force)
+    finally:  # every file is written: the run's copy of the checked rows goes (also when stopped half-way)
+        _release_checked(rt, summary.run_id, names, report)
+    if dry_run:
+        summary.status = RunStatus.DRY_RUN
+        return
+    _finish_sent(rt, summary, submitted, wait=wait)
+
+
+def _release_checked(rt, run_id: str, names, report) -> None:
+    from connector.preflight.checked import checked_table, release
+
+    if report is not None:
+        rels = list(getattr(report, "checked_relations", []))
+    else:
+        rels = [rt.warehouse.relation(checked_table(run_id, rt.catalog.get(n).staging_view), rt.ledger.schema)
+                for n in names]
+    release(rt.warehouse, rels)
+
+
+def _plan_and_export(rt, summary, names, report, statics, opts: PlanOptions, resources, *, dry_run,
+                     force) -> list[dict]:
+    """Plan, export and (unless a dry run) submit; returns the jobs submitted."""
+    s, events = rt.settings, rt.events
     summary.data_docs_path = str(report.data_docs_path or "") or None
     plans = plan_run(rt, summary, names, report, statics, opts)
     submitted: list[dict] = []
@@ -226,9 +253,12 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                 submitted += send(rt, summary, plan, resources, dry_run=dry_run, force=force, progress=tracker)
                 st.update(1)
         tracker.done(_shown(Path(s.state_dir) / "exports" / summary.run_id))
-    if dry_run:
-        summary.status = RunStatus.DRY_RUN
-        return
+    return submitted
+
+
+def _finish_sent(rt, summary, submitted: list[dict], *, wait: bool) -> None:
+    """Wait for (or hand over) the jobs this run submitted, then account for every row."""
+    s = rt.settings
     if not wait and submitted:
         _serve_until_fetched(rt, summary, submitted)
     if wait and submitted:
