@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -276,7 +277,11 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     present = [cat for cat, flag in zip(groups, first[1:]) if flag]
     mixed = len(present) >= 2
     split = mixed and settings.split_disclosure
-    # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
+    # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none;
+    # but a row carrying both cannot go whole into either file, and in both it would be two records (two
+    # contributions): it is rejected whatever the rule's class, and no innocent row shares its fate.
+    if split:
+        rules = [replace(r, severity=REJECT) if r.rule == "disclosure_row_both" else r for r in rules]
     active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
     disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
     res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
@@ -309,6 +314,9 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
             cond = "(" + " or ".join(is_set("p." + ident(c)) for c in groups[cat]) + ")"
             if i == 0:  # rows without any disclosure value travel with the first group
                 cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in in_groups) + "))"
+            else:  # every row in one file only, even one the rule above did not reject
+                earlier = [c for prev in present[:i] for c in groups[prev]]
+                cond = f"({cond} and not (" + " or ".join(is_set("p." + ident(c)) for c in earlier) + "))"
             res.split.append(gcols)
             res.split_categories.append(cat)
             outer = warehouse.ops.compile_portable(  # the passing rows' SQL is compiled already
