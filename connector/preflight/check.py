@@ -24,6 +24,7 @@ from connector.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
+DRY_RUN_BATCH = "__dry_run"  # GX's batch table of a dry run: van_preflight_batch__<view>__dry_run
 DATABASE_MODES = {0: "VoterFile (My Voters)", 1: "My Campaign"}
 
 __all__ = ["run_preflight", "passing_rows_sql"]
@@ -84,7 +85,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                   available_mapping_types: set[str] | None = None, *, gx: bool = True,
                   static_values: Mapping[str, Mapping[str, Any]] | None = None,
                   metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
-                  progress: Callable[[str, MappingTypeResult], None] | None = None) -> PreflightReport:
+                  progress: Callable[[str, MappingTypeResult], None] | None = None,
+                  dry_run: bool = False) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -95,6 +97,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     A blocked view's rows that broke no row rule get a reject naming the reason (``write_blocked_rejects``).
     ``metadata_blocks``: mapping type -> (rule, column, reason) from the account's live metadata (a view column
     the account does not know, a required field the view lacks: ``connector.live_metadata``); each blocks it.
+    ``dry_run``: the report, its Data Docs (a site of their own) and GX's batch tables are marked as a dry run's
+    and never replace the last real run's.
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -106,7 +110,10 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     rejects_rel = rejects_relation(warehouse, schema)
     checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
     report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel,
-                             warnings_relation=warnings_relation(warehouse, schema))
+                             warnings_relation=warnings_relation(warehouse, schema), dry_run=dry_run)
+
+    def gx_batch(mt: MappingType) -> str:  # the table GX reads for a view; a dry run's is its own
+        return batch_table(mt.staging_view + (DRY_RUN_BATCH if dry_run else ""))
     counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
     present: set[str] = set()  # mapping types whose view exists
     targets: list[tuple[str, str]] = []
@@ -126,11 +133,12 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                     res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
-                                   know_statics, (metadata_blocks or {}).get(mt.name, ()))
+                                   know_statics, (metadata_blocks or {}).get(mt.name, ()),
+                                   batch=warehouse.relation(gx_batch(mt), schema))
             if state in ("checked", "drift"):
                 # GX validates the rows the pass left in the batch table; a drifted view (no row rules ran)
                 # is validated as it is, so its column expectations show the drift.
-                targets.append((mt.name, mt.staging_view, batch_table(mt.staging_view), schema)
+                targets.append((mt.name, mt.staging_view, gx_batch(mt), schema)
                                if state == "checked" else
                                (mt.name, mt.staging_view, mt.staging_view, settings.staging_schema))
                 present.add(mt.name)
@@ -143,7 +151,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
 
-        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
+        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets, dry_run=dry_run)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
         report.data_docs_pages = dict(gx_run.pages)
@@ -217,7 +225,7 @@ def _view_columns(conn: Connection, warehouse: Warehouse, schema: str, view: str
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
                available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True,
-               metadata_blocks=()) -> str:
+               metadata_blocks=(), batch: str | None = None) -> str:
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
@@ -284,7 +292,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         rules = [replace(r, severity=REJECT) if r.rule == "disclosure_row_both" else r for r in rules]
     active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
     disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
-    res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
+    res.gx_batch = batch or batch_relation(warehouse, schema, mt.staging_view)
     found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
                            batch=res.gx_batch, keep_also=disclosure_rows)
     counts = dict(zip(active, found.counts))

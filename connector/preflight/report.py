@@ -79,6 +79,7 @@ class PreflightReport:
     gx_success: bool | None = None
     warnings_relation: str = ""
     data_docs_pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page
+    dry_run: bool = False  # a dry run's report: its Data Docs are a site of their own, marked as such
 
     @property
     def checked_relations(self) -> list[str]:

@@ -15,16 +15,21 @@ from typing import Any, Callable
 
 from connector.events import Events, Stage
 
-__all__ = ["PollProgress", "SubmitProgress", "accepts_progress", "run_preflight_stage"]
+__all__ = ["PollProgress", "SubmitProgress", "accepts", "accepts_progress", "run_preflight_stage"]
+
+
+def accepts(fn: Callable, parameter: str) -> bool:
+    """Whether a pre-flight function takes ``parameter=`` (older or hand-written ones may not)."""
+    try:
+        return parameter in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
 
 
 def accepts_progress(fn: Callable) -> bool:
     """Whether a pre-flight function takes ``progress=`` (called with (mapping type, its result) as each
     mapping type's checks finish). Older ones do not: the stage then shows elapsed time only."""
-    try:
-        return "progress" in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    return accepts(fn, "progress")
 
 
 def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog, names: list[str], run_id: str,
