@@ -125,8 +125,8 @@ def _rules_table(res: MappingTypeResult) -> str:
 def _section(report: PreflightReport, res: MappingTypeResult, rejects: tuple[int, list],
              warnings: tuple[int, list]) -> str:
     css, sentence = verdict(res)
-    parts = [f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight: {_e(res.mapping_type)}'
-             f'{" (dry run)" if report.dry_run else ""}</h2>', _dry_run_note(report),
+    parts = [(f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight: {_e(res.mapping_type)}'
+              f'{" (dry run)" if report.dry_run else ""}</h2>'), _dry_run_note(report),
              f'<p class="vb-state {css}" id="vb-verdict">{_e(sentence)}</p>',
              f"<p>Run <code>{_e(report.run_id)}</code>, view <code>{_e(res.relation)}</code>: {res.rows_checked} "
              f"row(s) checked, {res.rows_rejected} rejected, {res.rows_warned} with warnings (still sent).</p>"]

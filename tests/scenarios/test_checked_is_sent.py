@@ -39,7 +39,7 @@ def changed_after_checks(s, statements: list[str]):
 
 
 @pytest.mark.postgres
-def test_a_row_changed_after_the_checks_is_not_sent_unchecked(pg_settings):
+def test_a_row_changed_after_the_checks_is_not_sent_unchecked(pg_settings):  # noqa: F811 (the fixture)
     s = pg_settings
     make_view(s.warehouse_url, "Email", ROWS, schema=s.staging_schema)
     src = _src(s)
@@ -48,8 +48,8 @@ def test_a_row_changed_after_the_checks_is_not_sent_unchecked(pg_settings):
         f"update {src} set \"EmailTypeId\" = '9' where source_row_key = 'em-1'",
         f"update {src} set \"Email\" = 'changed@example.org' where source_row_key = 'em-2'",
         # a row that did not exist when the checks ran
-        f"insert into {src} (source_row_key, \"VanID\", \"Email\", \"EmailTypeId\") "
-        f"values ('em-9', '100009', 'late@example.org', '9')"]))
+        (f"insert into {src} (source_row_key, \"VanID\", \"Email\", \"EmailTypeId\") "
+         f"values ('em-9', '100009', 'late@example.org', '9')")]))
     em = summary.mapping_types["Email"]
     assert (em.rows_checked, em.rejected, em.sent, em.processed) == (3, 0, 3, 3), summary.render()
 

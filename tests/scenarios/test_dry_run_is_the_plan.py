@@ -24,7 +24,7 @@ PLAN_COLUMNS = ["mapping type", "dropped", "checked", "rejected", "warned", "new
 def _cli(project, *args) -> subprocess.CompletedProcess:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("VAN_", "VANBULK_"))}  # the embedded VAN
     return subprocess.run([VANBULK, "run", "--skip-dbt", *args], cwd=project, env=env, capture_output=True,
-                          text=True, timeout=600)
+                          text=True, timeout=600, check=False)
 
 
 def _table(stdout: str) -> dict[str, dict[str, str]]:

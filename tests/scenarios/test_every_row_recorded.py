@@ -14,7 +14,14 @@ import pytest
 
 from connector.config import load_settings
 from connector.run import run
-from tests.connector.test_accounting import FAST, NO_GX, fetch, make_view, rel, settings_for
+from tests.connector.test_accounting import (
+    FAST,
+    NO_GX,
+    fetch,
+    make_view,
+    rel,
+    settings_for,
+)
 from tests.fixtures.demo import copy_demo_project, demo_simulator_store
 
 
