@@ -23,7 +23,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "van_checked__"
 
-__all__ = ["PREFIX", "checked_table", "release", "take"]
+__all__ = ["PREFIX", "checked_table", "leftovers", "release", "take"]
 
 
 def checked_table(run_id: str, staging_view: str) -> str:
@@ -53,3 +53,20 @@ def release(warehouse: Warehouse, relations: Iterable[str]) -> None:
                 c.execute(sa.text(f"drop table if exists {rel}"))
     except Exception as exc:  # noqa: BLE001 - a leftover copy costs space, never correctness (named per run)
         log.warning("could not drop the run's checked rows (%s): %s", ", ".join(relations), exc)
+
+
+def leftovers(warehouse: Warehouse, schema: str, runs_relation: str) -> list[str]:
+    """Copies left by runs that ended without dropping them (killed): those whose run ``van_bulk_runs`` (at
+    ``runs_relation``) no longer shows running. A copy of a command that is not a run (``validate``) is not
+    touched: it drops its own."""
+    with warehouse.connect() as c:
+        tables = warehouse.ops.schema_columns(c, schema)
+        names = sorted(t for t in (tables or {}) if t.startswith(PREFIX))
+        if not names:
+            return []
+        prefixes = {n[len(PREFIX):len(PREFIX) + 8]: n for n in names}
+        lits = ", ".join(warehouse.ops.literal(p) for p in prefixes)
+        ended = {r[0] for r in c.execute(sa.text(
+            f"select distinct substr(run_id, 1, 8) from {runs_relation} where status <> 'running' "
+            f"and substr(run_id, 1, 8) in ({lits})"))}
+    return [warehouse.relation(n, schema) for p, n in prefixes.items() if p in ended]

@@ -229,14 +229,20 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
 
 
 def _release_checked(rt, run_id: str, names, report) -> None:
-    from connector.preflight.checked import checked_table, release
+    """Drop this run's copies of the checked rows, and those a killed earlier run left behind."""
+    from connector.ledger.schema import RUNS
+    from connector.preflight.checked import checked_table, leftovers, release
 
     if report is not None:
         rels = list(getattr(report, "checked_relations", []))
     else:
         rels = [rt.warehouse.relation(checked_table(run_id, rt.catalog.get(n).staging_view), rt.ledger.schema)
                 for n in names]
-    release(rt.warehouse, rels)
+    try:
+        rels += leftovers(rt.warehouse, rt.ledger.schema, rt.ledger.rel(RUNS))
+    except Exception:  # noqa: BLE001 - a leftover costs space, never correctness; the next run tries again
+        logger.debug("could not list leftover copies of checked rows", exc_info=True)
+    release(rt.warehouse, list(dict.fromkeys(rels)))
 
 
 def _plan_and_export(rt, summary, names, report, statics, opts: PlanOptions, resources, *, dry_run,
