@@ -151,7 +151,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     if gx and targets:
         from connector.preflight.runner import run_checkpoint
 
-        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets, dry_run=dry_run)
+        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets,
+                                **({"dry_run": True} if dry_run else {}))  # (its callers' signature, else)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
         report.data_docs_pages = dict(gx_run.pages)
