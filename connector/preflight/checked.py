@@ -5,7 +5,8 @@ bytes exported. It is also the one read of the view per run (docs/sync.md, "What
 
 The copy is a plain table in the results schema (the plan and the export read it on other connections than the
 one that checks it), named per run so a ``vanbulk validate`` or a dry run never replaces a run's copy, and
-dropped when the run ends (``release``). Plain ``create table ... as select``: every engine spells it alike.
+dropped when the run ends (``release``). Made with the engine's ``replace_table_as_sql`` (one statement on DuckDB
+and BigQuery).
 """
 
 from __future__ import annotations
@@ -37,8 +38,8 @@ def checked_table(run_id: str, staging_view: str) -> str:
 def take(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, staging_view: str, view: str) -> str:
     """Copy ``view`` (one statement: one consistent read of it) into this run's checked table; returns it."""
     rel = warehouse.relation(checked_table(run_id, staging_view), schema)
-    conn.execute(sa.text(f"drop table if exists {rel}"))
-    conn.execute(sa.text(f"create table {rel} as select * from {view}"))
+    for sql in warehouse.ops.replace_table_as_sql(rel, f"select * from {view}"):
+        conn.execute(sa.text(sql))
     return rel
 
 
@@ -55,18 +56,15 @@ def release(warehouse: Warehouse, relations: Iterable[str]) -> None:
         log.warning("could not drop the run's checked rows (%s): %s", ", ".join(relations), exc)
 
 
-def leftovers(warehouse: Warehouse, schema: str, runs_relation: str) -> list[str]:
-    """Copies left by runs that ended without dropping them (killed): those whose run ``van_bulk_runs`` (at
-    ``runs_relation``) no longer shows running. A copy of a command that is not a run (``validate``) is not
-    touched: it drops its own."""
-    with warehouse.connect() as c:
-        tables = warehouse.ops.schema_columns(c, schema)
-        names = sorted(t for t in (tables or {}) if t.startswith(PREFIX))
-        if not names:
-            return []
-        prefixes = {n[len(PREFIX):len(PREFIX) + 8]: n for n in names}
-        lits = ", ".join(warehouse.ops.literal(p) for p in prefixes)
-        ended = {r[0] for r in c.execute(sa.text(
-            f"select distinct substr(run_id, 1, 8) from {runs_relation} where status <> 'running' "
-            f"and substr(run_id, 1, 8) in ({lits})"))}
+def leftovers(warehouse: Warehouse, schema: str, runs_relation: str, tables: Iterable[str]) -> list[str]:
+    """Of ``tables`` (the schema's, as listed when the run started), the copies left by runs that ended without
+    dropping them (killed): those whose run ``van_bulk_runs`` (``runs_relation``) no longer shows running. No
+    query when there is none. A copy of a command that is not a run (``validate``) drops its own."""
+    prefixes = {t[len(PREFIX):len(PREFIX) + 8]: t for t in sorted(tables) if t.startswith(PREFIX)}
+    if not prefixes:
+        return []
+    lits = ", ".join(warehouse.ops.literal(p) for p in prefixes)
+    ended = {r[0] for r in warehouse.fetchall(
+        f"select distinct substr(run_id, 1, 8) from {runs_relation} where status <> 'running' "
+        f"and substr(run_id, 1, 8) in ({lits})")}
     return [warehouse.relation(n, schema) for p, n in prefixes.items() if p in ended]

@@ -239,7 +239,7 @@ def _release_checked(rt, run_id: str, names, report) -> None:
         rels = [rt.warehouse.relation(checked_table(run_id, rt.catalog.get(n).staging_view), rt.ledger.schema)
                 for n in names]
     try:
-        rels += leftovers(rt.warehouse, rt.ledger.schema, rt.ledger.rel(RUNS))
+        rels += leftovers(rt.warehouse, rt.ledger.schema, rt.ledger.rel(RUNS), rt.ledger.tables_at_start)
     except Exception:  # noqa: BLE001 - a leftover costs space, never correctness; the next run tries again
         logger.debug("could not list leftover copies of checked rows", exc_info=True)
     release(rt.warehouse, list(dict.fromkeys(rels)))

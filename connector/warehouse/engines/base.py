@@ -170,6 +170,11 @@ class Engine(ABC):
     def add_column_sql(self, relation: str, column: str, type_sql: str) -> str:
         return f"alter table {relation} add column {self.quote(column)} {type_sql}"
 
+    def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
+        """Statements that fill ``relation`` from ``select``, replacing a table of that name: drop + create here;
+        one ``create or replace table`` where the engine has it (one statement less per view per run)."""
+        return [f"drop table if exists {relation}", f"create table {relation} as {select}"]
+
     # -- bulk paths -----------------------------------------------------------------------------------
     @abstractmethod
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
