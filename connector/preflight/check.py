@@ -122,6 +122,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
     # one transaction each: a consistent snapshot of the view.
     with warehouse.connect() as conn:
+        if warehouse.ops.snapshot_isolation:  # a view's dropped rows and its checked copy from one snapshot
+            conn = conn.execution_options(isolation_level=warehouse.ops.snapshot_isolation)
         for requested in mapping_types:
             mt = catalog.get(requested)
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
