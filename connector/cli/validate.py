@@ -118,6 +118,9 @@ def validate(select, project_dir, run_id, policy, split_disclosure, statics, no_
     report = run_preflight_stage(Events(), run_preflight, warehouse, catalog, names, run_id, settings, done_line=False,
                                  gx=not no_gx, static_values=static_values, available_mapping_types=available,
                                  metadata_blocks=metadata_blocks)
+    from connector.preflight.checked import release
+
+    release(warehouse, report.checked_relations)  # validate sends nothing: its copy of the views goes now
     blocked = bool(report.blocked)
     if show_rows:
         _print_rows(warehouse, report, run_id, show_rows)

@@ -81,6 +81,8 @@ class Ledger:
         self.api_target = api_target
         self.database_mode = int(database_mode)
         self.notes: list[str] = []  # what ensure() did that a user should hear about (migrations)
+        # the schema's tables when ensure() looked (its one catalogue query): e.g. copies a killed run left
+        self.tables_at_start: set[str] = set()
 
     def rel(self, name: str) -> str:
         return self.wh.relation(name, self.schema)
@@ -92,6 +94,7 @@ class Ledger:
         with self.wh.begin() as c:
             c.execute(sa.text(ops.create_schema_sql(self.schema)))
             existing = ops.schema_columns(c, self.schema)  # one catalogue query for every table (None: per table)
+            self.tables_at_start = set(existing or ())
             for table, cols in TABLES.items():
                 have = set((existing.get(table) if existing is not None else ops.columns(c, self.schema, table))
                            or ())

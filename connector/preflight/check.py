@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 from datetime import datetime, timezone
 from typing import Any, Callable, Iterable, Mapping
 
@@ -10,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
+from connector.preflight.checked import take as take_checked
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
@@ -22,6 +24,7 @@ from connector.warehouse import Warehouse
 
 log = logging.getLogger(__name__)
 
+DRY_RUN_BATCH = "__dry_run"  # GX's batch table of a dry run: van_preflight_batch__<view>__dry_run
 DATABASE_MODES = {0: "VoterFile (My Voters)", 1: "My Campaign"}
 
 __all__ = ["run_preflight", "passing_rows_sql"]
@@ -83,7 +86,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                   static_values: Mapping[str, Mapping[str, Any]] | None = None,
                   metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
                   progress: Callable[[str, MappingTypeResult], None] | None = None,
-                  on_phase: Callable[[str, int], None] | None = None) -> PreflightReport:
+                  on_phase: Callable[[str, int], None] | None = None,
+                  dry_run: bool = False) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -97,6 +101,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     ``progress``: called as each mapping type's SQL checks finish; ``on_phase(name, n)`` as each later step
     starts (``gx``: the Great Expectations checkpoint over n views; ``docs``: the rejected rows into Data Docs)
     and ``done`` at the end, so a display shows the work after the last mapping type too.
+    ``dry_run``: the report, its Data Docs (a site of their own) and GX's batch tables are marked as a dry run's
+    and never replace the last real run's.
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -108,7 +114,10 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     rejects_rel = rejects_relation(warehouse, schema)
     checked_at = datetime.now(timezone.utc).replace(tzinfo=None)
     report = PreflightReport(run_id=run_id, rejects_relation=rejects_rel,
-                             warnings_relation=warnings_relation(warehouse, schema))
+                             warnings_relation=warnings_relation(warehouse, schema), dry_run=dry_run)
+
+    def gx_batch(mt: MappingType) -> str:  # the table GX reads for a view; a dry run's is its own
+        return batch_table(mt.staging_view + (DRY_RUN_BATCH if dry_run else ""))
     counted: set[str] = set()  # mapping types whose rejects were written (view present, no drift)
     present: set[str] = set()  # mapping types whose view exists
     targets: list[tuple[str, str]] = []
@@ -117,6 +126,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
     # one transaction each: a consistent snapshot of the view.
     with warehouse.connect() as conn:
+        if warehouse.ops.snapshot_isolation:  # a view's dropped rows and its checked copy from one snapshot
+            conn = conn.execution_options(isolation_level=warehouse.ops.snapshot_isolation)
         for requested in mapping_types:
             mt = catalog.get(requested)
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
@@ -128,11 +139,12 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                     res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
-                                   know_statics, (metadata_blocks or {}).get(mt.name, ()))
+                                   know_statics, (metadata_blocks or {}).get(mt.name, ()),
+                                   batch=warehouse.relation(gx_batch(mt), schema))
             if state in ("checked", "drift"):
                 # GX validates the rows the pass left in the batch table; a drifted view (no row rules ran)
                 # is validated as it is, so its column expectations show the drift.
-                targets.append((mt.name, mt.staging_view, batch_table(mt.staging_view), schema)
+                targets.append((mt.name, mt.staging_view, gx_batch(mt), schema)
                                if state == "checked" else
                                (mt.name, mt.staging_view, mt.staging_view, settings.staging_schema))
                 present.add(mt.name)
@@ -147,7 +159,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
 
         if on_phase is not None:
             on_phase("gx", len(targets))
-        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets)
+        gx_run = run_checkpoint(warehouse, catalog, settings, run_id, targets,
+                                **({"dry_run": True} if dry_run else {}))  # (its callers' signature, else)
         report.gx_success = gx_run.success
         report.data_docs_path = gx_run.data_docs_path
         report.data_docs_pages = dict(gx_run.pages)
@@ -163,7 +176,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         with warehouse.begin() as conn:
             for name, res in blocked:
                 res.rows_blocked = write_blocked_rejects(
-                    conn, warehouse, schema, run_id, name, res.relation, res.block_details, checked_at)
+                    conn, warehouse, schema, run_id, name, res.source, res.block_details, checked_at)
                 res.rows_rejected = res.rows_checked
     if gx_run is not None and gx_run.data_docs_path:
         from connector.preflight.datadocs import annotate_data_docs
@@ -225,7 +238,7 @@ def _view_columns(conn: Connection, warehouse: Warehouse, schema: str, view: str
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
                available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True,
-               metadata_blocks=()) -> str:
+               metadata_blocks=(), batch: str | None = None) -> str:
     """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
@@ -275,6 +288,8 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         finish()
         return "drift"
 
+    # From here on every check reads this run's copy of the view, and so do the plan and the export.
+    res.checked_relation = relation = take_checked(conn, warehouse, schema, run_id, mt.staging_view, relation)
     strict = bool(getattr(settings, "strict_inferred_rules", False))
     rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
                                                                                    strict_inferred=strict)
@@ -287,10 +302,14 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     present = [cat for cat, flag in zip(groups, first[1:]) if flag]
     mixed = len(present) >= 2
     split = mixed and settings.split_disclosure
-    # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none.
+    # In split mode rows of both categories are sent (one job per category), so disclosure_mixed rejects none;
+    # but a row carrying both cannot go whole into either file, and in both it would be two records (two
+    # contributions): it is rejected whatever the rule's class, and no innocent row shares its fate.
+    if split:
+        rules = [replace(r, severity=REJECT) if r.rule == "disclosure_row_both" else r for r in rules]
     active = [r for r in rules if not (r.rule == "disclosure_mixed" and split)]
     disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
-    res.gx_batch = batch_relation(warehouse, schema, mt.staging_view)
+    res.gx_batch = batch or batch_relation(warehouse, schema, mt.staging_view)
     found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
                            batch=res.gx_batch, keep_also=disclosure_rows)
     held = _hold_absent_columns(conn, warehouse, rejects_rel, run_id, mt.name, relation, absent, checked_at)
@@ -339,6 +358,9 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
             cond = "(" + " or ".join(is_set("p." + ident(c)) for c in groups[cat]) + ")"
             if i == 0:  # rows without any disclosure value travel with the first group
                 cond = f"({cond} or not (" + " or ".join(is_set("p." + ident(c)) for c in in_groups) + "))"
+            else:  # every row in one file only, even one the rule above did not reject
+                earlier = [c for prev in present[:i] for c in groups[prev]]
+                cond = f"({cond} and not (" + " or ".join(is_set("p." + ident(c)) for c in earlier) + "))"
             res.split.append(gcols)
             res.split_categories.append(cat)
             outer = warehouse.ops.compile_portable(  # the passing rows' SQL is compiled already

@@ -55,7 +55,7 @@ text-align:left;vertical-align:top;font-size:.9rem}th{background:#eef1f5}code{ba
 .vanbulk{border:2px solid #55616f;border-radius:6px;padding:.5rem 1rem;margin:0 0 1.5rem;background:#fbfcfd;
 overflow-x:auto}.vanbulk td{overflow-wrap:anywhere;max-width:36rem}.vb-value{max-width:20rem}
 .vb-state{font-weight:600;padding:.35rem .6rem;border-radius:4px;display:inline-block}
-.vb-ok{background:#d9f2df}.vb-rejected{background:#fff1c2}.vb-blocked{background:#f8d3d3}.vb-warn{background:#fde8c8}
+.vb-dry{background:#dde7f7}.vb-ok{background:#d9f2df}.vb-rejected{background:#fff1c2}.vb-blocked{background:#f8d3d3}.vb-warn{background:#fde8c8}
 </style>"""
 
 
@@ -127,7 +127,8 @@ def _rules_table(res: MappingTypeResult) -> str:
 def _section(report: PreflightReport, res: MappingTypeResult, rejects: tuple[int, list],
              warnings: tuple[int, list]) -> str:
     css, sentence = verdict(res)
-    parts = [f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight: {_e(res.mapping_type)}</h2>',
+    parts = [(f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight: {_e(res.mapping_type)}'
+              f'{" (dry run)" if report.dry_run else ""}</h2>'), _dry_run_note(report),
              f'<p class="vb-state {css}" id="vb-verdict">{_e(sentence)}</p>',
              f"<p>Run <code>{_e(report.run_id)}</code>, view <code>{_e(res.relation)}</code>: {res.rows_checked} "
              f"row(s) checked, {res.rows_rejected} rejected, {res.rows_warned} with warnings (still sent).</p>"]
@@ -148,6 +149,14 @@ def _section(report: PreflightReport, res: MappingTypeResult, rejects: tuple[int
     return "".join(parts)
 
 
+def _dry_run_note(report: PreflightReport) -> str:
+    if not getattr(report, "dry_run", False):
+        return ""
+    return ('<p class="vb-state vb-dry" id="vb-dry-run">DRY RUN: nothing was sent. These pages are the plan of '
+            "<code>vanbulk run --dry-run</code> (a site of their own); the last real run's pages are in "
+            "<code>local_site</code> beside this one.</p>")
+
+
 def _inject(page: str, block: str) -> str:
     page = re.sub(rf'<section id="{MARK}".*?</section>', "", page, flags=re.S)
     page = strip_remote(page)
@@ -166,7 +175,8 @@ def _index_block(report: PreflightReport, pages: dict[str, str], index: Path) ->
         rows.append(f'<tr class="{css}" data-mapping-type="{_e(name)}"><td>{link}</td><td class="vb-verdict">'
                     f"{_e(sentence)}</td><td>{res.rows_checked}</td><td>{res.rows_rejected}</td>"
                     f"<td>{res.rows_warned}</td></tr>")
-    return (f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight run {_e(report.run_id)}</h2>'
+    return (f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight run {_e(report.run_id)}'
+            f'{" (dry run)" if report.dry_run else ""}</h2>{_dry_run_note(report)}'
             f"<p>Rejected rows: <code>{_e(report.rejects_relation)}</code>; warnings (rows still sent): "
             f"<code>{_e(report.warnings_relation)}</code>.</p><table id=\"vb-index\"><tr><th>mapping type</th>"
             "<th>verdict</th><th>rows checked</th><th>rejected</th><th>with warnings</th></tr>"

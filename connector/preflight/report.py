@@ -51,6 +51,14 @@ class MappingTypeResult:
     # The table GX validated for this view: the rows the SQL pass found failing a rule (+ rows with disclosure
     # fields when the view mixes categories), every view column. Empty: GX read the view itself (drift).
     gx_batch: str = ""
+    # This run's copy of the view (connector/preflight/checked.py): the rows checked, which the plan and the
+    # export read too. Empty: not copied (a missing or drifted view, or a pre-flight that does not copy).
+    checked_relation: str = ""
+
+    @property
+    def source(self) -> str:
+        """What the rows were checked in, and what the plan and export read: the copy, else the view."""
+        return self.checked_relation or self.relation
 
     @property
     def rows_passing(self) -> int:
@@ -76,6 +84,11 @@ class PreflightReport:
     gx_success: bool | None = None
     warnings_relation: str = ""
     data_docs_pages: dict[str, str] = field(default_factory=dict)  # mapping type -> this run's validation page
+    dry_run: bool = False  # a dry run's report: its Data Docs are a site of their own, marked as such
+
+    @property
+    def checked_relations(self) -> list[str]:
+        return [r.checked_relation for r in self.results.values() if getattr(r, "checked_relation", "")]
 
     @property
     def blocked(self) -> list[str]:

@@ -58,12 +58,16 @@ def gx_root(settings) -> Path:
     return Path(getattr(settings, "gx_dir", None) or Path(settings.project_dir) / "expectations")
 
 
-def docs_site(root: Path) -> Path:
-    """Where Data Docs are written (the place GX's file context used): ``<root>/gx/uncommitted/data_docs/local_site``."""
-    return Path(root) / "gx" / "uncommitted" / "data_docs" / "local_site"
+DRY_RUN_SITE = "dry_run_site"
 
 
-def _context(root: Path, catalog, mapping_types: list[str], ops=None):
+def docs_site(root: Path, dry_run: bool = False) -> Path:
+    """Where Data Docs are written (the place GX's file context used): ``<root>/gx/uncommitted/data_docs/local_site``;
+    a dry run's beside it in ``dry_run_site``, so it never replaces the last real run's pages."""
+    return Path(root) / "gx" / "uncommitted" / "data_docs" / (DRY_RUN_SITE if dry_run else "local_site")
+
+
+def _context(root: Path, catalog, mapping_types: list[str], ops=None, dry_run: bool = False):
     """An in-memory GX context whose Data Docs site is on disk, holding this run's suites.
 
     Why not the file context in ``expectations/``: it re-reads and re-substitutes great_expectations.yml on
@@ -79,7 +83,7 @@ def _context(root: Path, catalog, mapping_types: list[str], ops=None):
     import connector.preflight.gx_expectations  # noqa: F401  (registers vanbulk_row_rule with GX)
     from connector.preflight.suites import suite_dict
 
-    site = docs_site(root)
+    site = docs_site(root, dry_run)
     site.mkdir(parents=True, exist_ok=True)
     config = DataContextConfig(
         store_backend_defaults=InMemoryStoreBackendDefaults(init_temp_docs_sites=False),
@@ -107,7 +111,7 @@ def _compiler(ops):
 
 
 def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
-                   targets: Iterable[tuple[str, ...]]) -> GxRun:
+                   targets: Iterable[tuple[str, ...]], dry_run: bool = False) -> GxRun:
     """Validate each target with its mapping type's suite in one checkpoint run. A target is (mapping type,
     staging view) or (mapping type, staging view, table, schema): the table GX reads for that view (the
     batch table the SQL pass wrote, see rejects.write_findings)."""
@@ -128,8 +132,8 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
         warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
-        return _run(_context(root, catalog, [t[0] for t in targets], warehouse.ops), warehouse, settings, run_id,
-                    targets)
+        return _run(_context(root, catalog, [t[0] for t in targets], warehouse.ops, dry_run), warehouse, settings,
+                    run_id, targets)
 
 
 def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:

@@ -18,7 +18,7 @@ from connector.events import Events
 from connector.ledger import AMBIGUOUS_JOB_STATES, COLLECTABLE_JOB_STATES, JobState, RunStatus, new_id
 from connector.redaction import redact
 from connector.run.plan import PlanOptions, SendPlan, plan_run
-from connector.run.progress import SubmitProgress, dbt_progress, run_preflight_stage
+from connector.run.progress import SubmitProgress, accepts, dbt_progress, run_preflight_stage
 from connector.run.reconcile import collect, load_job_results
 from connector.run.runtime import Echo, Runtime, runtime
 from connector.run.selection import resolve_mapping_types, resolve_static_values
@@ -163,10 +163,10 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
            skip_dbt, preflight, static_values) -> None:
     s, events = rt.settings, rt.events
-    resources = None
-    if not dry_run:
-        resources = rt.client.check_reachable()  # before dbt: a wrong URL or key fails in seconds
-        _collect_earlier(rt, summary, resume=resume)
+    # A dry run asks VAN what the real run asks (reachable, permissions, live metadata) and sees the outcomes
+    # of earlier jobs VAN finished, so its plan is the next real run's plan; it only submits nothing.
+    resources = rt.client.check_reachable()  # before dbt: a wrong URL or key fails in seconds
+    _collect_earlier(rt, summary, resume=resume)
     names, dbt_select = resolve_mapping_types(rt.catalog, select, s.database_mode)
     if select:
         summary.selected = list(names)
@@ -203,9 +203,7 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
         summary.status = RunStatus.DRY_RUN if dry_run else RunStatus.SUCCESS
         summary.messages.append("no staging views to send")
         return
-    available = None
-    if not dry_run:
-        available = [m.get("name") for m in rt.client.list_mapping_types() if isinstance(m, Mapping)]
+    available = [m.get("name") for m in rt.client.list_mapping_types() if isinstance(m, Mapping)]
     if preflight is None:
         from connector.preflight import run_preflight as preflight
 
@@ -214,14 +212,49 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     from connector.live_metadata import live_catalog
 
     listed = {n.lower() for n in available or ()}
-    live = live_catalog(rt, [n for n in names if available is None or n.lower() in listed], fetch=not dry_run)
+    live = live_catalog(rt, [n for n in names if n.lower() in listed])
     rt.catalog = live.catalog
     events.emit("live_metadata", live.summary(), fetched=live.fetched, cached=live.cached,
                 unavailable=live.unavailable, blocked=sorted(n for n, b in live.blocks.items() if b))
     statics = resolve_static_values(rt.catalog, s.static_values, static_values)
-    report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
-                                 available_mapping_types=set(available) if available is not None else None,
-                                 static_values=statics, metadata_blocks=live.blocks)
+    report = None
+    try:
+        # a dry run's Data Docs and pre-flight tables are its own (marked), never the last real run's
+        marks = {"dry_run": True} if dry_run and accepts(preflight, "dry_run") else {}
+        report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
+                                     available_mapping_types=set(available), static_values=statics,
+                                     metadata_blocks=live.blocks, **marks)
+        submitted = _plan_and_export(rt, summary, names, report, statics, opts, resources, dry_run=dry_run,
+                                     force=force)
+    finally:  # every file is written: the run's copy of the checked rows goes (also when stopped half-way)
+        _release_checked(rt, summary.run_id, names, report)
+    if dry_run:
+        summary.status = RunStatus.DRY_RUN
+        return
+    _finish_sent(rt, summary, submitted, wait=wait)
+
+
+def _release_checked(rt, run_id: str, names, report) -> None:
+    """Drop this run's copies of the checked rows, and those a killed earlier run left behind."""
+    from connector.ledger.schema import RUNS
+    from connector.preflight.checked import checked_table, leftovers, release
+
+    if report is not None:
+        rels = list(getattr(report, "checked_relations", []))
+    else:
+        rels = [rt.warehouse.relation(checked_table(run_id, rt.catalog.get(n).staging_view), rt.ledger.schema)
+                for n in names]
+    try:
+        rels += leftovers(rt.warehouse, rt.ledger.schema, rt.ledger.rel(RUNS), rt.ledger.tables_at_start)
+    except Exception:  # noqa: BLE001 - a leftover costs space, never correctness; the next run tries again
+        logger.debug("could not list leftover copies of checked rows", exc_info=True)
+    release(rt.warehouse, list(dict.fromkeys(rels)))
+
+
+def _plan_and_export(rt, summary, names, report, statics, opts: PlanOptions, resources, *, dry_run,
+                     force) -> list[dict]:
+    """Plan, export and (unless a dry run) submit; returns the jobs submitted."""
+    s, events = rt.settings, rt.events
     summary.data_docs_path = str(report.data_docs_path or "") or None
     for note in (n for res in report.results.values() for n in getattr(res, "notes", ())):  # e.g. columns left out
         events.note(summary.messages, note, kind="preflight_note")
@@ -234,9 +267,12 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                 submitted += send(rt, summary, plan, resources, dry_run=dry_run, force=force, progress=tracker)
                 st.update(1)
         tracker.done(_shown(Path(s.state_dir) / "exports" / summary.run_id))
-    if dry_run:
-        summary.status = RunStatus.DRY_RUN
-        return
+    return submitted
+
+
+def _finish_sent(rt, summary, submitted: list[dict], *, wait: bool) -> None:
+    """Wait for (or hand over) the jobs this run submitted, then account for every row."""
+    s = rt.settings
     if not wait and submitted:
         _serve_until_fetched(rt, summary, submitted)
     if wait and submitted:

@@ -115,7 +115,8 @@ def _group(rt, run_id: str, included: list[str], report, static_values, rejects:
     q = wh.quote
     primary, extras = included[0], included[1:]
     pmt = cat.get(primary)
-    views = {n: wh.relation(cat.get(n).staging_view, s.staging_schema) for n in included}
+    # the rows pre-flight checked (this run's copy of each view), as the plan and the export read them
+    views = {n: getattr(report.results[n], "source", None) or report.results[n].relation for n in included}
     passing = {n: report.results[n].passing_rows_sql for n in included}
     p_fields = {f.name.lower() for f in pmt.fields}
     label = "+".join(included)

@@ -57,12 +57,17 @@ def _request(rt, mt, opts: PlanOptions) -> PlanRequest:
                        retry_only_run=(opts.retry_of_run_id or "") if opts.retry_only else None)
 
 
-def _plan_one(rt, summary, mt, passing: str, columns: Sequence[str], opts: PlanOptions) -> dict[str, int]:
-    s = rt.settings
-    view = rt.warehouse.relation(mt.staging_view, s.staging_schema)
-    counts = rt.ledger.plan(summary.run_id, _request(rt, mt, opts), passing, view, columns)
+def _plan_one(rt, summary, mt, res, columns: Sequence[str], opts: PlanOptions) -> dict[str, int]:
+    """``res``: the mapping type's pre-flight result; the plan reads the rows it checked (``res.source``)."""
+    counts = rt.ledger.plan(summary.run_id, _request(rt, mt, opts), res.passing_rows_sql, _source(rt, res),
+                            columns)
     _report(rt, summary, mt, counts)
     return counts
+
+
+def _source(rt, res) -> str:
+    """The checked rows of a pre-flight result (a pre-flight without ``source`` checked the view itself)."""
+    return getattr(res, "source", None) or res.relation
 
 
 def _report(rt, summary, mt, counts: Mapping[str, int]) -> None:
@@ -129,14 +134,14 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
         statics = dict(static_values.get(name, {}))
         need = missing_statics(mt, statics)
         if need:
-            ms.rejected += _reject_missing_statics(rt, run_id, mt, need)
+            ms.rejected += _reject_missing_statics(rt, run_id, mt, _source(rt, res), need)
             msg = (f"{name}: required field(s) {', '.join(need)} cannot come from a column; give them with "
                    f"--static {name}.{need[0]}=VALUE (not sent; rows recorded in van_preflight_rejects)")
             rt.events.note(summary.messages, msg)
             continue
         relation = f"{s.staging_schema}.{mt.staging_view}"
         columns = file_columns(rt.warehouse, cat, [mt], relation, {name: statics})
-        _plan_one(rt, summary, mt, res.passing_rows_sql, columns, opts)
+        _plan_one(rt, summary, mt, res, columns, opts)
         spec = JobSpec((MappingSpec(name, statics),))
         for part_no, (sql, group) in enumerate(passing_sqls(res), start=1):
             cols = columns
@@ -155,7 +160,7 @@ def _plan_group(rt, summary, g: CombinedGroup, report, opts: PlanOptions) -> lis
     cat, run_id = rt.catalog, summary.run_id
     passing = {n: report.results[n].passing_rows_sql for n in g.names}
     for n in g.names:
-        _plan_one(rt, summary, cat.get(n), passing[n], g.per_view_columns[n], opts)
+        _plan_one(rt, summary, cat.get(n), report.results[n], g.per_view_columns[n], opts)
     primary = cat.get(g.names[0])
     if primary.write_semantics == "upsert" and not opts.retry_only:
         # An extra's changed row rides on its primary row (an upsert: sending it again changes nothing).
@@ -179,13 +184,12 @@ def _plan_group(rt, summary, g: CombinedGroup, report, opts: PlanOptions) -> lis
     return plans
 
 
-def _reject_missing_statics(rt, run_id: str, mt, need: Sequence[str]) -> int:
+def _reject_missing_statics(rt, run_id: str, mt, view: str, need: Sequence[str]) -> int:
     """A mapping type the run cannot send lands in van_preflight_rejects like every other refusal."""
     from connector.preflight.rejects import MISSING_STATIC_RULE, ensure_table, write_blocked_rejects
     from connector.ledger import utcnow
 
     ensure_table(rt.warehouse, rt.ledger.schema)
-    view = rt.warehouse.relation(mt.staging_view, rt.settings.staging_schema)
     details = [(MISSING_STATIC_RULE, f, f"required field {f} cannot come from a column and no static value "
                                         f"is given (--static {mt.name}.{f}=VALUE)") for f in need]
     with rt.warehouse.begin() as c:  # rows no row rule rejected: one reject each, naming the field

@@ -15,7 +15,7 @@ from typing import Any, Callable
 
 from connector.events import Events, Stage
 
-__all__ = ["PollProgress", "SubmitProgress", "accepts_progress", "dbt_progress", "run_preflight_stage"]
+__all__ = ["PollProgress", "SubmitProgress", "accepts", "accepts_progress", "dbt_progress", "run_preflight_stage"]
 
 
 def dbt_progress(stage: Stage) -> Callable[[dict], None]:
@@ -34,17 +34,18 @@ def dbt_progress(stage: Stage) -> Callable[[dict], None]:
     return on_event
 
 
+def accepts(fn: Callable, parameter: str) -> bool:
+    """Whether a pre-flight function takes ``parameter=`` (older or hand-written ones may not)."""
+    try:
+        return parameter in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
 def accepts_progress(fn: Callable) -> bool:
     """Whether a pre-flight function takes ``progress=`` (called with (mapping type, its result) as each
     mapping type's checks finish). Older ones do not: the stage then shows elapsed time only."""
-    return _accepts(fn, "progress")
-
-
-def _accepts(fn: Callable, name: str) -> bool:
-    try:
-        return name in inspect.signature(fn).parameters
-    except (TypeError, ValueError):
-        return False
+    return accepts(fn, "progress")
 
 
 def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog, names: list[str], run_id: str,
@@ -53,7 +54,7 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     ``done_line``: end with one line of totals (``validate`` prints its own report instead)."""
     started = time.monotonic()
     hook = accepts_progress(preflight)
-    phases = hook and _accepts(preflight, "on_phase")
+    phases = hook and accepts(preflight, "on_phase")
     # Without the hook the count would sit at 0/N: an indeterminate bar (elapsed time) is the honest display.
     # With phases the count has two more steps after the mapping types' SQL checks (Great Expectations, Data
     # Docs): the bar is not full, and its clock not stopped, while those still run.

@@ -13,7 +13,8 @@ __all__ = ["excluded_by_statics", "file_columns", "missing_statics", "passing_sq
            "resolve_static_values"]
 
 
-DBT_SELECTOR_CHARS = set(":+*@/")  # tag:x, path:models/..., +model, model+, 1+model, @model
+DBT_SELECTOR_CHARS = set(":+*@/")
+DROPPED_SUFFIX = "__dropped"  # models/van_dropped/<view>__dropped (connector/preflight/dropped.py)  # tag:x, path:models/..., +model, model+, 1+model, @model
 
 
 def resolve_mapping_types(catalog, select: Sequence[str] | None, database_mode: int) -> tuple[list[str], list[str]]:
@@ -32,6 +33,9 @@ def resolve_mapping_types(catalog, select: Sequence[str] | None, database_mode: 
                 for mt in found:
                     names.append(mt.name)
                     dbt_sel.append(f"+{mt.staging_view}")  # with its parents (seeds, inputs)
+                    # and the model recording the input rows the view leaves out (van_preflight_dropped):
+                    # without it those rows would end nowhere (a project without it: dbt only warns)
+                    dbt_sel.append(f"+{mt.staging_view}{DROPPED_SUFFIX}")
             elif set(part) & DBT_SELECTOR_CHARS:
                 dbt_sel.append(part)
             else:

@@ -124,3 +124,16 @@ def test_gx_counts_a_views_rules_in_one_statement_and_agrees_with_the_sql_pass(t
     per_rule = [q for q in sent if re.match(r"select count\(\*\) as unexpected_row_count", q, re.I)]
     shared = [q for q in sent if "vanbulk_rule_0" in q]
     assert per_rule == [] and len(shared) == 1, (len(per_rule), len(shared))
+
+
+def test_each_staging_view_is_read_once_per_run(tmp_path):
+    """Issue 21 #2 with issue 20's cost goal: pre-flight, plan and export read the run's copy of the checked rows,
+    so the view itself is read by one statement per run (the copy), not once per step."""
+    s = settings_for(tmp_path)
+    _views(s)
+    with counting_statements() as sent:
+        summary = _run(s)
+    assert [summary.mapping_types[n].sent for n in TYPES] == [2, 2], summary.render()
+    for view in ("stg_van__activist_code", "stg_van__contact_custom_fields"):
+        reads = [q for q in sent if re.search(rf'"van_staging"\."{view}"(?!\w)', q)]
+        assert len(reads) == 1 and re.match(r"create (or replace )?table .* as select \* from", reads[0], re.I), reads

@@ -177,3 +177,25 @@ def test_a_lease_left_by_a_dead_process_is_taken_over(engine_wh):
     assert wh.ops.try_lock(wh, key=8, holder={"pid": 3})[0] is None  # now ours, renewed
     held.release()
     assert not wh.relation_exists(wh.ops.lock_table(8), schema)
+
+
+def test_checked_copy_is_what_later_reads_see(engine_wh):
+    """connector/preflight/checked.py on each engine: the copy of a view holds the rows as they were when it was
+    taken (a later write to the input is not in it), and it goes when released."""
+    from connector.preflight.checked import checked_table, release, take
+
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    src = _table(wh, schema, "checked_src", [("source_row_key", t), ("v", t)])
+    _fill(wh, schema, "checked_src", ["source_row_key", "v"], [("k1", "checked"), ("k2", "checked")])
+    view = wh.relation("checked_view", schema)
+    with wh.begin() as c:
+        c.execute(sa.text(f"create view {view} as select source_row_key, v from {src}"))
+    with wh.begin() as c:
+        copy = take(c, wh, schema, "0123456789abcdef", "checked_view", view)
+    assert copy == wh.relation(checked_table("0123456789abcdef", "checked_view"), schema)
+    wh.execute(f"update {src} set v = 'changed' where source_row_key = 'k1'")
+    _fill(wh, schema, "checked_src", ["source_row_key", "v"], [("k3", "late")])
+    assert sorted(wh.fetchall(f"select source_row_key, v from {copy}")) == [("k1", "checked"), ("k2", "checked")]
+    release(wh, [copy])
+    assert not wh.relation_exists(checked_table("0123456789abcdef", "checked_view"), schema)

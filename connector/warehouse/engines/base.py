@@ -61,6 +61,9 @@ class Engine(ABC):
     # (DuckDB's driver reports no rowcount for an UPDATE, so rowcount is not the test). False: read, then update.
     update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
+    # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
+    # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
+    snapshot_isolation: ClassVar[str | None] = None
     text_type: ClassVar[str] = "varchar"
     # Column names match whatever their case (BigQuery): a view's ``vanid`` is the catalogue's ``VanID``.
     case_insensitive_columns: ClassVar[bool] = False
@@ -169,6 +172,11 @@ class Engine(ABC):
 
     def add_column_sql(self, relation: str, column: str, type_sql: str) -> str:
         return f"alter table {relation} add column {self.quote(column)} {type_sql}"
+
+    def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
+        """Statements that fill ``relation`` from ``select``, replacing a table of that name: drop + create here;
+        one ``create or replace table`` where the engine has it (one statement less per view per run)."""
+        return [f"drop table if exists {relation}", f"create table {relation} as {select}"]
 
     # -- bulk paths -----------------------------------------------------------------------------------
     @abstractmethod

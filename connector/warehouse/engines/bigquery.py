@@ -327,6 +327,9 @@ class BigQueryEngine(Engine):
                          primary_key: Sequence[str] = ()) -> str:
         return super().create_table_sql(relation, columns, ())  # not enforced: the claim MERGE guards instead
 
+    def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
+        return [f"create or replace table {relation} as {select}"]
+
     # -- bulk paths ---------------------------------------------------------------------------------
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         """One load job (not row by row): the CSV is appended to the table with the table's own schema."""

@@ -31,6 +31,9 @@ def _lit(path: Path | str) -> str:
 
 class DuckDBEngine(Engine):
     name = "duckdb"
+
+    def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
+        return [f"create or replace table {relation} as {select}"]
     dbt_type = "duckdb"
     url_schemes = ("duckdb",)
     url_example = "duckdb:///path/to/file.duckdb (three slashes; four for an absolute path: duckdb:////abs/x.duckdb)"

@@ -38,6 +38,7 @@ class PostgresEngine(Engine):
     bulk_load = "copy"
     export_stream = "copy"
     update_returning = True
+    snapshot_isolation = "REPEATABLE READ"  # READ COMMITTED takes a snapshot per statement
     text_type = "text"
 
     @classmethod
