@@ -84,5 +84,7 @@ def wrap(line: str, width: int = WIDTH, indent: str = "    ") -> str:
     if len(line) <= width:
         return line
     lead = line[:len(line) - len(line.lstrip())]
-    return "\n".join(textwrap.wrap(line.lstrip(), width, initial_indent=lead, subsequent_indent=lead + indent,
-                                   break_long_words=False, break_on_hyphens=False))
+    # a `command` in backticks stays on one line (copied as a whole into a shell), however long
+    kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\x00"), line.lstrip())
+    return "\n".join(textwrap.wrap(kept, width, initial_indent=lead, subsequent_indent=lead + indent,
+                                   break_long_words=False, break_on_hyphens=False)).replace("\x00", " ")

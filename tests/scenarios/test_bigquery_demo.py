@@ -57,7 +57,7 @@ def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_
     reference = run(load_settings(reference_project, env={}, poll_interval_seconds=0.05), simulator_config=FAST)
     assert reference.ok, reference.render()
     assert _answers(first) == _answers(reference)
-    assert sum(m.sent for m in first.mapping_types.values()) > 100  # the demo, not an empty run
+    assert sum(m.sent for m in first.mapping_types.values()) > 50  # the demo, not an empty run
 
     # the ledger and sync state are in the dataset, and agree with what VAN (the simulator) applied
     store = demo_simulator_store(project)
