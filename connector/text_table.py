@@ -84,6 +84,10 @@ def wrap(line: str, width: int = WIDTH, indent: str = "    ") -> str:
     if len(line) <= width:
         return line
     lead = line[:len(line) - len(line.lstrip())]
+    if "  -- " in line:  # SQL with a trailing comment: the comment goes below, every line of it still a comment
+        code, comment = line.split("  -- ", 1)
+        notes = textwrap.wrap(comment, max(20, width - len(lead) - len(indent) - 3), break_long_words=False)
+        return wrap(code, width, indent) + "".join(f"\n{lead}{indent}-- {n}" for n in notes)
     # a `command` in backticks stays on one line (copied as a whole into a shell), however long
     kept = re.sub(r"`[^`]*`", lambda m: m.group(0).replace(" ", "\x00"), line.lstrip())
     return "\n".join(textwrap.wrap(kept, width, initial_indent=lead, subsequent_indent=lead + indent,
