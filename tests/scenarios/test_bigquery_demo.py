@@ -20,9 +20,8 @@ from connector.config import load_settings
 from connector.run import run
 from connector.warehouse import Warehouse
 from connector.warehouse.engines import bigquery as bq_engine
-from tests.fixtures.demo import FAST, copy_demo_project, demo_simulator_store, edit_seed
+from tests.fixtures.demo import FAST, apply_nights_changes, copy_demo_project, demo_simulator_store, sent_by_type
 from tests.helpers.bigquery_lint import lint
-from tests.scenarios.test_row_sync_demo import NEW_CONTRIBUTION
 
 pytestmark = [pytest.mark.bigquery, pytest.mark.slow]
 
@@ -30,10 +29,6 @@ def _answers(summary) -> dict[str, dict]:
     """Each mapping type's line of the summary, without VAN's job ids (two simulators number jobs apart)."""
     return {name: {k: v for k, v in dataclasses.asdict(m).items() if k != "van_job_ids"}
             for name, m in summary.mapping_types.items()}
-
-
-def _sent(summary) -> dict[str, int]:
-    return {name: m.sent for name, m in summary.mapping_types.items() if m.sent}
 
 
 def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_dataset, monkeypatch):
@@ -67,15 +62,14 @@ def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_
     assert processed == sum(m.processed for m in first.mapping_types.values())
     n_gifts = first.mapping_types["Contributions"].processed
 
-    edit_seed(project, "demo_contributions", append=[NEW_CONTRIBUTION])
-    edit_seed(project, "demo_email", replace=(" ben@work.example.com ", "ben@newjob.example.com"))
+    apply_nights_changes(project)
     second = run(s, simulator_config=FAST)
     assert second.ok, second.render()
-    assert _sent(second) == {"Contributions": 1, "Email": 1}, second.render()
+    assert sent_by_type(second) == {"Contributions": 1, "Email": 1}, second.render()
     assert second.mapping_types["Contributions"].plan == {"unchanged": n_gifts, "new": 1}
 
     third = run(s, simulator_config=FAST, skip_dbt=True)  # nothing changed: the views need no rebuild
-    assert third.ok and _sent(third) == {}, third.render()
+    assert third.ok and sent_by_type(third) == {}, third.render()
 
     applied = collections.Counter(json.dumps(r["fields"], sort_keys=True) for r in store.applied("Contributions"))
     assert sum(applied.values()) == n_gifts + 1 and set(applied.values()) == {1}, applied  # every gift once

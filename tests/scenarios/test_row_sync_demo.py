@@ -13,18 +13,14 @@ import pytest
 from connector.config import load_settings
 from connector.run import run
 from connector.warehouse import Warehouse
-from tests.fixtures.demo import FAST, copy_demo_project, demo_simulator_store, edit_seed
+from tests.fixtures.demo import (FAST, apply_nights_changes, copy_demo_project, demo_simulator_store,
+                                 edit_seed, sent_by_type)
 
-NEW_CONTRIBUTION = ",".join(["ct-006", "2026-03-05 09:00:00", "100003", "40", "2026-03-05", "741", "1"] + [""] * 12)
 
 
 def _contributions_applied(store) -> collections.Counter:
     rows = store.applied("Contributions")
     return collections.Counter(json.dumps({k: v for k, v in sorted(r["fields"].items())}) for r in rows)
-
-
-def _sent(summary) -> dict[str, int]:
-    return {name: m.sent for name, m in summary.mapping_types.items() if m.sent}
 
 
 @pytest.mark.slow
@@ -38,11 +34,10 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     assert n_gifts >= 5 and sum(_contributions_applied(store).values()) == n_gifts
 
     # one new contribution and one changed email address, as a night's data would bring
-    edit_seed(project, "demo_contributions", append=[NEW_CONTRIBUTION])
-    edit_seed(project, "demo_email", replace=(" ben@work.example.com ", "ben@newjob.example.com"))
+    apply_nights_changes(project)
     second = run(s, simulator_config=FAST)
     assert second.ok, second.render()
-    assert _sent(second) == {"Contributions": 1, "Email": 1}, second.render()
+    assert sent_by_type(second) == {"Contributions": 1, "Email": 1}, second.render()
     assert second.mapping_types["Contributions"].plan == {"unchanged": n_gifts, "new": 1}
     # every email row the first run sent is unchanged but the one edited (the demo's count moves with its seeds
     # and with which rules only warn)
@@ -51,7 +46,7 @@ def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
     assert second.mapping_types["Contributions"].processed == 1 and second.mapping_types["Email"].processed == 1
 
     third = run(s, simulator_config=FAST)
-    assert third.ok and _sent(third) == {}, third.render()
+    assert third.ok and sent_by_type(third) == {}, third.render()
     assert all(set(m.plan) <= {"unchanged"} for m in third.mapping_types.values()), third.render()
 
     applied = _contributions_applied(store)
