@@ -83,6 +83,7 @@ class Ledger:
         self.notes: list[str] = []  # what ensure() did that a user should hear about (migrations)
         # the schema's tables when ensure() looked (its one catalogue query): e.g. copies a killed run left
         self.tables_at_start: set[str] = set()
+        self._unhashed: set[str] | None = None  # _unhashed_mapping_types, asked once
 
     def rel(self, name: str) -> str:
         return self.wh.relation(name, self.schema)
@@ -116,6 +117,7 @@ class Ledger:
                 self.notes.append("ledger indexes created (PostgreSQL: job_key, run_id; issue 20)")
             if ROW_STATE in created and JOBS not in created:
                 self._migrate_row_state(c)
+                self._unhashed = None
 
     def _migrate_row_state(self, c) -> None:
         """A ledger from before row-level sync: every row an earlier job carried gets its sync state from
@@ -504,14 +506,13 @@ class Ledger:
         hashed = f"(select v.source_row_key, {h} as row_hash from {source} v)"
         retry_mode = req.retry_only_run is not None
         with self.wh.begin() as c:
-            migrated = c.execute(sa.text(f"select count(*) from {st} where row_hash is null and api_target = :t "
-                                         "and database_mode = :d and mapping_type = :mt"), p).scalar()
-            if migrated:  # rows migrated from an older ledger: the current values stand for the version sent
+            if req.mapping_type in self._unhashed_mapping_types(c):  # rows migrated from an older ledger: the current values stand for the version sent
                 c.execute(sa.text(
                     f"update {st} as s set row_hash = x.row_hash, processed_hash = case when s.processed_at is not "
                     f"null then x.row_hash end from {hashed} x where s.row_hash is null and s.api_target = :t "
                     f"and s.database_mode = :d and s.mapping_type = :mt "
                     f"and s.source_row_key = x.source_row_key"), p)
+                self._unhashed.discard(req.mapping_type)
             # One pass: hash every passing row, join its state (and the job that last carried it), keep every
             # row that is not `unchanged`. A state row no passing row matches is `gone`, unless its key is still
             # in the view (rejected this run): that check runs on those few keys only (a correlated EXISTS in
@@ -531,22 +532,42 @@ class Ledger:
                 c.execute(sa.text(
                     f"delete from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
                     f"and source_row_key in (select v.source_row_key from {view} v)"), p)
+            # The categories and the passing rows counted in one statement (the passing row under no category)
             counts = {r[0]: int(r[1]) for r in c.execute(sa.text(
                 f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
-                "group by category"), p)}
-            passing = int(c.execute(sa.text(f"select count(*) from {source} v"), p).scalar() or 0)
+                f"group by category union all select cast(null as {self.wh.ops.text_type}), count(*) "
+                f"from {source} v"), p)}
+            passing = counts.pop(None, 0)
             unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
             if unchanged:
                 counts[PlanCategory.UNCHANGED.value] = unchanged
-            self._write_counts(c, run_id, req.mapping_type, counts)
+            self._write_counts(c, run_id, req.mapping_type, counts, replace=False)  # a run plans a type once
         return counts
 
-    def _write_counts(self, c, run_id: str, mapping_type: str, counts: Mapping[str, int]) -> None:
-        c.execute(sa.text(f"delete from {self.rel(PLAN_COUNTS)} where run_id = :r and mapping_type = :m"),
-                  {"r": run_id, "m": mapping_type})
-        for cat, n in counts.items():
-            c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
-                              "values (:r, :m, :c, :n)"), {"r": run_id, "m": mapping_type, "c": cat, "n": int(n)})
+    def _unhashed_mapping_types(self, c) -> set[str]:
+        """Mapping types with sync state rows migrated from an older ledger (no row hash yet): asked once per
+        ledger object in one statement, not once per mapping type (only ``ensure``'s migration makes such rows)."""
+        if self._unhashed is None:
+            self._unhashed = {r[0] for r in c.execute(sa.text(
+                f"select distinct mapping_type from {self.rel(ROW_STATE)} where row_hash is null "
+                "and api_target = :t and database_mode = :d"), {"t": self.api_target, "d": self.database_mode})}
+        return self._unhashed
+
+    def _write_counts(self, c, run_id: str, mapping_type: str, counts: Mapping[str, int], replace: bool = True
+                      ) -> None:
+        if replace:
+            c.execute(sa.text(f"delete from {self.rel(PLAN_COUNTS)} where run_id = :r and mapping_type = :m"),
+                      {"r": run_id, "m": mapping_type})
+        if not counts:
+            return
+        # every category in one INSERT (was one statement each)
+        params: dict[str, Any] = {"r": run_id, "m": mapping_type}
+        values = []
+        for i, (cat, n) in enumerate(counts.items()):
+            params[f"c{i}"], params[f"n{i}"] = cat, int(n)
+            values.append(f"(:r, :m, :c{i}, :n{i})")
+        c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
+                          f"values {', '.join(values)}"), params)
 
     def plan_carried(self, run_id: str, primary: str, primary_passing_sql: str, hash_columns: Sequence[str],
                      extras: Sequence[str]) -> int:

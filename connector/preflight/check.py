@@ -12,6 +12,7 @@ from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight.checked import take as take_checked
+from connector.preflight.dropped import TABLE as DROPPED_TABLE
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
@@ -128,6 +129,13 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     with warehouse.connect() as conn:
         if warehouse.ops.snapshot_isolation:  # a view's dropped rows and its checked copy from one snapshot
             conn = conn.execution_options(isolation_level=warehouse.ops.snapshot_isolation)
+        # An earlier check of these mapping types in this run (a resumed run) leaves nothing behind: cleared once
+        # for the run, not per view and table (three statements instead of three per mapping type).
+        names = [catalog.get(m).name for m in mapping_types]
+        with conn.begin():
+            for rel in (rejects_rel, report.warnings_relation, warehouse.relation(DROPPED_TABLE, schema)):
+                conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type in "
+                                     f"({', '.join(warehouse.ops.literal(n) for n in names)})"), {"r": run_id})
         for requested in mapping_types:
             mt = catalog.get(requested)
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
@@ -136,7 +144,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             with conn.begin():
                 dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
                 if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
-                    res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped, checked_at)
+                    res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped,
+                                                       checked_at, cleared=True)
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
                                    know_statics, (metadata_blocks or {}).get(mt.name, ()),
@@ -311,7 +320,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     disclosure_rows = " or ".join(is_set(ident(c)) for gcols in groups.values() for c in gcols) if mixed else None
     res.gx_batch = batch or batch_relation(warehouse, schema, mt.staging_view)
     found = write_findings(conn, warehouse, schema, run_id, mt.name, relation, active, checked_at,
-                           batch=res.gx_batch, keep_also=disclosure_rows)
+                           batch=res.gx_batch, keep_also=disclosure_rows, cleared=True)
     held = _hold_absent_columns(conn, warehouse, rejects_rel, run_id, mt.name, relation, absent, checked_at)
     counts = dict(zip(active, found.counts))
     for r in rules:

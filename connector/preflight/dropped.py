@@ -46,11 +46,13 @@ _ROW_OPEN, _ROW_CLOSE = "row '", "' not sent: "  # around the row key in each me
 
 
 def record_dropped(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
-                   relation: str, checked_at: datetime) -> int:
-    """Idempotent per (run, mapping type): the dropped rows of ``relation`` into the table. Returns how many."""
+                   relation: str, checked_at: datetime, cleared: bool = False) -> int:
+    """Idempotent per (run, mapping type): the dropped rows of ``relation`` into the table. Returns how many.
+    ``cleared``: the caller emptied this run's rows already (once for every mapping type)."""
     rel = warehouse.relation(TABLE, schema)
     params = {"r": run_id, "m": mapping_type, "t": checked_at}
-    conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"), params)
+    if not cleared:
+        conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"), params)
     lit = warehouse.ops.literal
     reason_text = " ".join(f"when {lit(k)} then {lit(v)}" for k, v in REASONS.items())
     conn.execute(sa.text(

@@ -116,7 +116,7 @@ def batch_relation(warehouse: Warehouse, schema: str, staging_view: str) -> str:
 
 def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, mapping_type: str,
                    relation: str, rules: Sequence[Rule], checked_at: datetime, batch: str | None = None,
-                   keep_also: str | None = None) -> Findings:
+                   keep_also: str | None = None, cleared: bool = False) -> Findings:
     """Idempotent per (run_id, mapping_type), inside the caller's transaction: replace this run's rows of
     both tables with the failing rows of ``rules`` over ``relation``, in one pass over the view.
 
@@ -130,7 +130,7 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     reject, so these are exactly the rows ``passing_rows_sql`` leaves out)."""
     params = {"run_id": run_id, "mt": mapping_type, "ts": checked_at}
     targets = {REJECT: rejects_relation(warehouse, schema), WARN: warnings_relation(warehouse, schema)}
-    for rel in targets.values():
+    for rel in () if cleared else targets.values():  # cleared: the caller emptied them for the whole run at once
         conn.execute(sa.text(f"delete from {rel} where run_id = :run_id and mapping_type = :mt"), params)
     parts = [split_query(r.query) for r in rules]
     if any(p is None for p in parts):  # an unexpected rule shape: one query per rule, still correct
@@ -143,9 +143,9 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
     failing = " or ".join(f"({on_view(p[3])})" for p in parts) or "1 = 0"
     if batch is not None:
         # The one scan of the view: the rows any rule fails (a row stops at its first failing rule).
-        conn.execute(sa.text(f"drop table if exists {batch}"))
-        conn.execute(sa.text(ops.compile_portable(f"create table {batch} as select * from {relation} where {failing}"
-                                                  + (f" or ({keep_also})" if keep_also else ""))))
+        for stmt in ops.replace_table_as_sql(batch, ops.compile_portable(
+                f"select * from {relation} where {failing}" + (f" or ({keep_also})" if keep_also else ""))):
+            conn.execute(sa.text(stmt))
         source, fmt = batch, (lambda t: t.format(batch=batch))
     else:
         source, fmt = f"(select * from {relation} where {failing})", on_view

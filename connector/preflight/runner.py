@@ -20,12 +20,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
+import sqlalchemy as sa
+
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
 
 from connector.preflight.suites import mapping_type_of_suite, suite_name, write_suites  # noqa: E402
 from connector.warehouse import Warehouse  # noqa: E402
 from connector.warehouse.engines import Engine  # noqa: E402
-from connector.warehouse.gx_dialect import dispose_pools, gx_url, register  # noqa: E402
+from connector.warehouse.gx_dialect import (dispose_pools, forget_columns, gx_url, known_columns,  # noqa: E402
+                                            register)
 
 log = logging.getLogger(__name__)
 
@@ -127,13 +130,34 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
     if packaged:
         write_suites(catalog, root, packaged)
     url = warehouse.engine.url.render_as_string(hide_password=False)
-    os.environ[CONNECTION_VAR] = gx_url(url)  # read by GX's config substitution, never written to disk
+    os.environ[CONNECTION_VAR] = gx_url(url)
+    _remember_columns(warehouse, settings, targets)  # read by GX's config substitution, never written to disk
     with warnings.catch_warnings():
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
         warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
         return _run(_context(root, catalog, [t[0] for t in targets], warehouse.ops, dry_run), warehouse, settings,
                     run_id, targets)
+
+
+def _remember_columns(warehouse: Warehouse, settings, targets: list[tuple[str, ...]]) -> None:
+    """The validated tables' columns, one catalogue query per schema for the run, for GX's reflection (its dialects
+    answer from them: connector/warehouse/gx_dialect.py). Engines whose GX dialect reflects otherwise: nothing."""
+    if warehouse.dialect not in ("duckdb", "postgresql"):
+        return
+    by_schema: dict[str, list[str]] = {}
+    for _mt, view, *where in targets:
+        table, schema = where if where else (view, settings.staging_schema)
+        by_schema.setdefault(schema, []).append(table)
+    found: dict[tuple[str, str], list[tuple[str, str]]] = {}
+    with warehouse.connect() as conn:
+        for schema, tables in by_schema.items():
+            for table, column, data_type in conn.execute(sa.text(
+                    "select table_name, column_name, data_type from information_schema.columns "
+                    "where table_schema = :s and table_name in :t order by table_name, ordinal_position"
+                    ).bindparams(sa.bindparam("t", expanding=True)), {"s": schema, "t": tables}):
+                found.setdefault((schema, table), []).append((column, data_type))
+    known_columns(found)
 
 
 def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[str, ...]]) -> GxRun:
@@ -159,6 +183,7 @@ def _run(ctx, warehouse: Warehouse, settings, run_id: str, targets: list[tuple[s
     finally:
         # Release the warehouse: GX's pooled connections would keep the DuckDB file locked.
         dispose_pools()
+        forget_columns()
         from connector.preflight.gx_expectations import clear_rule_sets
 
         clear_rule_sets()
