@@ -3,30 +3,16 @@ embedded simulator): every staging row ends in exactly one of van_preflight_reje
 
 from __future__ import annotations
 
-import shutil
-from pathlib import Path
-
 import pytest
 
 from connector.catalog import load_catalog
-from connector.config import load_settings
-from connector.run import run
-from connector.simulator import SimulatorConfig
 from connector.warehouse import Warehouse
-
-REPO = Path(__file__).resolve().parents[2]
-# as the demo starts it (plus zero timing); connector.demo_world adds the demo seeds' existing records
-FAST = SimulatorConfig(pending_seconds=0.0, seconds_per_1000_rows=0.0, min_processing_seconds=0.0)
 
 
 @pytest.mark.slow
-def test_demo_run_accounts_for_every_row(tmp_path):
-    shutil.copytree(REPO / "dbt_project", tmp_path / "dbt_project",
-                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
-    shutil.copy(REPO / "vanbulk.yml", tmp_path / "vanbulk.yml")
-    s = load_settings(tmp_path, env={}, poll_interval_seconds=0.05)
+def test_demo_run_accounts_for_every_row(demo_after_first_run):
+    _, s, summary = demo_after_first_run  # `make demo`'s run, shared (tests/fixtures/demo.py)
     assert s.static_values == {"ApplyContactCustomFields": {"CustomFieldGroupID": "501"}}
-    summary = run(s, simulator_config=FAST)
     assert summary.ok, summary.render()
     catalog = load_catalog()
     assert len(summary.mapping_types) == 21

@@ -11,10 +11,9 @@ import pytest
 import sqlalchemy as sa
 import yaml
 
-from connector.config import load_settings
 from connector.dbt_runner import DbtError, run_dbt
 from connector.run import run
-from tests.fixtures.demo import FAST, copy_demo_project
+from tests.fixtures.demo import FAST
 
 from .conftest import REPO
 
@@ -105,11 +104,9 @@ def _check_monitoring(s, url: str, schema: str) -> None:
         eng.dispose()
 
 
-def test_monitoring_after_the_demo_on_duckdb(tmp_path):
-    project = copy_demo_project(tmp_path)
-    s = load_settings(project, env={}, poll_interval_seconds=0.05)  # as `make demo`: the package profile
+def test_monitoring_after_the_demo_on_duckdb(demo_after_first_run):
+    _, s, summary = demo_after_first_run  # as `make demo`: the package profile
     assert s.warehouse_from_profile and s.target == "duckdb"
-    summary = run(s, simulator_config=FAST)
     assert summary.ok, summary.render()
     _check_monitoring(s, s.warehouse_url, "main")
 

@@ -31,7 +31,8 @@ def _answers(summary) -> dict[str, dict]:
             for name, m in summary.mapping_types.items()}
 
 
-def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_dataset, monkeypatch):
+def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_dataset, monkeypatch,
+                                                                   demo_after_first_run):
     emulator, dataset = bq_dataset
     sent_sql: set[str] = set()
     render = bq_engine.render_params
@@ -48,8 +49,7 @@ def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_
     first = run(s, simulator_config=FAST)
     assert first.ok, first.render()
 
-    reference_project = copy_demo_project(tmp_path / "duckdb")
-    reference = run(load_settings(reference_project, env={}, poll_interval_seconds=0.05), simulator_config=FAST)
+    reference = demo_after_first_run[2]  # the same project's first run on DuckDB (shared: tests/fixtures/demo.py)
     assert reference.ok, reference.render()
     assert _answers(first) == _answers(reference)
     assert sum(m.sent for m in first.mapping_types.values()) > 50  # the demo, not an empty run

@@ -12,10 +12,7 @@ import sys
 
 import pytest
 
-from connector.config import load_settings
-from connector.run import run
 from tests.connector.test_accounting import fetch, rel
-from tests.fixtures.demo import FAST, copy_demo_project
 
 VANBULK = os.path.join(os.path.dirname(sys.executable), "vanbulk")
 # What the plan says of each mapping type (the run's --json summary): the same in the dry run and the next real run
@@ -35,10 +32,8 @@ def _rejects(s, run_id: str) -> dict[tuple[str, str], int]:
 
 
 @pytest.mark.slow
-def test_dry_run_after_the_demo_prints_the_next_real_runs_plan(tmp_path):
-    project = copy_demo_project(tmp_path)
-    s = load_settings(project, env={}, poll_interval_seconds=0.05)
-    demo = run(s, simulator_config=FAST)
+def test_dry_run_after_the_demo_prints_the_next_real_runs_plan(demo_after_first_run):
+    project, s, demo = demo_after_first_run
     assert demo.ok, demo.render()
     site = s.gx_dir / "gx" / "uncommitted" / "data_docs"
     real_index = (site / "local_site" / "index.html").read_text()

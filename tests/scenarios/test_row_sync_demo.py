@@ -10,10 +10,9 @@ import json
 
 import pytest
 
-from connector.config import load_settings
 from connector.run import run
 from connector.warehouse import Warehouse
-from tests.fixtures.demo import (FAST, apply_nights_changes, copy_demo_project, demo_simulator_store,
+from tests.fixtures.demo import (FAST, apply_nights_changes, demo_simulator_store,
                                  edit_seed, sent_by_type)
 
 
@@ -24,10 +23,8 @@ def _contributions_applied(store) -> collections.Counter:
 
 
 @pytest.mark.slow
-def test_scheduled_runs_send_only_new_and_changed_rows(tmp_path):
-    project = copy_demo_project(tmp_path)
-    s = load_settings(project, env={}, poll_interval_seconds=0.05)
-    first = run(s, simulator_config=FAST)
+def test_scheduled_runs_send_only_new_and_changed_rows(demo_after_first_run):
+    project, s, first = demo_after_first_run
     assert first.ok, first.render()
     store = demo_simulator_store(project)
     n_gifts = first.mapping_types["Contributions"].processed  # the demo's valid rows (both disclosure files)
