@@ -137,3 +137,21 @@ def test_each_staging_view_is_read_once_per_run(tmp_path):
     for view in ("stg_van__activist_code", "stg_van__contact_custom_fields"):
         reads = [q for q in sent if re.search(rf'"van_staging"\."{view}"(?!\w)', q)]
         assert len(reads) == 1 and re.match(r"create (or replace )?table .* as select \* from", reads[0], re.I), reads
+
+
+def test_gx_reflects_the_validated_tables_from_one_catalogue_query(tmp_path):
+    """GX reflects every table it validates (primary key, columns: 3 statements per view on DuckDB, 5 on PostgreSQL);
+    vanbulk's GX dialect answers from the one catalogue query the runner makes for the run, and GX's structural
+    checks still see the table's real columns (connector/warehouse/gx_dialect.py)."""
+    s = settings_for(tmp_path)
+    _views(s)
+    with Warehouse(s.warehouse_url) as wh, counting_statements() as sent:
+        report = run_preflight(wh, load_catalog(), TYPES, "run-gx-2", s,
+                               static_values={"ApplyContactCustomFields": {"CustomFieldGroupID": "501"}})
+    assert report.gx_success, report
+    assert [q for q in sent if "pg_catalog" in q.lower()] == []
+    asked = [q for q in sent if "information_schema.columns" in q.lower() and "data_type" in q.lower()]
+    assert len(asked) == 1, asked
+    for name in TYPES:  # the column checks ran on what GX was told, and passed: the same columns as the view
+        assert report.results[name].gx_batch and not report.results[name].blocked, name
+    assert not {o.rule for r in report.results.values() for o in r.outcomes if o.gx_success is False}
