@@ -61,6 +61,9 @@ class Engine(ABC):
     # (DuckDB's driver reports no rowcount for an UPDATE, so rowcount is not the test). False: read, then update.
     update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
+    # ``create table ... as select`` answers how many rows it wrote (DuckDB: a result row; PostgreSQL: the command
+    # tag's rowcount): pre-flight then skips a view's per-rule statements when no row fails a rule. False: unknown.
+    ctas_reports_rows: ClassVar[bool] = False
     # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
     # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
     snapshot_isolation: ClassVar[str | None] = None
