@@ -50,7 +50,9 @@ _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 _QUOTED_PLAIN = re.compile(r'"([a-z_][a-z0-9_$]*)"')  # a quoted plain name in portable SQL: dbt made it unquoted
 _BIND = re.compile(r"(?<![:\\\w]):(\w+)")  # a sqlalchemy.text bind parameter (not ::, not \\:)
 _BIND_MARK = "vanbulk_bind__"
-_CONNECT_KEYS = ("host", "port", "protocol")  # URL query keys passed to the connector as connect arguments
+_CONNECT_KEYS = ("host", "port", "protocol")  # URL query keys for another endpoint (an emulator, a private link)
+_OWN_KEYS = (*_CONNECT_KEYS, "private_key_file")  # snowflake-sqlalchemy refuses these in a URL's query
+DRIVER = "vanbulk"
 _RESERVED = frozenset({  # Snowflake's reserved words: quoted even when plain (e.g. a column named "order")
     "account", "all", "alter", "and", "any", "as", "between", "by", "case", "cast", "check", "column", "connect",
     "connection", "constraint", "create", "cross", "current", "current_date", "current_time", "current_timestamp",
@@ -93,20 +95,21 @@ class SnowflakeEngine(Engine):
     case_insensitive_columns = True
 
     # -- URLs ---------------------------------------------------------------------------------------
-    def create_engine(self, url: str) -> sa.Engine:
-        from sqlalchemy.pool import NullPool
+    @classmethod
+    def normalise_url(cls, url: str) -> str:
+        """``snowflake://`` -> ``snowflake+vanbulk://``: snowflake-sqlalchemy's dialect with the URL keys it takes
+        only as connect arguments (``_dialect`` below), so Great Expectations, which builds its own engine from
+        the URL, reaches the same endpoint as the ledger."""
+        return "snowflake+" + DRIVER + url[len("snowflake"):] if url.startswith("snowflake://") else url
 
-        try:
-            import snowflake.sqlalchemy  # noqa: F401 - registers the dialect
-        except ImportError:  # pragma: no cover - the extra is not installed
-            raise ConfigError("Snowflake needs its client: pip install 'vanbulk[snowflake]'") from None
-        parts = sa.make_url(url)
-        connect_args: dict[str, Any] = {}
-        for k in _CONNECT_KEYS:
-            if k in parts.query:
-                connect_args[k] = int(parts.query[k]) if k == "port" else parts.query[k]
-        parts = parts.difference_update_query(_CONNECT_KEYS)
-        return sa.create_engine(parts, poolclass=NullPool, future=True, connect_args=connect_args)
+    def create_engine(self, url: str) -> sa.Engine:
+        """Pooled sessions (not NullPool): a Snowflake connection is a login (an HTTP round trip, and on a real
+        account a few hundred milliseconds); a demo run opens about 420 connections. A session's temporary
+        tables and stage outlive a checkout, so every scratch relation has a name of its own and is dropped by
+        ``release_relation``; the pool rolls back what a returned connection left open."""
+        register()
+        return sa.create_engine(self.normalise_url(url), pool_size=2, max_overflow=6, pool_recycle=3000,
+                                future=True)
 
     def url_schema(self, url: sa.URL) -> str | None:
         db, _, schema = (url.database or "").strip("/").partition("/")
@@ -352,3 +355,76 @@ class SnowflakeEngine(Engine):
         if parts.query.get("host"):
             where += f"@{parts.query['host']}:{parts.query.get('port', '')}"
         return f"{where}/{(parts.database or '').strip('/')}"
+
+
+# -- the SQLAlchemy dialect ---------------------------------------------------------------------------
+def _plain_params(params: Any) -> Any:
+    """Bound values the connector can render: a ``str`` enum (``RunStatus``) as its text."""
+    import enum
+
+    if isinstance(params, Mapping):
+        return {k: (v.value if isinstance(v, enum.Enum) else v) for k, v in params.items()}
+    if isinstance(params, (list, tuple)):
+        return type(params)(v.value if isinstance(v, enum.Enum) else v for v in params)
+    return params
+
+
+def _dialect_class():
+    try:
+        from snowflake.sqlalchemy.snowdialect import SnowflakeDialect
+    except ImportError:  # pragma: no cover - the extra is not installed
+        raise ConfigError("Snowflake needs its client: pip install 'vanbulk[snowflake]'") from None
+
+    class VanbulkSnowflakeDialect(SnowflakeDialect):
+        """snowflake-sqlalchemy's dialect (name ``snowflake``: SQLAlchemy and GX compile Snowflake SQL) that takes
+        ``host``, ``port``, ``protocol`` and ``private_key_file`` from the URL's query as connect arguments.
+        snowflake-sqlalchemy refuses them there so that whoever controls only a URL cannot redirect the
+        connection; vanbulk's URL is its user's own configuration (vanbulk.yml, the environment, the dbt
+        profile), which names the warehouse anyway."""
+
+        driver = DRIVER
+        supports_statement_cache = True
+
+        @classmethod
+        def import_dbapi(cls):
+            from snowflake import connector
+
+            return connector
+
+        def create_connect_args(self, url: sa.URL):
+            own = {k: url.query[k] for k in _OWN_KEYS if k in url.query}
+            cargs, opts = super().create_connect_args(url.difference_update_query(_OWN_KEYS))
+            if "host" in own:
+                opts["host"] = own["host"]
+                opts["port"] = int(own.get("port") or 443)
+            if "protocol" in own:
+                opts["protocol"] = own["protocol"]
+            if "private_key_file" in own:
+                opts["private_key_file"] = own["private_key_file"]
+                opts["authenticator"] = "SNOWFLAKE_JWT"
+            return cargs, opts
+
+        def do_execute(self, cursor, statement, parameters, context=None):
+            super().do_execute(cursor, statement, _plain_params(parameters), context)
+
+        def do_executemany(self, cursor, statement, parameters, context=None):
+            super().do_executemany(cursor, statement, [_plain_params(p) for p in parameters], context)
+
+    return VanbulkSnowflakeDialect
+
+
+_DIALECT: list[type] = []
+
+
+def __getattr__(name: str):  # the dialect class is made on first use: snowflake-sqlalchemy is an extra
+    if name == "VanbulkSnowflakeDialect":
+        if not _DIALECT:
+            _DIALECT.append(_dialect_class())
+        return _DIALECT[0]
+    raise AttributeError(name)
+
+
+def register() -> None:
+    from sqlalchemy.dialects import registry
+
+    registry.register(f"snowflake.{DRIVER}", __name__, "VanbulkSnowflakeDialect")
