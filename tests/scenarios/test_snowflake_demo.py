@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import re
 import time
 
 import pytest
@@ -96,8 +97,9 @@ def demo_runs(snowflake_emulator, tmp_path_factory):
                        seconds)
     finally:
         mp.undo()
+        kinds = collections.Counter(" ".join(q.split()[:2]).lower()[:40] for q in statements)
         print(f"\nSnowflake demo: {json.dumps({k: round(v, 1) for k, v in seconds.items()})}, "
-              f"{len(statements)} statements in all")
+              f"{len(statements)} statements in all; most frequent: {kinds.most_common(8)}")
 
 
 def test_first_run_gives_the_duckdb_answers(demo_runs):
@@ -129,8 +131,12 @@ def test_then_only_the_two_changed_rows_then_nothing(demo_runs):
     assert emails[-1] == "ben@newjob.example.com"
 
 
+_PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+
+
 def test_every_statement_sent_is_snowflake_sql(demo_runs):
-    sent = set(demo_runs.statements)
+    # the connector's pyformat placeholders stand for bound literals: the lint reads the SQL around them
+    sent = {_PLACEHOLDER.sub("'x'", q).replace("%%", "%") for q in demo_runs.statements}
     assert len(sent) > 50
     problems = {sql[:300]: found for sql in sorted(sent) if (found := lint(sql))}
     assert not problems, json.dumps(problems, indent=1)
