@@ -15,4 +15,4 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ.setdefault("DBT_LOG_PATH", os.path.join(_dbt_dir, "logs"))
 
 pytest_plugins = ["tests.fixtures.postgres", "tests.fixtures.simulator", "tests.fixtures.s3", "tests.fixtures.bigquery",
-                  "tests.fixtures.gcs", "tests.fixtures.demo"]
+                  "tests.fixtures.snowflake", "tests.fixtures.gcs", "tests.fixtures.demo"]

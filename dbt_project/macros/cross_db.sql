@@ -1,5 +1,5 @@
 {#- Engine-specific SQL, behind adapter.dispatch. Everything else in this project is plain SQL that DuckDB,
-    PostgreSQL and BigQuery (GoogleSQL) all run. To support another engine, add `<adapter>__<macro>`
+    PostgreSQL, BigQuery (GoogleSQL) and Snowflake all run. To support another engine, add `<adapter>__<macro>`
     implementations. BigQuery is tested against an emulator that also accepts DuckDB-only functions: every
     compiled model is linted for GoogleSQL as well (tests/helpers/bigquery_lint.py). -#}
 
@@ -48,6 +48,13 @@
 {%- endmacro %}
 
 
+{#- Snowflake: REGEXP_LIKE matches the whole text, REGEXP_INSTR anywhere (as regexp_matches); the pattern's
+    backslashes doubled (a backslash is an escape character in Snowflake's quoted strings) -#}
+{% macro snowflake__van_regexp_like(expr, pattern) -%}
+    (regexp_instr({{ expr }}, '{{ pattern | replace("\\", "\\\\") }}') > 0)
+{%- endmacro %}
+
+
 {#- every match replaced (not only the first) -#}
 {% macro van_regexp_replace_all(expr, pattern, replacement) -%}
     {{ return(adapter.dispatch('van_regexp_replace_all', 'vanbulk')(expr, pattern, replacement)) }}
@@ -60,6 +67,12 @@
 {#- BigQuery's regexp_replace replaces every match and takes no flags -#}
 {% macro bigquery__van_regexp_replace_all(expr, pattern, replacement) -%}
     regexp_replace({{ expr }}, r'{{ pattern }}', '{{ replacement }}')
+{%- endmacro %}
+
+
+{#- Snowflake's regexp_replace replaces every match; its fourth argument is a position, not flags -#}
+{% macro snowflake__van_regexp_replace_all(expr, pattern, replacement) -%}
+    regexp_replace({{ expr }}, '{{ pattern | replace("\\", "\\\\") }}', '{{ replacement }}')
 {%- endmacro %}
 
 
@@ -113,6 +126,12 @@
 {%- endmacro %}
 
 
+{#- Snowflake: SYSDATE() is the current UTC time as TIMESTAMP_NTZ (no `at time zone`) -#}
+{% macro snowflake__van_utc_now() -%}
+    sysdate()
+{%- endmacro %}
+
+
 {#- van_utc_now() minus a number of hours (may be fractional) -#}
 {% macro van_hours_before_now(hours) -%}
     {{ return(adapter.dispatch('van_hours_before_now', 'vanbulk')(hours)) }}
@@ -125,6 +144,12 @@
 {#- BigQuery intervals take integers: whole seconds -#}
 {% macro bigquery__van_hours_before_now(hours) -%}
     timestamp_sub({{ vanbulk.van_utc_now() }}, interval {{ (hours | float * 3600) | round | int }} second)
+{%- endmacro %}
+
+
+{#- Snowflake intervals do not multiply: whole seconds -#}
+{% macro snowflake__van_hours_before_now(hours) -%}
+    dateadd(second, -{{ (hours | float * 3600) | round | int }}, {{ vanbulk.van_utc_now() }})
 {%- endmacro %}
 
 

@@ -50,4 +50,4 @@ def test_settings_become_vars_only_when_not_default(tmp_path):
 
 def test_unsupported_scheme(tmp_path):
     with pytest.raises(ConfigError):
-        dbt_env(_s(tmp_path, "snowflake://acct/db"), base={})
+        dbt_env(_s(tmp_path, "redshift://acct/db"), base={})
