@@ -135,7 +135,7 @@ def run_checkpoint(warehouse: Warehouse, catalog, settings, run_id: str,
     with warnings.catch_warnings():
         # One generic SQL data source for every engine, and the staging schema named per asset: deliberate.
         warnings.filterwarnings("ignore", message=".*schema_name. is deprecated.*")
-        warnings.filterwarnings("ignore", message=".*more specific PostgresDatasource.*")
+        warnings.filterwarnings("ignore", message=".*more specific [A-Za-z]*Datasource.*")
         return _run(_context(root, catalog, [t[0] for t in targets], warehouse.ops, dry_run), warehouse, settings,
                     run_id, targets)
 
