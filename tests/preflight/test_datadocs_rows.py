@@ -3,7 +3,6 @@ whole run: each mapping type's total and its first ``ROW_LIMIT`` rows in the pag
 
 from __future__ import annotations
 
-
 from connector.preflight.datadocs import ROW_LIMIT, _rows
 from connector.warehouse import Warehouse
 from tests.helpers.statements import counting_statements
