@@ -24,7 +24,6 @@ import datetime as dt
 import decimal
 import logging
 import re
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Iterator, Mapping, Sequence
@@ -35,13 +34,14 @@ from sqlalchemy.engine import Connection
 
 from connector.errors import ConfigError, WarehouseError
 from connector.warehouse.engines.base import Engine, LockHeld
+from connector.warehouse.engines.lease import (LEASE_SECONDS, LOCK_TABLE, LeaseSpelling,  # noqa: F401
+                                              lease_lock, lock_table)
+
 
 __all__ = ["BigQueryEngine", "LEASE_SECONDS", "LOCK_TABLE", "bq_literal", "render_params"]
 
 log = logging.getLogger(__name__)
 
-LOCK_TABLE = "van_bulk_lock"
-LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
 
 _BACKTICKED = re.compile(r"`([^`\\']*)`")  # relations this engine quoted, read back as ANSI identifiers
 _BIND = re.compile(r"(?<![:\\\w]):(\w+)")  # a sqlalchemy.text bind parameter (not ::, not \\:)
@@ -151,23 +151,6 @@ class _Cursor:
 
     def setoutputsizes(self, *a) -> None:
         """DB-API: as ``setinputsizes``."""
-
-
-def _dead_here(holder: Mapping[str, Any] | None) -> bool:
-    """The lease's holder ran on this machine and its process is gone (killed, crashed): its lease need not
-    run out first. A holder on another machine is judged by its lease's age only."""
-    import os
-    import socket
-
-    if not holder or holder.get("host") != socket.gethostname() or not isinstance(holder.get("pid"), int):
-        return False
-    try:
-        os.kill(holder["pid"], 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:  # alive, another user's
-        return False
-    return False
 
 
 def _message(exc: Exception) -> str:
@@ -380,85 +363,18 @@ class BigQueryEngine(Engine):
 
     # -- the one-writer lock --------------------------------------------------------------------------
     def lock_table(self, key: int) -> str:
-        return f"{LOCK_TABLE}_{int(key):016x}"
+        return lock_table(key)
+
+    def lease_spelling(self) -> LeaseSpelling:
+        # MERGE, not UPDATE: a compare-and-set GoogleSQL runs as one DML job (an UPDATE equals it)
+        return LeaseSpelling("string", "timestamp", "current_timestamp()",
+                             "timestamp_diff(current_timestamp(), renewed_at, second)",
+                             lambda rel, sets, holder: f"merge {rel} t using (select {holder} as holder) s "
+                                                       f"on t.holder = s.holder when matched then update set {sets}")
 
     def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
-        """The lock is a table of its own (``van_bulk_lock_<key>``) holding one lease row.
-
-        * Taken by ``CREATE TABLE`` without ``IF NOT EXISTS``: creating a table is atomic, so of two racing
-          processes exactly one creates it (an INSERT or MERGE would not do: two concurrent inserts both land).
-        * Renewed every ``LEASE_SECONDS / 3`` while its holder lives; a lease not renewed for ``LEASE_SECONDS``
-          belongs to a process that died and is taken over by a compare-and-set update of its row (``holder`` =
-          the token read), which two racing takers cannot both win (concurrent updates of one row conflict).
-        * Released by dropping the table."""
-        import json
-
-        schema = warehouse.default_schema
-        name = self.lock_table(key)
-        rel = f"{self.quote(schema)}.{self.quote(name)}"
-        token = uuid.uuid4().hex
-        info = json.dumps(dict(holder))
-        with warehouse.connect() as c:
-            create = sa.text(f"create table {rel} (holder string, info string, renewed_at timestamp)")
-            try:
-                c.execute(create)
-                created = True
-            except sa.exc.DBAPIError as exc:
-                if "not found: dataset" in str(exc).lower():  # a first run into a new dataset: make it, once
-                    c.execute(sa.text(self.create_schema_sql(schema)))
-                    return self.try_lock(warehouse, key=key, holder=holder)
-                if not self.relation_exists(c, schema, name):
-                    raise
-                created = False
-            if created:
-                c.execute(sa.text(f"insert into {rel} (holder, info, renewed_at) values "
-                                  f"({bq_literal(token)}, {bq_literal(info)}, current_timestamp())"))
-            else:
-                row = c.execute(sa.text(
-                    f"select holder, info, timestamp_diff(current_timestamp(), renewed_at, second) from {rel} "
-                    "order by renewed_at desc limit 1")).first()
-                held_by = json.loads(row[1]) if row and row[1] else None
-                if row is None or (int(row[2]) < LEASE_SECONDS and not _dead_here(held_by)):
-                    return None, held_by  # alive (or its creator is still writing its row)
-                try:  # taken over from a dead holder: compare-and-set on the token read
-                    c.execute(sa.text(
-                        f"merge {rel} t using (select {bq_literal(row[0])} as holder) s on t.holder = s.holder "
-                        f"when matched then update set holder = {bq_literal(token)}, info = {bq_literal(info)}, "
-                        "renewed_at = current_timestamp()"))
-                except sa.exc.DBAPIError as exc:
-                    if not self.is_concurrent_update(exc):
-                        raise
-                now = c.execute(sa.text(f"select holder, info from {rel} order by renewed_at desc limit 1")).first()
-                if now is None or now[0] != token:
-                    return None, (json.loads(now[1]) if now and now[1] else None)
-                log.warning("took over the writer lease %s from a holder that %s: %s", name,
-                            "died on this machine" if _dead_here(held_by) else f"stopped renewing it {row[2]} s ago",
-                            row[1])
-
-        stop = threading.Event()
-        renew_sql = (f"merge {rel} t using (select {bq_literal(token)} as holder) s on t.holder = s.holder "
-                     "when matched then update set renewed_at = current_timestamp()")
-
-        def renew() -> None:  # the lease stays ours while this process lives; a dead one's expires
-            while not stop.wait(LEASE_SECONDS / 3):
-                try:
-                    with warehouse.connect() as c3:
-                        c3.execute(sa.text(renew_sql))
-                except Exception:  # noqa: BLE001 - retried at the next tick; the lease lasts three of them
-                    log.warning("could not renew the writer lease %s", name, exc_info=True)
-
-        renewer = threading.Thread(target=renew, name="vanbulk-lease", daemon=True)
-        renewer.start()
-
-        def release() -> None:
-            stop.set()
-            renewer.join(timeout=30)
-            with warehouse.connect() as c2:
-                row = c2.execute(sa.text(f"select holder from {rel} order by renewed_at desc limit 1")).first()
-                if row is not None and row[0] == token:  # still ours (not taken over after a long freeze)
-                    c2.execute(sa.text(f"drop table if exists {rel}"))
-
-        return LockHeld(release), None
+        """A lease table (connector/warehouse/engines/lease.py), as on Snowflake."""
+        return lease_lock(self, warehouse, key=key, holder=holder)
 
     # -- dbt ----------------------------------------------------------------------------------------
     def url_from_profile(self, out: Mapping[str, Any], dbt_dir: Path, where: str) -> tuple[str, str]:

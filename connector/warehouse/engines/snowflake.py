@@ -24,27 +24,24 @@ What Snowflake does not give, and what stands in for it (as on BigQuery):
 
 from __future__ import annotations
 
-import json
 import logging
 import re
-import threading
 import uuid
 from pathlib import Path
 from typing import Any, Mapping, Sequence
-from urllib.parse import parse_qs, quote as urlquote, urlencode, urlsplit
+from urllib.parse import quote as urlquote, urlencode
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.errors import ConfigError
 from connector.warehouse.engines.base import Engine, LockHeld
+from connector.warehouse.engines.lease import LEASE_SECONDS, LOCK_TABLE, LeaseSpelling, lease_lock, lock_table  # noqa: F401
 
 __all__ = ["LEASE_SECONDS", "LOCK_TABLE", "SnowflakeEngine", "sf_literal"]
 
 log = logging.getLogger(__name__)
 
-LOCK_TABLE = "van_bulk_lock"
-LEASE_SECONDS = 300  # a lease not renewed for this long belongs to a process that died
 
 _PLAIN = re.compile(r"[a-z_][a-z0-9_$]*\Z")
 _QUOTED_PLAIN = re.compile(r'"([a-z_][a-z0-9_$]*)"')  # a quoted plain name in portable SQL: dbt made it unquoted
@@ -229,79 +226,15 @@ class SnowflakeEngine(Engine):
 
     # -- the one-writer lock --------------------------------------------------------------------------
     def lock_table(self, key: int) -> str:
-        return f"{LOCK_TABLE}_{int(key):016x}"
+        return lock_table(key)
+
+    def lease_spelling(self) -> LeaseSpelling:
+        return LeaseSpelling("varchar", "timestamp_ntz", "sysdate()", "datediff(second, renewed_at, sysdate())",
+                             lambda rel, sets, holder: f"update {rel} set {sets} where holder = {holder}")
 
     def try_lock(self, warehouse: Any, *, key: int, holder: Mapping[str, Any]) -> tuple[LockHeld | None, dict | None]:
-        """The lock is a table of its own (``van_bulk_lock_<key>``) holding one lease row, as on BigQuery:
-
-        * taken by ``CREATE TABLE`` without ``IF NOT EXISTS`` (atomic: of two racing processes one creates it);
-        * renewed every ``LEASE_SECONDS / 3`` while its holder lives; a lease not renewed for ``LEASE_SECONDS``,
-          or whose holder ran on this machine and is gone, is taken over by a compare-and-set ``UPDATE`` on the
-          token read (two racing takers cannot both win: the second updates no row);
-        * released by dropping the table."""
-        from connector.warehouse.engines.bigquery import _dead_here
-
-        schema = warehouse.default_schema
-        name = self.lock_table(key)
-        rel = f"{self.quote(schema)}.{self.quote(name)}"
-        token = uuid.uuid4().hex
-        info = json.dumps(dict(holder))
-        with warehouse.connect() as c:
-            c.execute(sa.text(self.create_schema_sql(schema)))  # a first run into a new schema
-            try:
-                c.execute(sa.text(f"create table {rel} (holder varchar, info varchar, renewed_at timestamp_ntz)"))
-                created = True
-            except sa.exc.DBAPIError:
-                if not self.relation_exists(c, schema, name):
-                    raise
-                created = False
-            if created:
-                c.execute(sa.text(f"insert into {rel} (holder, info, renewed_at) values (:t, :i, sysdate())"),
-                          {"t": token, "i": info})
-                c.commit()
-            else:
-                row = c.execute(sa.text(
-                    f"select holder, info, datediff(second, renewed_at, sysdate()) from {rel} "
-                    "order by renewed_at desc limit 1")).first()
-                held_by = json.loads(row[1]) if row and row[1] else None
-                if row is None or (int(row[2]) < LEASE_SECONDS and not _dead_here(held_by)):
-                    c.rollback()
-                    return None, held_by  # alive (or its creator is still writing its row)
-                c.execute(sa.text(f"update {rel} set holder = :t, info = :i, renewed_at = sysdate() "
-                                  "where holder = :old"), {"t": token, "i": info, "old": row[0]})
-                c.commit()
-                now = c.execute(sa.text(f"select holder, info from {rel} order by renewed_at desc limit 1")).first()
-                c.rollback()
-                if now is None or now[0] != token:
-                    return None, (json.loads(now[1]) if now and now[1] else None)
-                log.warning("took over the writer lease %s from a holder that %s: %s", name,
-                            "died on this machine" if _dead_here(held_by) else f"stopped renewing it {row[2]} s ago",
-                            row[1])
-
-        stop = threading.Event()
-
-        def renew() -> None:  # the lease stays ours while this process lives; a dead one's expires
-            while not stop.wait(LEASE_SECONDS / 3):
-                try:
-                    with warehouse.connect() as c3:
-                        c3.execute(sa.text(f"update {rel} set renewed_at = sysdate() where holder = :t"), {"t": token})
-                        c3.commit()
-                except Exception:  # noqa: BLE001 - retried at the next tick; the lease lasts three of them
-                    log.warning("could not renew the writer lease %s", name, exc_info=True)
-
-        renewer = threading.Thread(target=renew, name="vanbulk-lease", daemon=True)
-        renewer.start()
-
-        def release() -> None:
-            stop.set()
-            renewer.join(timeout=30)
-            with warehouse.connect() as c2:
-                row = c2.execute(sa.text(f"select holder from {rel} order by renewed_at desc limit 1")).first()
-                if row is not None and row[0] == token:  # still ours (not taken over after a long freeze)
-                    c2.execute(sa.text(f"drop table if exists {rel}"))
-                c2.commit()
-
-        return LockHeld(release), None
+        """A lease table (connector/warehouse/engines/lease.py), as on BigQuery."""
+        return lease_lock(self, warehouse, key=key, holder=holder)
 
     # -- dbt ----------------------------------------------------------------------------------------
     def url_from_profile(self, out: Mapping[str, Any], dbt_dir: Path, where: str) -> tuple[str, str]:
