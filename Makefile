@@ -29,10 +29,10 @@ demo: install
 
 # pytest-xdist, one worker more than cores: many tests wait on the simulated VAN (holds, polling), so an extra
 # worker keeps the cores busy (2 cores: 5m19 with 2 workers, 4m33 with 3). A test file stays on one worker so
-# its module fixtures are built once.
+# its module fixtures are built once; files start costliest first (tests/conftest.py), not by their number of tests.
 TEST_WORKERS ?= $(shell $(PYTHON) -c "import os; print((os.cpu_count() or 1) + 1)")
 test: install browser
-	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile
+	$(BIN)/python -m pytest -q -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 # The Data Docs test opens the pages in Debian's chromium. CI (CI=true, root, no stdin) installs it; elsewhere
 # the test is skipped and the run says so at the end (install it yourself: apt-get install -y chromium).

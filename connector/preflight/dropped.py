@@ -55,11 +55,12 @@ def record_dropped(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"), params)
     lit = warehouse.ops.literal
     reason_text = " ".join(f"when {lit(k)} then {lit(v)}" for k, v in REASONS.items())
-    conn.execute(sa.text(
+    inserted = conn.execute(sa.text(
         f"insert into {rel} (run_id, mapping_type, source_row_key, reason, duplicate_rank, message, checked_at) "
         f"select :r, :m, d.source_row_key, d.drop_reason, d.duplicate_rank, "
         f"{lit(_ROW_OPEN)} || coalesce(d.source_row_key, '(no key)') || {lit(_ROW_CLOSE)} || case d.drop_reason "
         f"{reason_text} else d.drop_reason end, :t from {relation} d"), params)
-    # counted, not rowcount: DuckDB's driver reports -1 for insert ... select
+    if (n := warehouse.ops.rows_written(inserted)) is not None:
+        return n  # the insert's own count: nothing of this run and type was there before it
     return int(conn.execute(sa.text(f"select count(*) from {rel} where run_id = :r and mapping_type = :m"),
                             params).scalar() or 0)

@@ -146,7 +146,7 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         for stmt in ops.replace_table_as_sql(batch, ops.compile_portable(
                 f"select * from {relation} where {failing}" + (f" or ({keep_also})" if keep_also else ""))):
             created = conn.execute(sa.text(stmt))
-        if ops.ctas_reports_rows and _rows_written(created) == 0:
+        if ops.rows_written(created) == 0:
             # No row fails a rule: nothing to flag, count or write (three statements less, and DuckDB's planning
             # of the flags' subqueries, ~0.1-1.4 s a view, skipped). The empty batch table stays for GX.
             return Findings([0] * len(rules), 0, 0)
@@ -180,15 +180,6 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
                 f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f")), params)
     conn.execute(sa.text(f"drop table if exists {flagged}"))
     return Findings(counted[:len(parts)], counted[-2], counted[-1])
-
-
-def _rows_written(result) -> int | None:
-    """Rows a ``create table ... as select`` wrote, where the engine says (``Engine.ctas_reports_rows``)."""
-    if result.returns_rows:  # DuckDB: one row, the count
-        row = result.fetchone()
-        value = row[0] if row else None
-        return value if isinstance(value, int) and not isinstance(value, bool) else None
-    return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else None
 
 
 def lit_rule(name: str) -> str:

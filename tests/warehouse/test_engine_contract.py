@@ -199,3 +199,21 @@ def test_checked_copy_is_what_later_reads_see(engine_wh):
     assert sorted(wh.fetchall(f"select source_row_key, v from {copy}")) == [("k1", "checked"), ("k2", "checked")]
     release(wh, [copy])
     assert not wh.relation_exists(checked_table("0123456789abcdef", "checked_view"), schema)
+
+
+def test_rows_written_is_the_count_or_unknown(engine_wh):
+    """An engine that says how many rows a CTAS or an ``insert ... select`` wrote says it exactly, 0 included
+    (pre-flight skips work on it and counts no dropped rows again); any other says nothing."""
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    src = _table(wh, schema, "written_src", [("k", t)])
+    _fill(wh, schema, "written_src", ["k"], [("a",), ("b",), ("c",)])
+    dst = _table(wh, schema, "written_dst", [("k", t)])
+    with wh.begin() as c:
+        ctas = [c.execute(sa.text(s)) for s in wh.ops.replace_table_as_sql(
+            wh.relation("written_ctas", schema), f"select k from {src} where k <> 'a'")][-1]
+        counts = [wh.ops.rows_written(ctas),
+                  wh.ops.rows_written(c.execute(sa.text(f"insert into {dst} select k from {src}"))),
+                  wh.ops.rows_written(c.execute(sa.text(f"insert into {dst} select k from {src} where k = 'z'")))]
+    assert counts == ([2, 3, 0] if wh.ops.reports_rows_written else [None, None, None])
+    assert wh.ops.reports_rows_written == (wh.ops.name in ("duckdb", "postgresql"))

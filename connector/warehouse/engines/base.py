@@ -61,9 +61,10 @@ class Engine(ABC):
     # (DuckDB's driver reports no rowcount for an UPDATE, so rowcount is not the test). False: read, then update.
     update_returning: ClassVar[bool] = False
     transactional_ddl: ClassVar[bool] = True
-    # ``create table ... as select`` answers how many rows it wrote (DuckDB: a result row; PostgreSQL: the command
-    # tag's rowcount): pre-flight then skips a view's per-rule statements when no row fails a rule. False: unknown.
-    ctas_reports_rows: ClassVar[bool] = False
+    # ``create table ... as select`` and ``insert ... select`` answer how many rows they wrote (DuckDB: a result
+    # row; PostgreSQL: the command tag's rowcount), read by ``rows_written``: pre-flight then skips a view's
+    # per-rule statements when no row fails a rule, and counts no inserted rows again. False: unknown.
+    reports_rows_written: ClassVar[bool] = False
     # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
     # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
     snapshot_isolation: ClassVar[str | None] = None
@@ -77,6 +78,17 @@ class Engine(ABC):
 
     # -- URLs ---------------------------------------------------------------------------------------
     @classmethod
+    def rows_written(self, result: Any) -> int | None:
+        """How many rows the statement behind ``result`` (a CTAS or an ``insert ... select``) wrote, or None where
+        the engine does not say (``reports_rows_written``)."""
+        if not self.reports_rows_written:
+            return None
+        if result.returns_rows:  # DuckDB: one row, the count
+            row = result.fetchone()
+            value = row[0] if row else None
+            return value if isinstance(value, int) and not isinstance(value, bool) else None
+        return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else None
+
     def normalise_url(cls, url: str) -> str:
         """The SQLAlchemy URL for a user's warehouse URL (a driver chosen, nothing else changed)."""
         return url

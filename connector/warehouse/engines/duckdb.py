@@ -41,7 +41,7 @@ class DuckDBEngine(Engine):
     writer_lock = "file"
     bulk_load = "read_csv"
     export_stream = "copy"
-    ctas_reports_rows = True
+    reports_rows_written = True
     update_returning = True
     text_type = "varchar"
 

@@ -36,7 +36,7 @@ class PostgresEngine(Engine):
     enforces_unique_keys = True
     writer_lock = "advisory"
     bulk_load = "copy"
-    ctas_reports_rows = True
+    reports_rows_written = True
     export_stream = "copy"
     update_returning = True
     snapshot_isolation = "REPEATABLE READ"  # READ COMMITTED takes a snapshot per statement
