@@ -77,9 +77,11 @@ class FaultRule:
     """Inject a fault into requests matching ``method`` and the glob ``path`` (query string excluded).
 
     kind: ``status`` (answer ``status`` with VAN's error body; 429/503 carry ``Retry-After`` when
-    ``retry_after`` is set), ``slow`` (sleep ``delay_seconds`` then answer normally) or ``drop`` (close the
-    socket without any response). ``skip`` matching requests pass first; then ``count`` are faulted
-    (None: every later match).
+    ``retry_after`` is set), ``slow`` (sleep ``delay_seconds`` then answer normally), ``hold`` (wait until the
+    test releases it: ``SimulatorServer.release_held`` or new faults, then answer normally; a test holds a
+    request at a known point instead of timing it) or ``drop`` (close the socket without any response). ``skip``
+    matching requests pass first; then ``count`` are faulted (None: every later match; 0: none, the rule only
+    counts the matching requests, ``seen`` in ``FaultState.snapshot``).
     """
 
     path: str = "*"
@@ -92,8 +94,8 @@ class FaultRule:
     skip: int = 0
 
     def __post_init__(self) -> None:
-        if self.kind not in ("status", "slow", "drop"):
-            raise ConfigError(f"fault kind must be status, slow or drop, not {self.kind!r}")
+        if self.kind not in ("status", "slow", "hold", "drop"):
+            raise ConfigError(f"fault kind must be status, slow, hold or drop, not {self.kind!r}")
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> "FaultRule":

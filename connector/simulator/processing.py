@@ -314,8 +314,15 @@ class Processor:
     behind two workers' sleeps: 17 s)."""
 
     def __init__(self, store: Store, catalog: Catalog, get_config: Callable[[], SimulatorConfig], faults: Any,
-                 released: threading.Event | None = None):
+                 released: threading.Event | None = None, processing_released: threading.Event | None = None):
         self.store = store
+        # Cleared: a job that has fetched and read its file waits there, InProgress, before it applies a row
+        # (SimulatorServer.hold_processing): a client killed then finds its jobs at VAN, mid-way.
+        self._processing_released = processing_released or threading.Event()
+        if processing_released is None:
+            self._processing_released.set()
+        self.jobs_read = 0  # jobs whose file was fetched and read (a test waits for them)
+        self._count_lock = threading.Lock()
         # Cleared: every job waits ``Pending`` before it starts (SimulatorServer.hold_jobs), so a test holds a
         # scenario at a known point instead of guessing with simulated time.
         self._released = released or threading.Event()
@@ -385,6 +392,12 @@ class Processor:
             found = self._read_and_evaluate(job_id, request, ctx, row, config)
         if found is None:
             return
+        with self._count_lock:
+            self.jobs_read += 1
+        while not self._processing_released.is_set():
+            if self._stopping.wait(0.05):
+                raise _Stopped()
+            self._processing_released.wait(0.05)
         spec, rows, outcomes = found
         # Simulated processing time; the status turns InProgressWithErrors when the first bad row is "reached".
         total = max(config.min_processing_seconds, len(rows) / 1000 * config.seconds_per_1000_rows)

@@ -110,11 +110,14 @@ class Handler(BaseHTTPRequestHandler):
         path = re.sub(r"/{2,}", "/", parts.path).rstrip("/") or "/"
         query = parse_qsl(parts.query, keep_blank_values=True)
         try:
-            if not path.startswith("/_sim"):
-                rule = sim.faults.match(method, path)
-                if rule is not None:
-                    self._apply_fault(rule)
-            status, body, headers = self._route(method, path, query)
+            rule = None if path.startswith("/_sim") else sim.faults.match(method, path)
+            if rule is not None:
+                self._apply_fault(rule)
+            try:
+                status, body, headers = self._route(method, path, query)
+            finally:
+                if rule is not None and rule.kind == "hold":  # handled: the test may look at its effect
+                    sim.faults.note_held_answered()
             self._send(status, body, headers)
         except _Dropped:
             return
@@ -131,6 +134,9 @@ class Handler(BaseHTTPRequestHandler):
             self._drop()
         if rule.kind == "slow":
             time.sleep(rule.delay_seconds)
+            return
+        if rule.kind == "hold":
+            self.server.sim.faults.hold()
             return
         self._read_body()  # keep the connection usable for the client's retry
         code, text = FAULT_ERRORS.get(rule.status, ("ERROR", HTTPStatus(rule.status).phrase))
@@ -344,6 +350,8 @@ class SimulatorServer:
         self._processor: Processor | None = None
         self._released = threading.Event()
         self._released.set()
+        self._processing_released = threading.Event()
+        self._processing_released.set()
 
     # -- life cycle --------------------------------------------------------------------------------
     def start(self) -> "SimulatorServer":
@@ -356,7 +364,8 @@ class SimulatorServer:
         self._httpd = _HTTPServer((self.host, self.port), Handler)
         self._httpd.sim = self
         self.port = self._httpd.server_address[1]
-        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.faults, self._released)
+        self._processor = Processor(self._store, self.catalog, lambda: self.config, self.faults, self._released,
+                                    self._processing_released)
         self._processor.start()
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05},
                                         name="van-sim-http", daemon=True)
@@ -392,6 +401,26 @@ class SimulatorServer:
 
     def release_jobs(self) -> None:
         self._released.set()
+
+    def hold_processing(self) -> None:
+        """Every job, once it has fetched and read its file, stays ``InProgress`` until ``release_processing``."""
+        self._processing_released.clear()
+
+    def release_processing(self) -> None:
+        self._processing_released.set()
+
+    @property
+    def jobs_read(self) -> int:
+        """Jobs that have fetched and read their file so far."""
+        return self._processor.jobs_read if self._processor is not None else 0
+
+    def release_held(self) -> None:
+        """Let requests held by a ``hold`` fault rule go on."""
+        self.faults.release_held()
+
+    def wait_held_answered(self, n: int = 1, timeout: float = 120.0) -> bool:
+        """Wait until ``n`` held requests in all were handled (a held POST's job exists)."""
+        return self.faults.wait_held_answered(n, timeout)
 
     # -- public helpers ----------------------------------------------------------------------------
     @property

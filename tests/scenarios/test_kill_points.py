@@ -3,8 +3,9 @@ no row is applied twice at VAN, and every row is accounted for. On DuckDB and Po
 BigQuery emulator (claims by MERGE, the writer lock a lease table) at the two points where the claim and the lease
 matter most (a run costs about a minute there).
 
-The simulator is an external server (it outlives the killed process, as VAN would); the kill is timed from
-the simulator's side with its own fault injection (a request held for a few seconds), never from the ledger.
+The simulator is an external server (it outlives the killed process, as VAN would); the kill happens while the
+simulator holds the request that marks the point (a ``hold`` fault, released by the test after the kill) or, while
+polling, while it keeps the jobs from applying their rows (``hold_processing``): nothing is timed, and nothing is read from the ledger.
 Checked from the simulator's own state (applied rows, created contacts) and from the ledger."""
 
 from __future__ import annotations
@@ -26,28 +27,33 @@ from tests.connector.helpers import ACTIVIST_ROWS, CONTACT_ROWS, make_staging
 
 VANBULK = os.path.join(os.path.dirname(sys.executable), "vanbulk")
 CMD = [VANBULK, "run", "--skip-dbt", "-s", "ActivistCode", "-s", "CreateOrUpdateContact"]
-HOLD = 5.0  # seconds the simulator holds the request the kill is timed on
-
-
 def _fired(sim) -> int:
     return sum(sim.faults.snapshot()["fired"])
 
 
+def _seen(sim) -> int:
+    return sum(sim.faults.snapshot()["seen"])
+
+
+# point -> (faults: a held request marks it; hold jobs before they apply rows; the client is at the point)
 KILL_POINTS = {
     # nothing planned or written yet: VAN is asked for its resource types first
     "before_post": (
-        {"rules": [{"path": "*/bulkImportJobs/resources", "method": "GET", "kind": "slow",
-                    "delay_seconds": HOLD, "count": 1}]}, None, lambda sim: _fired(sim) >= 1),
-    # the second POST reached VAN, which creates the job after the hold; the ledger never gets its id
+        {"rules": [{"path": "*/bulkImportJobs/resources", "method": "GET", "kind": "hold", "count": 1}]}, False,
+        lambda sim: _fired(sim) >= 1),
+    # the second POST reached VAN, which creates the job once released; the ledger never gets its id
     "between_post_and_ledger": (
-        {"rules": [{"path": "*/bulkImportJobs", "method": "POST", "kind": "slow", "delay_seconds": HOLD,
-                    "skip": 1, "count": 1}]}, None, lambda sim: _fired(sim) >= 1),
-    # both jobs at VAN, still processing
-    "while_polling": (None, {"min_processing_seconds": 6.0}, lambda sim: len(sim.store.jobs()) == 2),
-    # a job is terminal at VAN and its result file is being downloaded
+        {"rules": [{"path": "*/bulkImportJobs", "method": "POST", "kind": "hold", "skip": 1, "count": 1}]}, False,
+        lambda sim: _fired(sim) >= 1),
+    # both jobs at VAN, their files read, held before they apply a row; the client polling the second (a rule
+    # that only counts its polls)
+    "while_polling": (
+        {"rules": [{"path": "*/bulkImportJobs/50002", "method": "GET", "count": 0}]}, True,
+        lambda sim: sim.jobs_read == 2 and _seen(sim) >= 1),
+    # a job is terminal at VAN and its result file is being downloaded; the other job has read its file
     "while_loading_results": (
-        {"rules": [{"path": "/resultFiles/*", "method": "GET", "kind": "slow", "delay_seconds": HOLD,
-                    "count": 1}]}, None, lambda sim: _fired(sim) >= 1),
+        {"rules": [{"path": "/resultFiles/*", "method": "GET", "kind": "hold", "count": 1}]}, False,
+        lambda sim: _fired(sim) >= 1 and sim.jobs_read == 2),
 }
 
 
@@ -128,12 +134,11 @@ def _every_row_accounted(url, schema) -> None:
 @pytest.mark.parametrize(("warehouse_env", "point"), CASES, indirect=["warehouse_env"])
 def test_killed_at_each_stage_then_run_again(point, tmp_path, warehouse_env, simulator):
     url, schema, extra = warehouse_env
-    faults, timing, ready = KILL_POINTS[point]
-    if timing:
-        for k, v in timing.items():
-            setattr(simulator.config, k, v)
-    if faults:
-        simulator.set_faults(Faults.from_dict(faults))
+    faults, hold_processing, ready = KILL_POINTS[point]
+    if hold_processing:
+        simulator.hold_processing()
+    simulator.set_faults(Faults.from_dict(faults))
+    held = any(r.get("kind") == "hold" for r in faults["rules"])
     env = _env(tmp_path, simulator, extra)
     proc = subprocess.Popen(CMD, env=env, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     deadline = time.time() + 120
@@ -143,13 +148,13 @@ def test_killed_at_each_stage_then_run_again(point, tmp_path, warehouse_env, sim
         if time.time() > deadline:
             proc.kill()
             pytest.fail(f"kill point {point} never reached")
-        time.sleep(0.05)
-    time.sleep(0.5 if point != "while_polling" else 1.0)  # let the client settle into the held request / poll
+        time.sleep(0.05)  # (only how often the test looks: the client waits on the held request or jobs)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
-    time.sleep(HOLD + 0.5 if faults else 0)  # the held request completes at VAN after the client died
-    simulator.set_faults(Faults())
-    simulator.config.min_processing_seconds = 0.0
+    simulator.set_faults(Faults())  # releases the held request: it completes at VAN after the client died
+    if held:
+        assert simulator.wait_held_answered(1), "the held request was never handled"
+    simulator.release_processing()
     jobs_at_kill = len(simulator.store.jobs())
 
     again = _cli(CMD + ["--resume"], env, tmp_path)

@@ -14,9 +14,9 @@ from .conftest import csv_text, job_body, make_zip, wait_job
 AC = [{"name": "ActivistCode", "fieldValueMappings": [{"fieldName": "ActivistCodeID", "columnName": "ac"}]}]
 
 
-def post_job(client, files):
+def post_job(client, files, **kw):
     url = files.put("/j.zip", make_zip("data.csv", csv_text([["VanID", "ac"], ["100001", "4150001"]])))
-    return client.post("bulkImportJobs", json=job_body(["VanID", "ac"], AC, url))
+    return client.post("bulkImportJobs", json=job_body(["VanID", "ac"], AC, url), **kw)
 
 
 def test_429_with_retry_after_then_recovers(simulator, client):
@@ -51,6 +51,33 @@ def test_slow_response(simulator, client):
     with pytest.raises(httpx.ReadTimeout):
         simulator.set_faults(rules=[FaultRule(path="*", kind="slow", delay_seconds=0.5)])
         client.get("bulkImportJobs/resources", timeout=0.1)
+
+
+def test_a_held_request_waits_for_the_test_then_takes_effect(simulator, client, files):
+    """``hold``: the POST waits (its client gives up), the job appears only once the test releases it."""
+    simulator.set_faults(rules=[FaultRule(path="/v4/bulkImportJobs", method="POST", kind="hold"),
+                                FaultRule(path="/v4/bulkImportJobs/resources", count=0)])  # counts, faults none
+    with pytest.raises(httpx.ReadTimeout):
+        post_job(client, files, timeout=0.3)  # a client that stops waiting, as a killed one would
+    snap = simulator.faults.snapshot()
+    assert snap["fired"] == [1, 0] and simulator.store.jobs() == []
+    simulator.release_held()
+    assert simulator.wait_held_answered(1, timeout=30)
+    assert len(simulator.store.jobs()) == 1  # VAN made the job the client never heard about
+    for _ in range(2):
+        assert client.get("bulkImportJobs/resources").status_code == 200
+    assert simulator.faults.snapshot()["seen"] == [1, 2]
+
+
+def test_jobs_held_after_reading_their_file(simulator, client, files):
+    simulator.hold_processing()
+    job_id = post_job(client, files).json()["jobId"]
+    deadline = time.monotonic() + 60
+    while simulator.jobs_read < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert simulator.jobs_read == 1 and simulator.store.applied() == []  # read, nothing applied
+    simulator.release_processing()
+    assert wait_job(client, job_id)["status"] == "Completed" and len(simulator.store.applied()) == 1
 
 
 def test_dropped_connection(simulator, client, files):
