@@ -8,6 +8,7 @@ import json
 import queue
 import signal
 import subprocess
+import sys
 import threading
 import time
 
@@ -21,6 +22,11 @@ ENGINES = pytest.mark.parametrize("warehouse_env", ["duckdb", pytest.param("post
                                   indirect=True)
 
 BOUND = 300  # seconds: a bound on a hung process, never a synchronisation
+# Ctrl-C in a terminal reaches a process whose SIGINT is at its default. A test run started where SIGINT is ignored
+# (a background job of a non-interactive shell) would hand that on, and Python then never raises
+# KeyboardInterrupt: the watch starts through exec with SIGINT set back to the default, as a terminal has it.
+AS_IN_A_TERMINAL = [sys.executable, "-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); "
+                    "os.execv(sys.argv[1], sys.argv[1:])"]
 
 
 def _start_held_run(tmp_path, env, simulator):
@@ -121,8 +127,8 @@ def test_watch_leaves_on_ctrl_c_with_exit_0_and_the_run_goes_on(tmp_path, wareho
     env = _env(tmp_path, simulator, extra)
     run = _start_held_run(tmp_path, env, simulator)
     try:
-        watch = subprocess.Popen([VANBULK, "status", "--watch"], env=env, cwd=tmp_path, stdout=subprocess.PIPE,
-                                 stderr=subprocess.PIPE, text=True)
+        watch = subprocess.Popen([*AS_IN_A_TERMINAL, VANBULK, "status", "--watch"], env=env, cwd=tmp_path,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         _until(_lines(watch), lambda s: "in progress" in s)
         watch.send_signal(signal.SIGINT)
         watch.wait(timeout=BOUND)
