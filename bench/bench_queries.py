@@ -279,48 +279,45 @@ def _pg_database():
     return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
 
 
-def _bigquery_dataset():
-    """The BigQuery emulator the tests use (crucible in its own cached venv, tests/fixtures/bigquery.py), started
-    for this bench: (url, stop) or (None, why not)."""
-    from tests.fixtures.bigquery import ENV, start
+def _started_emulator(kind: str):
+    """The emulator the tests use for ``kind`` (``bigquery``: crucible, ``snowflake``: fakesnow; each in its own
+    cached venv, tests/fixtures/), started for this bench in a scratch directory: (emulator, stop) or (None, why
+    not) when its venv cannot be built (no package index: that engine's rows are skipped, and say so)."""
+    import importlib
+
     from tests.fixtures.emulator_venv import stop as stop_server
 
+    fixture = importlib.import_module(f"tests.fixtures.{kind}")
     try:
-        venv, _ = ENV.ensure()
-    except Exception as exc:  # noqa: BLE001 - no package index: the BigQuery rows are skipped, and say so
+        venv, _ = fixture.ENV.ensure()
+    except Exception as exc:  # noqa: BLE001
         return None, str(exc).splitlines()[0]
-    work = Path(tempfile.mkdtemp(prefix="vanbulk_bench_bq_"))
-    emulator = start(venv, work)
-    url = f"bigquery://{emulator.project}/benchq?api_endpoint={emulator.api_endpoint}&anonymous=true"
+    work = Path(tempfile.mkdtemp(prefix=f"vanbulk_bench_{kind}_"))
+    emulator = fixture.start(venv, work)
 
-    def drop() -> None:
+    def stop() -> None:
         stop_server(emulator._process)
         shutil.rmtree(work, ignore_errors=True)
 
-    return url, drop
+    return emulator, stop
+
+
+def _bigquery_dataset():
+    """(url of the dataset ``benchq`` on the BigQuery emulator, stop) or (None, why not)."""
+    emulator, stop = _started_emulator("bigquery")
+    if emulator is None:
+        return None, stop
+    return f"bigquery://{emulator.project}/benchq?api_endpoint={emulator.api_endpoint}&anonymous=true", stop
 
 
 def _snowflake_schema():
-    """The Snowflake emulator the tests use (fakesnow in its own cached venv, tests/fixtures/snowflake.py), started
-    for this bench, reached as an analyst's project reaches Snowflake, a dbt profile with ``type: snowflake``:
-    (profile, stop) or (None, why not)."""
-    from tests.fixtures.emulator_venv import stop as stop_server
-    from tests.fixtures.snowflake import ENV, start
-
-    try:
-        venv, _ = ENV.ensure()
-    except Exception as exc:  # noqa: BLE001 - no package index: the Snowflake rows are skipped, and say so
-        return None, str(exc).splitlines()[0]
-    work = Path(tempfile.mkdtemp(prefix="vanbulk_bench_sf_"))
-    emulator = start(venv, work)
-    profile = {"vanbulk": {"target": "snowflake",
-                           "outputs": {"snowflake": emulator.profile(emulator.new_schema("benchq"))}}}
-
-    def drop() -> None:
-        stop_server(emulator._process)
-        shutil.rmtree(work, ignore_errors=True)
-
-    return profile, drop
+    """(dbt profile with ``type: snowflake`` on the Snowflake emulator, as an analyst's project reaches Snowflake,
+    stop) or (None, why not)."""
+    emulator, stop = _started_emulator("snowflake")
+    if emulator is None:
+        return None, stop
+    return {"vanbulk": {"target": "snowflake",
+                        "outputs": {"snowflake": emulator.profile(emulator.new_schema("benchq"))}}}, stop
 
 
 def measure(engine: str) -> list[tuple[str, dict]] | str:

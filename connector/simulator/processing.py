@@ -382,10 +382,7 @@ class Processor:
         key = next((k for k in config.api_keys if k.key.lower() == row["api_key"].lower()), None) \
             or ApiKey(row["api_key"], permissions=tuple(self.catalog.names))
         ctx = Context(key, row["database_mode"], self.catalog)
-        while not self._released.is_set():  # held: stays Pending until released (or the simulator stops)
-            if self._stopping.wait(0.05):
-                raise _Stopped()
-            self._released.wait(0.05)
+        self._wait_for(self._released)  # held: stays Pending until released (or the simulator stops)
         self._sleep(config.pending_seconds)
         self.store.set_status(job_id, "InProgress")
         with self._slots:
@@ -394,10 +391,7 @@ class Processor:
             return
         with self._count_lock:
             self.jobs_read += 1
-        while not self._processing_released.is_set():
-            if self._stopping.wait(0.05):
-                raise _Stopped()
-            self._processing_released.wait(0.05)
+        self._wait_for(self._processing_released)  # held: read, nothing applied yet
         spec, rows, outcomes = found
         # Simulated processing time; the status turns InProgressWithErrors when the first bad row is "reached".
         total = max(config.min_processing_seconds, len(rows) / 1000 * config.seconds_per_1000_rows)
@@ -411,6 +405,13 @@ class Processor:
             self._sleep(total)
         with self._slots, _cyclic_gc_paused():
             self._commit(job_id, spec, outcomes, config)
+
+    def _wait_for(self, event: threading.Event) -> None:
+        """Until a test's hold is released; ``_Stopped`` when the simulator stops meanwhile."""
+        while not event.is_set():
+            if self._stopping.wait(0.05):
+                raise _Stopped()
+            event.wait(0.05)
 
     def _read_and_evaluate(self, job_id: int, request: dict, ctx: Context, row, config: SimulatorConfig):
         """(spec, rows, outcomes); None when the job failed (recorded as such)."""

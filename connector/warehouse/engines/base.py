@@ -76,8 +76,6 @@ class Engine(ABC):
     run_unsupported: ClassVar[str] = ""
     identifier_quote: ClassVar[str] = '"'
 
-    # -- URLs ---------------------------------------------------------------------------------------
-    @classmethod
     def rows_written(self, result: Any) -> int | None:
         """How many rows the statement behind ``result`` (a CTAS or an ``insert ... select``) wrote, or None where
         the engine does not say (``reports_rows_written``)."""
@@ -89,6 +87,8 @@ class Engine(ABC):
             return value if isinstance(value, int) and not isinstance(value, bool) else None
         return result.rowcount if result.rowcount is not None and result.rowcount >= 0 else None
 
+    # -- URLs ---------------------------------------------------------------------------------------
+    @classmethod
     def normalise_url(cls, url: str) -> str:
         """The SQLAlchemy URL for a user's warehouse URL (a driver chosen, nothing else changed)."""
         return url
