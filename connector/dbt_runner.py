@@ -19,8 +19,9 @@ dbt runs as a subprocess (the ``dbt`` next to this Python, else the one on PATH)
   does not read these variables), ``ConfigError`` says so instead of dbt building somewhere else.
 
 vanbulk's own ``dbt build`` never runs the ledger monitoring tests (``tag:vanbulk_ledger``): a failure rate
-over its threshold is for a dashboard or ``dbt test``, not a reason to stop the next sync. Failures raise
-``DbtError`` naming dbt's failing nodes.
+over its threshold is for a dashboard or ``dbt test``, not a reason to stop the next sync; nor the staging views'
+generated tests (``tag:vanbulk_preflight``: unique / not_null keys, fixed value sets), which pre-flight repeats row by
+row on the same rows. Failures raise ``DbtError`` naming dbt's failing nodes.
 """
 
 from __future__ import annotations
@@ -46,11 +47,16 @@ from connector.redaction import redact
 
 log = logging.getLogger(__name__)
 
-__all__ = ["DbtError", "DbtResult", "build", "dbt_env", "dbt_executable", "node_progress", "run_dbt"]
+__all__ = ["DbtError", "DbtResult", "build", "build_args", "command", "dbt_env", "dbt_executable", "node_progress",
+           "run_dbt"]
 
 FAILED_STATUSES = {"error", "fail", "runtime error"}
 DEFAULT_STAGING_SCHEMA = "van_staging"
 LEDGER_TESTS = "tag:vanbulk_ledger"  # tests on the ledger sources (monitoring), never part of a sync's build
+# The staging views' generated tests (source_row_key unique / not_null, fixed value sets): pre-flight checks the
+# same rules on the same rows moments later, row by row, so a sync's build leaves them out (each is one more read
+# of the view); an analyst's own `dbt build` still runs them.
+PREFLIGHT_TESTS = "tag:vanbulk_preflight"
 
 
 class DbtError(ConnectorError):
@@ -218,11 +224,9 @@ def node_progress(event: Mapping[str, Any]) -> tuple[int, int, str] | None:
     return int(data.get("index") or 0), int(total), str(desc)
 
 
-def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check: bool = True,
-            on_event: Callable[[dict[str, Any]], None] | None = None) -> DbtResult:
-    """Run ``dbt <args>`` for the settings' warehouse. Raises ``DbtError`` on failure when ``check``.
-    ``on_event``: dbt runs with ``--log-format json`` and each of its structured events is handed over as it
-    comes (``node_progress`` reads the node counts from them)."""
+def command(settings: Settings, args: list[str], vars: dict | None = None
+            ) -> tuple[list[str], Path, str | None, dict[str, str]]:
+    """(command line, project directory, target, environment) of ``dbt <args>`` for the settings' warehouse."""
     project_dir = Path(settings.dbt_project_dir)
     if not (project_dir / "dbt_project.yml").exists():
         raise ConfigError(f"no dbt project at {project_dir} (settings.dbt_project_dir)")
@@ -233,6 +237,24 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
         cmd += ["--target", target]
     if all_vars and args and args[0] not in ("deps", "clean", "debug"):
         cmd += ["--vars", yaml.safe_dump(all_vars, default_flow_style=True).strip()]
+    return cmd, project_dir, target, env
+
+
+def build_args(select: str | Sequence[str] | None = None) -> list[str]:
+    """The arguments of vanbulk's ``dbt build``: the selection, never the ledger monitoring tests
+    (``tag:vanbulk_ledger``, module doc) nor the tests pre-flight repeats (``tag:vanbulk_preflight``)."""
+    args = ["build"]
+    if select:
+        args += ["--select", *([select] if isinstance(select, str) else list(select))]
+    return args + ["--exclude", LEDGER_TESTS, PREFLIGHT_TESTS]
+
+
+def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check: bool = True,
+            on_event: Callable[[dict[str, Any]], None] | None = None) -> DbtResult:
+    """Run ``dbt <args>`` for the settings' warehouse. Raises ``DbtError`` on failure when ``check``.
+    ``on_event``: dbt runs with ``--log-format json`` and each of its structured events is handed over as it
+    comes (``node_progress`` reads the node counts from them)."""
+    cmd, project_dir, target, env = command(settings, args, vars)
     log.info("dbt %s (target %s, project %s)", " ".join(args), target or "profile default", project_dir)
     started = time.time()
     if on_event is None:
@@ -254,10 +276,5 @@ def run_dbt(settings: Settings, args: list[str], vars: dict | None = None, check
 
 def build(settings: Settings, select: str | Sequence[str] | None = None, vars: dict | None = None,
           on_event: Callable[[dict[str, Any]], None] | None = None) -> DbtResult:
-    """``dbt build`` (seeds, views, tests) for the whole project or a selection; never the ledger monitoring
-    tests (``tag:vanbulk_ledger``, module doc)."""
-    args = ["build"]
-    if select:
-        args += ["--select", *([select] if isinstance(select, str) else list(select))]
-    args += ["--exclude", LEDGER_TESTS]
-    return run_dbt(settings, args, vars=vars, on_event=on_event)
+    """``dbt build`` (seeds, views, tests) for the whole project or a selection (``build_args``)."""
+    return run_dbt(settings, build_args(select), vars=vars, on_event=on_event)

@@ -25,6 +25,7 @@ TABLES: dict[str, list[tuple[str, sa.types.TypeEngine]]] = {
         ("command", _s(64)), ("selector", _TEXT), ("target", _TEXT), ("package_version", _s(32)),
         ("dry_run", _BOOL), ("simulated", _BOOL), ("status", _s(32)), ("args_json", _TEXT),
         ("summary_json", _TEXT), ("api_target", _TEXT), ("pid", _INT), ("host", _TEXT),
+        ("dbt_build_json", _TEXT),  # the run's dbt build: fingerprint + views (connector/dbt_state.py)
     ],
     JOBS: [
         ("job_key", _s(64)), ("run_id", _s(64)), ("content_key", _s(64)),

@@ -167,6 +167,19 @@ class Ledger:
                             "args_json": json.dumps(args or {}, default=str), "api_target": self.api_target,
                             "pid": os.getpid(), "host": socket.gethostname()})
 
+    def record_dbt_build(self, run_id: str, record: Mapping[str, Any]) -> None:
+        """What this run's dbt build was (connector/dbt_state.py): the next run skips the same build."""
+        self._update(RUNS, "run_id", run_id, {"dbt_build_json": json.dumps(record)})
+
+    def last_dbt_build(self) -> dict | None:
+        """The latest dbt build a run recorded in this ledger (any VAN target: dbt builds the warehouse)."""
+        rows = self._query(f"select dbt_build_json from {self.rel(RUNS)} where dbt_build_json is not null "
+                           "order by invoked_at desc limit 1")
+        try:
+            return json.loads(rows[0]["dbt_build_json"]) if rows else None
+        except ValueError:
+            return None
+
     def mark_dead_runs_interrupted(self, *, any_target: bool = False) -> int:
         """Runs still ``running`` while this process holds the writer lock died (killed, crashed): say so."""
         where = "" if any_target else " and (api_target = :t or api_target is null)"

@@ -36,15 +36,16 @@ def run(settings, select: Sequence[str] | None = None, *, dry_run: bool = False,
         force: bool = False, wait: bool = True, vars: Mapping[str, Any] | str | None = None,
         skip_dbt: bool = False, echo: Echo | None = None, preflight: Callable | None = None,
         static_values: Mapping[str, Mapping[str, Any]] | None = None, full_refresh: bool = False,
-        duplicate_append: bool = False, **runtime_kwargs: Any) -> RunSummary:
-    """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes)."""
+        duplicate_append: bool = False, rebuild: bool = False, **runtime_kwargs: Any) -> RunSummary:
+    """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes).
+    ``rebuild``: run dbt build even when the same build already stands (connector/dbt_state.py)."""
     if duplicate_append and not full_refresh:
         from connector.errors import ConfigError
 
         raise ConfigError("--duplicate-append-types only makes sense with --full-refresh")
     opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append)
     args = {"resume": resume, "force": force, "wait": wait, "vars": vars, "full_refresh": full_refresh,
-            "duplicate_append": duplicate_append}
+            "duplicate_append": duplicate_append, "rebuild": rebuild}
     return execute(settings, "run", select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait,
                    vars=vars, skip_dbt=skip_dbt, echo=echo, preflight=preflight, static_values=static_values,
                    args=args, **runtime_kwargs)
@@ -121,7 +122,8 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
         with publish_status(rt, run_id, command) as snapshot:
             try:
                 _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
-                       skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {})
+                       skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {},
+                       rebuild=bool(args.get("rebuild")))
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     try:
@@ -160,8 +162,38 @@ def _collect_earlier(rt, summary, *, resume: bool) -> None:
                                 "not sent again; `vanbulk status` or the next run collects them")
 
 
+def _dbt_stage(rt: Runtime, run_id: str, dbt_select, vars, *, rebuild: bool) -> None:
+    """``dbt build`` of the staging views, left out when the same build already stands (connector/dbt_state.py)."""
+    from connector import dbt_runner, dbt_state
+
+    s, events = rt.settings, rt.events
+    what = " ".join(dbt_select) if dbt_select else "all staging views"
+    cmd, project_dir, _, env = dbt_runner.command(s, dbt_runner.build_args(dbt_select or None), vars)
+    fp = dbt_state.fingerprint(cmd, project_dir, Path(s.profiles_dir).resolve(), env)
+    last = None if rebuild or fp is None else rt.ledger.last_dbt_build()
+    if last and last.get("fingerprint") == fp and last.get("views") is not None and all(
+            rt.warehouse.relation_exists(name, schema) for _, schema, name in last["views"]):
+        events.emit("dbt_skipped", f"dbt build: left out, the project and its settings are unchanged since the last "
+                    f"build and its {len(last['views'])} view(s) stand (`--rebuild` builds anyway)",
+                    select=dbt_select, views=len(last["views"]))
+        return
+    if fp is not None:  # a build that stops half-way leaves views of unknown SQL: the next run must build
+        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "views": None, "why_built_every_run": "unfinished"})
+    with events.stage("dbt", "dbt build", detail=f"{what}: parsing the project") as st, \
+            rt.warehouse.released():  # dbt opens the file
+        result = dbt_runner.build(s, select=dbt_select or None, vars=vars, on_event=dbt_progress(st))
+    nodes = len(result.results)
+    events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
+                + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),
+                select=dbt_select, nodes=nodes, seconds=round(result.seconds, 1), warned=result.warned_nodes)
+    if fp is not None:
+        manifest = dbt_state.read_manifest(project_dir, env)
+        views, why = dbt_state.standing_views(manifest or {})
+        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "views": views, "why_built_every_run": why or None})
+
+
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
-           skip_dbt, preflight, static_values) -> None:
+           skip_dbt, preflight, static_values, rebuild=False) -> None:
     s, events = rt.settings, rt.events
     # A dry run asks VAN what the real run asks (reachable, permissions, live metadata) and sees the outcomes
     # of earlier jobs VAN finished, so its plan is the next real run's plan; it only submits nothing.
@@ -179,18 +211,9 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
                                                           if opts.retry_of_run_id else ""))
             return
     if not skip_dbt:
-        from connector.dbt_runner import build
-
-        what = " ".join(dbt_select) if dbt_select else "all staging views"
         # GX takes ~4 s to import: done while dbt works (runner first: it sets GX's environment)
         _import_in_background("connector.preflight.runner", "great_expectations", "connector.preflight.gx_expectations")
-        with events.stage("dbt", "dbt build", detail=f"{what}: parsing the project") as st, \
-                rt.warehouse.released():  # dbt opens the file
-            result = build(s, select=dbt_select or None, vars=vars, on_event=dbt_progress(st))
-        nodes = len(result.results)
-        events.emit("dbt_done", f"dbt build: {nodes} node(s) OK in {result.seconds:.1f}s"
-                    + (f", {len(result.warned_nodes)} warned" if result.warned_nodes else ""),
-                    select=dbt_select, nodes=nodes, seconds=round(result.seconds, 1), warned=result.warned_nodes)
+        _dbt_stage(rt, summary.run_id, dbt_select, vars, rebuild=rebuild)
     if rt.simulator is not None:
         from connector.demo_world import seed_simulator
 

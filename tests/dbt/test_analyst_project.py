@@ -128,7 +128,7 @@ def _run_log(proc: subprocess.CompletedProcess, cwd: Path) -> str:
 def test_vanbulk_run_inside_the_project_uses_its_profile(project, synced):
     assert "files: .vanbulk/ (" in synced.stderr
     log = _run_log(synced, project / "models")
-    assert "dbt build --exclude tag:vanbulk_ledger (target dev" in log, log[-3000:]
+    assert "dbt build --exclude tag:vanbulk_ledger tag:vanbulk_preflight (target dev" in log, log[-3000:]
     eng = sa.create_engine(f"duckdb:///{project / 'analyst.duckdb'}", poolclass=sa.pool.NullPool)
     try:
         with eng.connect() as c:

@@ -1,0 +1,208 @@
+"""The scheduled run that finds nothing new (issue 20): 1M ActivistCode input rows through the demo project's
+dbt models and ``vanbulk run`` (dbt build, pre-flight with the GX checkpoint and Data Docs, plan) on DuckDB and on
+PostgreSQL, against the embedded VAN simulator. A first run sends every row (not measured here: bench_e2e and
+bench_pg_first_run measure it); the second run, nothing changed, is the one measured, as a ratio against the engine's
+own floor in the same run:
+
+* ``scan``: one pass reading every column of the staging view (``sum(length(...))``): the view's normalisation of
+  every input row, what any check of the rows must pay at least once;
+* ``run``: the second ``vanbulk run``, whole (in its own process, the process start not included), split into its
+  stages from its step functions: ``dbt`` (``dbt build`` of the view, its dropped-rows model and their tests),
+  ``pre-flight`` (the checked copy, every rule, the dropped rows, GX and Data Docs), ``plan`` and the rest
+  (runtime start, lock, ledger, summary).
+
+Rows read (PostgreSQL): ``seq_tup_read + idx_tup_fetch`` of the input table over the second run, from
+``pg_stat_user_tables``, as a multiple of the rows: every read of the staging view or of its dropped-rows model
+reads the input table once. Targets: the run at most 3x one scan; on PostgreSQL at most 3 x N input rows read.
+
+``BENCH_SCHEDULED_ENGINES`` (comma-separated; default ``duckdb,postgresql``) picks engines,
+``BENCH_SCHEDULED_ROWS`` the rows (fewer only for trying the bench out); PostgreSQL gets a fresh database on
+``BENCH_PG_URL`` (default the test server, ``postgresql://postgres@127.0.0.1:5432/test``), dropped at the end,
+and is skipped (said so) when no server answers. Setup (not timed): the input table, the simulator's contacts and
+the first run. The scan is a median of ``REPEAT`` runs, each in its own process; the second run runs once per
+engine (it takes tens of seconds).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sqlite3
+import statistics
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
+
+REPO = Path(__file__).resolve().parent.parent
+PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
+ROWS = int(os.environ.get("BENCH_SCHEDULED_ROWS", 1_000_000))
+REPEAT = 3
+MT = "ActivistCode"
+VIEW = "stg_van__activist_code"
+VIEW_COLUMNS = ["source_row_key", "VanID", "ActivistCodeID", "CanvassedBy", "DateCanvassed", "ContactTypeID"]
+VARS = {"vanbulk_demo": False, "vanbulk_mapping_types": [MT]}
+STAGES = ["dbt", "pre-flight", "plan"]
+
+
+def _settings(engine: str, project: str, url: str):
+    from connector.config import Settings
+
+    if engine == "postgresql":
+        return Settings(project_dir=project, warehouse_url=url, results_schema="vanbulk", poll_interval_seconds=0.2)
+    return Settings(project_dir=project, poll_interval_seconds=0.2)
+
+
+def setup(engine: str, project: Path, url: str, rows: int) -> None:
+    """The demo project's dbt models, an input table of ``rows`` ActivistCode rows, the simulator's contacts."""
+    from connector.catalog import load_catalog
+    from connector.simulator.store import Store
+    from connector.warehouse import Warehouse
+
+    shutil.copytree(REPO / "dbt_project", project / "dbt_project",
+                    ignore=shutil.ignore_patterns("target", "logs", "dbt_packages"))
+    code = load_catalog().allowed_value_ids(MT, "ActivistCodeID")[0]
+    series = "range({n}) t(i)" if engine == "duckdb" else "generate_series(0, {n} - 1) i"
+    with Warehouse(url or f"duckdb:///{project / 'vanbulk.duckdb'}") as wh:
+        wh.execute("create schema if not exists van_input")
+        wh.execute("create table van_input.activist_code as select 'ac-' || lpad(i::varchar, 8, '0') as source_row_key, "
+                   f"(100001 + i)::varchar as van_id, '{code}' as activist_code_id from {series.format(n=rows)}")
+        if engine == "postgresql":
+            wh.execute("analyze van_input.activist_code")
+    store = Store(project / ".vanbulk" / "simulator")
+    del store
+    with sqlite3.connect(project / ".vanbulk" / "simulator" / "simulator.sqlite3") as db:
+        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
+                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")
+
+
+def child(mode: str, engine: str, project: str, url: str = "") -> dict:
+    from connector.warehouse import Warehouse
+
+    if mode == "scan":
+        s = _settings(engine, project, url)
+        with Warehouse(s.warehouse_url) as wh:
+            view = wh.relation(VIEW, s.staging_schema)
+            wh.scalar("select 1")  # connected before the clock starts
+            t0 = time.perf_counter()
+            wh.scalar("select sum(" + " + ".join(f'coalesce(length("{c}"), 0)' for c in VIEW_COLUMNS)
+                      + f") from {view}")
+            return {"seconds": time.perf_counter() - t0}
+    return _run(engine, project, url)
+
+
+def _run(engine: str, project: str, url: str) -> dict:
+    import connector.dbt_runner as dbt_runner
+    import connector.run as run_pkg
+    from connector.simulator import SimulatorConfig
+
+    spent, timed = stage_timer()
+    dbt_runner.build = timed("dbt", dbt_runner.build)
+    run_pkg.run_preflight_stage = timed("pre-flight", run_pkg.run_preflight_stage)
+    run_pkg.plan_run = timed("plan", run_pkg.plan_run)
+    cfg = SimulatorConfig.from_dict({"pending_seconds": 0.0, "seconds_per_1000_rows": 0.0,
+                                     "min_processing_seconds": 0.0})
+    before = _rows_read(url) if engine == "postgresql" else None
+    t0 = time.perf_counter()
+    summary = run_pkg.run(_settings(engine, project, url), [MT], vars=VARS, simulator_config=cfg)
+    total = time.perf_counter() - t0
+    ms = summary.mapping_types[MT]
+    out = {"seconds": total, "stages": dict(spent), "ok": summary.ok, "peak_rss_mb": peak_rss_mb(),
+           "sent": ms.sent, "checked": ms.rows_checked}
+    if before is not None:
+        out["rows_read"] = before  # read by the parent once this process (and its connections) ended
+    return out
+
+
+def _rows_read(url: str) -> int:
+    """Rows of the input table read so far (sequential and index reads), counters of ended backends included."""
+    from connector.warehouse import Warehouse
+
+    with Warehouse(url) as wh:
+        wh.execute("select pg_stat_force_next_flush()")
+        return int(wh.scalar("select coalesce(seq_tup_read, 0) + coalesce(idx_tup_fetch, 0) from pg_stat_user_tables "
+                             "where schemaname = 'van_input' and relname = 'activist_code'") or 0)
+
+
+def _pg_database():
+    """A fresh database on the test server: (url, drop) or (None, why not)."""
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
+                                 poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        name = f"vanbulk_bench_s_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'create database "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: the PostgreSQL rows are skipped, and say so
+        return None, str(exc).splitlines()[0]
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+    return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def measure(engine: str) -> dict | str:
+    url, drop = _pg_database() if engine == "postgresql" else ("", None)
+    if url is None:
+        return f"skipped: no PostgreSQL server at {PG_URL} ({drop})"
+    try:
+        with tempfile.TemporaryDirectory() as d:
+            setup(engine, Path(d), url, ROWS)
+            first = run_child("bench.bench_scheduled_run", "run", engine, d, url)
+            if first["sent"] != ROWS:
+                raise SystemExit(f"{engine}: the first run sent {first['sent']} of {ROWS} rows")
+            scans = [run_child("bench.bench_scheduled_run", "scan", engine, d, url)["seconds"] for _ in range(REPEAT)]
+            second = run_child("bench.bench_scheduled_run", "run", engine, d, url)
+            if engine == "postgresql":
+                time.sleep(0.5)  # the run's backends flush their counters as they exit
+                second["rows_read"] = _rows_read(url) - second["rows_read"]
+            return {"first": first, "second": second, "scans": scans}
+    finally:
+        if drop:
+            drop()
+
+
+def main() -> int:
+    engines = os.environ.get("BENCH_SCHEDULED_ENGINES", "duckdb,postgresql").split(",")
+    print(f"rows {ROWS:,} ({MT}), second `vanbulk run` with nothing new (dbt build, pre-flight with GX and Data Docs, "
+          f"plan); one scan of the staging view: median of {REPEAT}")
+    print(f"{'engine':11s} {'scan':>6s} {'run':>7s} {'x scan':>7s} " + " ".join(f"{s:>10s}" for s in STAGES)
+          + f" {'rest':>6s} {'rows read':>10s} {'RSS MB':>7s}  target")
+    failed, misses = 0, []
+    for engine in engines:
+        r = measure(engine)
+        if isinstance(r, str):
+            print(f"{engine:11s} {r}")
+            continue
+        sec, scan = r["second"], statistics.median(r["scans"])
+        st = sec["stages"]
+        rest = sec["seconds"] - sum(st.get(s, 0.0) for s in STAGES)
+        ratio = sec["seconds"] / scan
+        read = sec.get("rows_read")
+        ok = ratio <= 3 and (read is None or read <= 3 * ROWS)
+        failed += not (sec["ok"] and r["first"]["ok"]) or sec["sent"] != 0
+        print(f"{engine:11s} {scan:6.2f} {sec['seconds']:7.2f} {ratio:7.1f} "
+              + " ".join(f"{st.get(s, 0.0):10.2f}" for s in STAGES) + f" {rest:6.2f} "
+              + (f"{read / ROWS:9.1f}N" if read is not None else f"{'-':>10s}")
+              + f" {sec['peak_rss_mb']:7.0f}  {'met' if ok else 'MISSED'}")
+        if not ok:
+            worst = max(STAGES, key=lambda s: st.get(s, 0.0))
+            misses.append(f"{engine}: {ratio:.1f}x one scan (target 3x)"
+                          + (f", {read / ROWS:.1f} x N input rows read (target 3)" if read is not None else "")
+                          + f"; largest stage {worst} {st.get(worst, 0.0):.1f}s = {st.get(worst, 0.0) / scan:.1f}x "
+                          f"the scan; first run {r['first']['seconds']:.1f}s, sent {r['first']['sent']:,}")
+    print("(stages in seconds; rest: runtime start, lock, ledger, live metadata, summary; rows read: input-table "
+          "rows read by the second run, PostgreSQL's counters)")
+    for m in misses:
+        print("missed: " + m)
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    entry_point(child, main)

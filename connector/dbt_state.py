@@ -1,0 +1,123 @@
+"""Whether ``vanbulk run`` may leave out its ``dbt build``: the build it would run is the one that already stands.
+
+A scheduled run over views that did not change pays dbt's start and parse (4 s and more) and a rebuild of every
+view for nothing (issue 20: "a staging view need not be rebuilt when its SQL did not change"). A build is left out
+only when all of these hold; anything else, or anything this module cannot read, builds as before:
+
+* the **fingerprint** of the build equals the one the last build recorded in this warehouse's ledger
+  (``van_bulk_runs.dbt_build_json``): the dbt command line (selection, exclusions, target, vars, profiles
+  directory), every file dbt reads (``dbt_project.yml``, packages and selectors files, every file under the model,
+  macro, seed, snapshot, test and analysis paths and the installed packages, ``profiles.yml``), the values of the
+  environment variables those files name through ``env_var(...)`` (hashed, never stored) and the installed
+  dbt packages' versions;
+* that build's nodes were all **data-independent**: models materialized as views (or ephemeral) without hooks,
+  seeds (their file is in the fingerprint), and no test but the ones vanbulk's build excludes anyway and tests of
+  seeds alone (same file, same answer); no snapshot,
+  no table or incremental model, no on-run hook. A view reads its input when queried, so a rebuild of the same
+  SQL changes nothing; a table, a data test or a hook depends on the data and must run every time;
+* every view that build made still exists.
+
+Not seen: a build of the same warehouse by plain ``dbt build`` from a different checkout in between (vanbulk
+records only its own builds); ``vanbulk run --rebuild`` builds whatever the record says.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+from importlib import metadata
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+import yaml
+
+__all__ = ["EXCLUDED_TAGS", "fingerprint", "read_manifest", "standing_views"]
+
+EXCLUDED_TAGS = {"vanbulk_ledger", "vanbulk_preflight"}  # the tests vanbulk's build never runs (dbt_runner)
+_PATH_KEYS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
+              "snapshot-paths": ["snapshots"], "test-paths": ["tests"], "analysis-paths": ["analyses"]}
+_TOP_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
+_NEVER_READ = {".git", "__pycache__"}  # (and an installed package's own target/ and logs/)
+_ENV_VAR = re.compile(r"env_var\(\s*['\"]([^'\"]+)['\"]")
+
+
+def _files(project_dir: Path) -> list[Path] | None:
+    """Every file dbt reads for the project (None: its dbt_project.yml cannot be read)."""
+    try:
+        conf = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+    except (OSError, yaml.YAMLError):
+        return None
+    dirs = [(d, _NEVER_READ) for key, default in _PATH_KEYS.items() for d in (conf.get(key) or default)]
+    dirs.append((conf.get("packages-install-path") or "dbt_packages", _NEVER_READ | {"target", "logs"}))
+    found = [project_dir / f for f in _TOP_FILES if (project_dir / f).is_file()]
+    for d, skip in dirs:
+        root = project_dir / str(d)
+        if root.is_dir():
+            found += [p for p in root.rglob("*") if p.is_file() and not skip & set(p.relative_to(root).parts)]
+    return sorted(set(found))
+
+
+def _dbt_versions() -> list[str]:
+    return sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
+                  if (d.metadata["Name"] or "").lower().startswith("dbt"))
+
+
+def fingerprint(cmd: Iterable[str], project_dir: Path, profiles_dir: Path, env: Mapping[str, str]) -> str | None:
+    """A hash of everything the build depends on but the data (module doc); None when the project cannot be
+    read (then the build runs)."""
+    files = _files(project_dir)
+    if files is None:
+        return None
+    profiles = profiles_dir / "profiles.yml"
+    h, names = hashlib.sha256(), set()
+    h.update(json.dumps([list(cmd), _dbt_versions()]).encode())
+    for f in files + ([profiles] if profiles.is_file() else []):
+        data = f.read_bytes()
+        h.update(b"\0" + str(f.relative_to(project_dir) if f.is_relative_to(project_dir) else f).encode() + b"\0")
+        h.update(hashlib.sha256(data).digest())
+        if f.suffix in (".yml", ".yaml", ".sql", ".py", ".md"):
+            names.update(_ENV_VAR.findall(data.decode("utf-8", "replace")))
+    for name in sorted(names):  # the values only enter the hash: secrets never leave this function
+        h.update(f"\0{name}=".encode() + (env[name].encode() if name in env else b"\1unset"))
+    return h.hexdigest()
+
+
+def standing_views(manifest: Mapping[str, Any]) -> tuple[list[list[str]] | None, str]:
+    """The (database, schema, name) of every view the build made, when all its nodes are data-independent
+    (module doc); else (None, why not)."""
+    views: list[list[str]] = []
+    if manifest.get("macros") is None or manifest.get("nodes") is None:
+        return None, "no manifest"
+    for uid, node in manifest["nodes"].items():
+        kind, conf = node.get("resource_type"), node.get("config") or {}
+        if kind == "model":
+            mat = conf.get("materialized")
+            if conf.get("pre-hook") or conf.get("post-hook"):
+                return None, f"{uid} has hooks"
+            if mat == "ephemeral":
+                continue
+            if mat != "view":
+                return None, f"{uid} is materialized as {mat}"
+            views.append([node.get("database") or "", node.get("schema") or "", node.get("alias") or node["name"]])
+        elif kind == "seed":
+            if conf.get("pre-hook") or conf.get("post-hook"):
+                return None, f"{uid} has hooks"
+        elif kind == "test":
+            on = (node.get("depends_on") or {}).get("nodes") or []
+            seeds_only = bool(on) and all(str(n).startswith("seed.") for n in on)  # reads only files in the hash
+            if not (EXCLUDED_TAGS & set(node.get("tags") or ()) or seeds_only):
+                return None, f"{uid} is a data test"
+        elif kind in ("operation", "snapshot"):  # operation: an on-run-start / on-run-end hook
+            return None, f"{uid} is a {kind}"
+    return views, ""
+
+
+def read_manifest(project_dir: Path, env: Mapping[str, str]) -> dict | None:
+    """The manifest the last dbt command of the project wrote (``DBT_TARGET_PATH``, else ``target-path``)."""
+    try:
+        conf = yaml.safe_load((project_dir / "dbt_project.yml").read_text()) or {}
+        path = project_dir / (env.get("DBT_TARGET_PATH") or conf.get("target-path") or "target") / "manifest.json"
+        return json.loads(path.read_text())
+    except (OSError, ValueError, yaml.YAMLError):
+        return None
