@@ -91,6 +91,8 @@ def standing_views(manifest: Mapping[str, Any]) -> tuple[list[list[str]] | None,
         return None, "no manifest"
     for uid, node in manifest["nodes"].items():
         kind, conf = node.get("resource_type"), node.get("config") or {}
+        if conf.get("enabled") is False:  # e.g. the tests of a disabled seed: listed, never run
+            continue
         if kind == "model":
             mat = conf.get("materialized")
             if conf.get("pre-hook") or conf.get("post-hook"):

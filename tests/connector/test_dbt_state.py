@@ -87,7 +87,8 @@ def _manifest(*nodes) -> dict:
 VIEWS = [_node("model", "stg_a", materialized="view"), _node("model", "eph", materialized="ephemeral"),
          _node("seed", "demo_a"), _node("test", "unique_stg_a", tags=["vanbulk_preflight"]),
          _node("test", "unique_demo_a", depends_on={"nodes": ["seed.p.demo_a"]}),
-         _node("test", "ledger_rate", tags=["vanbulk_ledger"])]
+         _node("test", "ledger_rate", tags=["vanbulk_ledger"]),
+         _node("test", "unique_disabled_seed", depends_on={"nodes": []}, config={"enabled": False})]
 
 
 def test_views_seeds_and_excluded_tests_stand():
