@@ -83,14 +83,19 @@ def fingerprint(cmd: Iterable[str], project_dir: Path, profiles_dir: Path, env: 
     return h.hexdigest()
 
 
-def standing_views(manifest: Mapping[str, Any]) -> tuple[list[list[str]] | None, str]:
+def standing_views(manifest: Mapping[str, Any], ran: Iterable[str] | None = None
+                   ) -> tuple[list[list[str]] | None, str]:
     """The (database, schema, name) of every view the build made, when all its nodes are data-independent
-    (module doc); else (None, why not)."""
+    (module doc); else (None, why not). ``ran``: the unique ids the build ran (its run_results; default: every
+    node of the manifest). On-run hooks count whether listed or not: they run with any build."""
     views: list[list[str]] = []
     if manifest.get("macros") is None or manifest.get("nodes") is None:
         return None, "no manifest"
+    ran = None if ran is None else set(ran)
     for uid, node in manifest["nodes"].items():
         kind, conf = node.get("resource_type"), node.get("config") or {}
+        if ran is not None and uid not in ran and kind != "operation":
+            continue
         if conf.get("enabled") is False:  # e.g. the tests of a disabled seed: listed, never run
             continue
         if kind == "model":

@@ -188,7 +188,7 @@ def _dbt_stage(rt: Runtime, run_id: str, dbt_select, vars, *, rebuild: bool) -> 
                 select=dbt_select, nodes=nodes, seconds=round(result.seconds, 1), warned=result.warned_nodes)
     if fp is not None:
         manifest = dbt_state.read_manifest(project_dir, env)
-        views, why = dbt_state.standing_views(manifest or {})
+        views, why = dbt_state.standing_views(manifest or {}, [r.get("unique_id") for r in result.results])
         rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "views": views, "why_built_every_run": why or None})
 
 

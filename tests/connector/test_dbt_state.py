@@ -110,5 +110,13 @@ def test_anything_that_depends_on_the_data_builds_every_run(node, reason):
     assert views is None and reason in why and node["name"] in why
 
 
+def test_only_what_the_build_ran_counts_but_on_run_hooks_always_do():
+    table, hook = _node("model", "t", materialized="table"), _node("operation", "p-on-run-end-0")
+    manifest = _manifest(*VIEWS, table, _node("model", "monitoring", materialized="view"))
+    ran = ["model.p.stg_a", "seed.p.demo_a", "test.p.unique_stg_a"]
+    assert standing_views(manifest, ran) == ([["db", "van_staging", "stg_a"]], "")  # the table was not selected
+    assert standing_views(_manifest(*VIEWS, hook), ran)[0] is None
+
+
 def test_no_manifest_builds():
     assert standing_views({})[0] is None
