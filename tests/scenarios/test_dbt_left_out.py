@@ -15,9 +15,9 @@ from tests.fixtures.demo import FAST, edit_seed, sent_by_type
 SELECT = ["Email"]  # one type: the runs stay short; the build still parses the whole project
 
 
-def _run(s, **kw):
+def _run(s, select=SELECT, **kw):
     lines: list[str] = []
-    summary = run(s, SELECT, simulator_config=FAST, echo=lines.append, **kw)
+    summary = run(s, select, simulator_config=FAST, echo=lines.append, **kw)
     assert summary.ok, summary.render()
     built = any("dbt build:" in ln and "node(s) OK" in ln for ln in lines)
     left_out = any("dbt build: left out" in ln for ln in lines)
@@ -63,9 +63,12 @@ def test_dbt_left_out_only_while_nothing_it_depends_on_changed(demo_after_first_
     assert _run(s, rebuild=True)[1]
     assert not _run(s)[1]
 
-    # a node that depends on the data (a table model) makes every run build, and the ledger says why
+    # a node of the build that depends on the data (a table model) makes every run build, and the ledger says why
     (project / "dbt_project" / "models" / "van" / "a_table.sql").write_text(
         "{{ config(materialized='table') }}\nselect 1 as x\n")
-    first_table, built = _run(s)
+    assert _run(s)[1]  # a new model file moves the fingerprint: built (the table is outside the selection)...
+    assert not _run(s)[1]  # ...and then stands: the table never runs in this build
+    with_table = SELECT + ["+a_table"]  # a dbt selector, passed through
+    first_table, built = _run(s, with_table)
     assert built and "a_table is materialized as table" in _record(s, first_table.run_id)["why_built_every_run"]
-    assert _run(s)[1]
+    assert _run(s, with_table)[1]  # a build that makes the table runs every time
