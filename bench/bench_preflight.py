@@ -128,7 +128,7 @@ def child(mode: str, db: str, project: str) -> dict:
     extra: dict = {}
     if mode == "scan":
         cols = catalog.get(MT).staging_columns
-        extra["chars"] = wh.scalar(f"select sum(" + " + ".join(f'coalesce(length("{c}"), 0)' for c in cols)
+        extra["chars"] = wh.scalar("select sum(" + " + ".join(f'coalesce(length("{c}"), 0)' for c in cols)
                                    + f") from {view}")
     elif mode == "profile":  # where the one scan's time goes: each rule's condition alone, once, as count(*)
         from connector.preflight.rejects import split_query

@@ -230,7 +230,6 @@ def render_dropped_sql(catalog: Catalog, mt: MappingType) -> str:
     pre-flight can record each one: the same macro and column spec as the view, ``output='dropped'``."""
     view = render_model_sql(catalog, mt)
     body = view.split("{{-", 1)[1].replace("    ])\n}}", "    ], output='dropped')\n}}")
-    s = slug(mt)
     return "\n".join([
         f"-- {GENERATED}",
         f"-- Input rows of {mt.staging_view} that the view leaves out, with the reason: superseded (a later row",

@@ -21,7 +21,6 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
-import sqlalchemy as sa
 
 from connector.catalog import LIVE_MARKER, Catalog, MappingType
 from connector.errors import VanError

@@ -53,7 +53,7 @@ class PlanRequest:
 def categorize_sql(req: PlanRequest) -> str:
     """CASE over ``p`` (row_hash), ``s`` (row state) and ``j`` (the job that last carried the row)."""
     C, O = PlanCategory, RowOutcome
-    collectable, ambiguous = sql_list(COLLECTABLE_JOB_STATES), sql_list(AMBIGUOUS_JOB_STATES)
+    collectable = sql_list(COLLECTABLE_JOB_STATES)
     resubmittable, retryable = sql_list(RESUBMITTABLE_JOB_STATES), sql_list(RETRYABLE_OUTCOMES)
     refresh_unchanged = req.full_refresh and (not req.append or req.duplicate_append)
     refresh_after_import = req.full_refresh and req.append and req.duplicate_append

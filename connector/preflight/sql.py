@@ -68,7 +68,7 @@ def is_set(col: str) -> str:
 
 
 def has_surrounding_whitespace(col: str) -> str:
-    ends = f"(' ', chr(9), chr(10), chr(11), chr(12), chr(13), chr(160))"
+    ends = "(' ', chr(9), chr(10), chr(11), chr(12), chr(13), chr(160))"
     return f"(left({col}, 1) in {ends} or right({col}, 1) in {ends})"
 
 

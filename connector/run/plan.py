@@ -8,7 +8,7 @@ plan sends. Nothing here talks to VAN. See docs/sync.md.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from connector.ledger import SENT_CATEGORIES, PlanCategory, PlanRequest

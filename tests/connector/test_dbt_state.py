@@ -3,7 +3,6 @@ of views, seeds and the tests vanbulk excludes (or tests of seeds alone) may be 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
