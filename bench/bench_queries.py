@@ -78,6 +78,13 @@ sent 629 ROLLBACKs before, 0 after). Totals, first / nothing new (``collect`` mo
     postgresql first   1170 -> 1152   second 440 -> 419
     bigquery   first   1048 -> 1050   second 374 -> 375   (no change: its client's row count is not trusted yet)
     snowflake  first   1270 (+211 COMMIT, 0 ROLLBACK)   second 421 (+54 COMMIT)
+
+Then (issue 20, fourth session): ``vanbulk run``'s dbt build leaves the staging views' generated tests to pre-flight
+(``tag:vanbulk_preflight``), and a build that already stands is left out (connector/dbt_state.py): dbt's own
+statements, first / nothing new, DuckDB 523 -> 395 / 566 -> 0, PostgreSQL 368 -> 304 / 405 -> 0, BigQuery 137 -> 73 /
+134 -> 0, Snowflake 260 -> 196 / 234 -> 0 (the nothing-new run starts no dbt at all). vanbulk's own: one more
+statement per run to read the last build's record and one or two to write it; the views' existence comes from the
+catalogue query the run makes anyway.
 """
 
 from __future__ import annotations
