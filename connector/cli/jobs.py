@@ -134,6 +134,8 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
     Incremental: only new, changed and retryable rows are sent (docs/sync.md)."""
     from connector.run import run
 
+    if skip_dbt and rebuild:
+        raise click.UsageError("--skip-dbt never builds and --rebuild always does: pass one of them")
     settings = _settings(project_dir, target, profiles_dir, require_project=False)  # run says it its own way
     try:
         parsed_vars = yaml.safe_load(vars_) if vars_ else None

@@ -37,6 +37,7 @@ def _one_line_error(r) -> str:
     (["status"], {"VANBULK_WAREHOUSE_URL": "/tmp/x.duckdb"}, "is not a URL; supported forms"),
     (["status"], {"VANBULK_WAREHOUSE_URL": "mysql://u:secret@h/db"}, "mysql is not supported"),
     (["run", "-s", "Nope"], {}, "unknown mapping type 'Nope'"),
+    (["run", "--skip-dbt", "--rebuild"], {}, "--skip-dbt never builds and --rebuild always does: pass one of them"),
 ])
 def test_user_mistakes_exit_2_with_one_line_and_write_nothing(tmp_path, args, env, says):
     r = _vanbulk(args, tmp_path, **env)
