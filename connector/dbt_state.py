@@ -8,7 +8,8 @@ only when all of these hold; anything else, or anything this module cannot read,
   (``van_bulk_runs.dbt_build_json``): the dbt command line (selection, exclusions, target, vars, profiles
   directory), every file dbt reads (``dbt_project.yml``, packages and selectors files, every file under the model,
   macro, seed, snapshot, test and analysis paths and the installed packages, ``profiles.yml``), the values of the
-  environment variables those files name through ``env_var(...)`` (hashed, never stored) and the installed
+  environment variables those files name through ``env_var(...)`` but dbt's secrets (``DBT_ENV_SECRET_*``: a
+  credential changes where dbt logs in, not what it builds, and is never hashed into a table) and the installed
   dbt packages' versions;
 * that build's nodes were all **data-independent**: models materialized as views (or ephemeral) without hooks,
   seeds (their file is in the fingerprint), and no test but the ones vanbulk's build excludes anyway and tests of
@@ -39,6 +40,7 @@ _PATH_KEYS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths"
               "snapshot-paths": ["snapshots"], "test-paths": ["tests"], "analysis-paths": ["analyses"]}
 _TOP_FILES = ("dbt_project.yml", "packages.yml", "dependencies.yml", "package-lock.yml", "selectors.yml")
 _NEVER_READ = {".git", "__pycache__"}  # (and an installed package's own target/ and logs/)
+SECRET_PREFIX = "DBT_ENV_SECRET_"  # dbt's own convention for credentials (it scrubs them from its logs)
 _ENV_VAR = re.compile(r"env_var\(\s*['\"]([^'\"]+)['\"]")
 
 
@@ -78,7 +80,9 @@ def fingerprint(cmd: Iterable[str], project_dir: Path, profiles_dir: Path, env: 
         h.update(hashlib.sha256(data).digest())
         if f.suffix in (".yml", ".yaml", ".sql", ".py", ".md"):
             names.update(_ENV_VAR.findall(data.decode("utf-8", "replace")))
-    for name in sorted(names):  # the values only enter the hash: secrets never leave this function
+    for name in sorted(names):
+        if name.startswith(SECRET_PREFIX):  # a credential changes where dbt logs in, never the SQL it builds; and
+            continue  # the record is in a table: a hash of known files plus a password could be guessed back
         h.update(f"\0{name}=".encode() + (env[name].encode() if name in env else b"\1unset"))
     return h.hexdigest()
 
