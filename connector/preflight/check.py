@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
-from typing import Any, Callable, Iterable, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
@@ -82,6 +83,25 @@ def _drift_reason(expected: list[str], actual: list[str]) -> str | None:
         " (rebuild the dbt staging view, or refresh the catalogue)"
 
 
+@contextmanager
+def _rule_pass_settings(conn: Connection, ops) -> Iterator[None]:
+    """The engine's planner settings for the rule pass (``Engine.rule_pass_settings``), reset afterwards."""
+    if ops.rule_pass_settings:
+        with conn.begin():
+            for stmt in ops.rule_pass_settings:
+                conn.execute(sa.text(stmt))
+    try:
+        yield
+    finally:
+        if ops.rule_pass_reset:
+            try:
+                with conn.begin():
+                    for stmt in ops.rule_pass_reset:
+                        conn.execute(sa.text(stmt))
+            except Exception:  # noqa: BLE001 - a planner setting left behind slows nothing that matters
+                log.debug("could not reset the rule pass settings", exc_info=True)
+
+
 def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[str], run_id: str, settings,
                   available_mapping_types: set[str] | None = None, *, gx: bool = True,
                   static_values: Mapping[str, Mapping[str, Any]] | None = None,
@@ -126,7 +146,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     ensure_dropped_table(warehouse, schema)
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
     # one transaction each: a consistent snapshot of the view.
-    with warehouse.connect() as conn:
+    with warehouse.connect() as conn, _rule_pass_settings(conn, warehouse.ops):
         if warehouse.ops.snapshot_isolation:  # a view's dropped rows and its checked copy from one snapshot
             conn = conn.execution_options(isolation_level=warehouse.ops.snapshot_isolation)
         # An earlier check of these mapping types in this run (a resumed run) leaves nothing behind: cleared once

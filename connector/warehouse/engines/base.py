@@ -68,6 +68,10 @@ class Engine(ABC):
     # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
     # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
     snapshot_isolation: ClassVar[str | None] = None
+    # Settings for pre-flight's connection while it checks the rules (set before, reset after): planner settings
+    # that make the rule pass cheaper and change no answer.
+    rule_pass_settings: ClassVar[tuple[str, ...]] = ()
+    rule_pass_reset: ClassVar[tuple[str, ...]] = ()
     text_type: ClassVar[str] = "varchar"
     # Column names match whatever their case (BigQuery): a view's ``vanid`` is the catalogue's ``VanID``.
     case_insensitive_columns: ClassVar[bool] = False
