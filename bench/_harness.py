@@ -60,3 +60,42 @@ def stage_timer() -> tuple[dict[str, float], Callable[[str, Callable], Callable]
         return wrapper
 
     return spent, timed
+
+
+def pg_database(server_url: str, prefix: str):
+    """A fresh database on the PostgreSQL server at ``server_url``: (url, drop), or (None, why not) when no server
+    answers (the bench then skips its PostgreSQL rows and says so)."""
+    import uuid
+
+    import sqlalchemy as sa
+
+    try:
+        admin = sa.create_engine(server_url.replace("postgresql://", "postgresql+psycopg://", 1),
+                                 poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
+        name = f"{prefix}_{uuid.uuid4().hex[:8]}"
+        with admin.connect() as c:
+            c.execute(sa.text(f'create database "{name}"'))
+    except Exception as exc:  # noqa: BLE001 - no server: said by the caller
+        return None, str(exc).splitlines()[0]
+
+    def drop() -> None:
+        with admin.connect() as c:
+            c.execute(sa.text(f'drop database if exists "{name}" with (force)'))
+        admin.dispose()
+
+    return server_url.rsplit("/", 1)[0] + "/" + name, drop
+
+
+def seed_simulator_contacts(project, rows: int) -> None:
+    """VAN already holds the contacts (VanIDs 100001...): the embedded simulator's store, written directly."""
+    import sqlite3
+    from pathlib import Path
+
+    from connector.simulator.store import Store
+
+    state = Path(project) / ".vanbulk" / "simulator"
+    store = Store(state)  # creates the store's tables
+    del store
+    with sqlite3.connect(state / "simulator.sqlite3") as db:
+        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
+                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")

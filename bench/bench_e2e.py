@@ -23,12 +23,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import sqlite3
 import tempfile
 import time
 from pathlib import Path
 
-from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
+from bench._harness import entry_point, peak_rss_mb, run_child, seed_simulator_contacts, stage_timer
 
 ROWS = int(os.environ.get("BENCH_E2E_ROWS", 1_000_000))  # fewer only for trying the bench out
 MT = "ActivistCode"
@@ -48,14 +47,7 @@ def setup(project: Path, rows: int) -> None:
         c.execute("create schema if not exists van_input")
         c.execute(f"create table van_input.activist_code as select 'ac-' || lpad(i::varchar, 8, '0') as source_row_key, "
                   f"(100001 + i)::varchar as van_id, '{code}' as activist_code_id from range({rows}) t(i)")
-    # VAN already holds the contacts (VanIDs 100001...): the simulator's store, written directly
-    from connector.simulator.store import Store
-
-    store = Store(project / ".vanbulk" / "simulator")
-    del store
-    with sqlite3.connect(project / ".vanbulk" / "simulator" / "simulator.sqlite3") as db:
-        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
-                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")
+    seed_simulator_contacts(project, rows)  # VAN already holds the contacts (VanIDs 100001...)
 
 
 def child(project: str) -> dict:

@@ -22,14 +22,13 @@ of ``REPEAT`` runs, each in its own process; the first run, minutes on a shared 
 from __future__ import annotations
 
 import os
-import sqlite3
 import statistics
 import tempfile
 import time
 import uuid
 from pathlib import Path
 
-from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
+from bench._harness import entry_point, peak_rss_mb, run_child, seed_simulator_contacts, stage_timer
 
 URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
 ROWS = int(os.environ.get("BENCH_PG_ROWS", 1_000_000))  # fewer only for trying the bench out
@@ -58,16 +57,6 @@ def setup(src: str, rows: int) -> None:
         wh.execute(f'create view "{src}".stg_van__activist_code as select * from "{src}".activist_code')
         wh.execute(f'analyze "{src}".activist_code')
 
-
-def seed_simulator(project: Path, rows: int) -> None:
-    """VAN already holds the contacts (VanIDs 100001...): the simulator's store, written directly."""
-    from connector.simulator.store import Store
-
-    store = Store(project / ".vanbulk" / "simulator")
-    del store
-    with sqlite3.connect(project / ".vanbulk" / "simulator" / "simulator.sqlite3") as db:
-        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
-                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")
 
 
 def passthrough_preflight(warehouse, catalog, mapping_types, run_id, settings, available_mapping_types=None,
@@ -181,7 +170,7 @@ def main() -> int:
             for i in range(RUNS):
                 project = Path(d) / f"p{i}"
                 project.mkdir()
-                seed_simulator(project, ROWS)
+                seed_simulator_contacts(project, ROWS)
                 runs.append(run_child("bench.bench_pg_first_run", "run", src, str(project)))
     finally:
         with Warehouse(URL) as wh:

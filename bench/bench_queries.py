@@ -97,11 +97,10 @@ import shutil
 import tempfile
 import threading
 import traceback
-import uuid
 import weakref
 from pathlib import Path
 
-from bench._harness import entry_point, run_child
+from bench._harness import entry_point, pg_database, run_child
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -265,27 +264,6 @@ def _copy_demo(d: Path) -> None:
     shutil.copy(REPO / "vanbulk.yml", d / "vanbulk.yml")
 
 
-def _pg_database():
-    """A fresh database on the test server: (url, drop) or (None, None) when no server answers."""
-    import sqlalchemy as sa
-
-    try:
-        admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
-                                 poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-        name = f"vanbulk_bench_q_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as c:
-            c.execute(sa.text(f'create database "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: the PostgreSQL rows are skipped, and say so
-        return None, str(exc).splitlines()[0]
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-    return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def _started_emulator(kind: str):
     """The emulator the tests use for ``kind`` (``bigquery``: crucible, ``snowflake``: fakesnow; each in its own
     cached venv, tests/fixtures/), started for this bench in a scratch directory: (emulator, stop) or (None, why
@@ -328,7 +306,7 @@ def _snowflake_schema():
 
 
 def measure(engine: str) -> list[tuple[str, dict]] | str:
-    url, drop = (_pg_database() if engine == "postgresql" else _bigquery_dataset() if engine == "bigquery"
+    url, drop = (pg_database(PG_URL, "vanbulk_bench_q") if engine == "postgresql" else _bigquery_dataset() if engine == "bigquery"
                  else _snowflake_schema() if engine == "snowflake" else ("", None))
     if url is None:
         return (f"skipped: no PostgreSQL server at {PG_URL} ({drop})" if engine == "postgresql"

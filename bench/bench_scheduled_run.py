@@ -35,14 +35,12 @@ from __future__ import annotations
 
 import os
 import shutil
-import sqlite3
 import statistics
 import tempfile
 import time
-import uuid
 from pathlib import Path
 
-from bench._harness import entry_point, peak_rss_mb, run_child, stage_timer
+from bench._harness import entry_point, peak_rss_mb, pg_database, run_child, seed_simulator_contacts, stage_timer
 
 REPO = Path(__file__).resolve().parent.parent
 PG_URL = os.environ.get("BENCH_PG_URL", "postgresql://postgres@127.0.0.1:5432/test")
@@ -66,7 +64,6 @@ def _settings(engine: str, project: str, url: str):
 def setup(engine: str, project: Path, url: str, rows: int) -> None:
     """The demo project's dbt models, an input table of ``rows`` ActivistCode rows, the simulator's contacts."""
     from connector.catalog import load_catalog
-    from connector.simulator.store import Store
     from connector.warehouse import Warehouse
 
     shutil.copytree(REPO / "dbt_project", project / "dbt_project",
@@ -79,11 +76,7 @@ def setup(engine: str, project: Path, url: str, rows: int) -> None:
                    f"(100001 + i)::varchar as van_id, '{code}' as activist_code_id from {series.format(n=rows)}")
         if engine == "postgresql":
             wh.execute("analyze van_input.activist_code")
-    store = Store(project / ".vanbulk" / "simulator")
-    del store
-    with sqlite3.connect(project / ".vanbulk" / "simulator" / "simulator.sqlite3") as db:
-        db.execute(f"with recursive n(x) as (select 100001 union all select x + 1 from n where x < {100000 + rows}) "
-                   "insert or ignore into contacts (van_id, fields) select x, '{}' from n")
+    seed_simulator_contacts(project, rows)
 
 
 def child(mode: str, engine: str, project: str, url: str = "") -> dict:
@@ -141,29 +134,8 @@ def _rows_read(url: str) -> int:
                              "where schemaname = 'van_input' and relname = 'activist_code'") or 0)
 
 
-def _pg_database():
-    """A fresh database on the test server: (url, drop) or (None, why not)."""
-    import sqlalchemy as sa
-
-    try:
-        admin = sa.create_engine(PG_URL.replace("postgresql://", "postgresql+psycopg://", 1),
-                                 poolclass=sa.pool.NullPool, isolation_level="AUTOCOMMIT")
-        name = f"vanbulk_bench_s_{uuid.uuid4().hex[:8]}"
-        with admin.connect() as c:
-            c.execute(sa.text(f'create database "{name}"'))
-    except Exception as exc:  # noqa: BLE001 - no server: the PostgreSQL rows are skipped, and say so
-        return None, str(exc).splitlines()[0]
-
-    def drop() -> None:
-        with admin.connect() as c:
-            c.execute(sa.text(f'drop database if exists "{name}" with (force)'))
-        admin.dispose()
-
-    return PG_URL.rsplit("/", 1)[0] + "/" + name, drop
-
-
 def measure(engine: str) -> dict | str:
-    url, drop = _pg_database() if engine == "postgresql" else ("", None)
+    url, drop = pg_database(PG_URL, "vanbulk_bench_s") if engine == "postgresql" else ("", None)
     if url is None:
         return f"skipped: no PostgreSQL server at {PG_URL} ({drop})"
     try:
