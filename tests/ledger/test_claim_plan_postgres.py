@@ -35,28 +35,35 @@ def _read(cur, schema: str) -> int:
     return int(cur.fetchone()[0])
 
 
-@pytest.mark.postgres
-def test_row_claim_is_linear_on_postgres(pg_schema, tmp_path):
-    url, schema = pg_schema
-    wh = Warehouse(url, schema)
+def _job_ready(wh: Warehouse, schema: str, tmp_path, n: int) -> tuple[Ledger, str, str]:
+    """A ledger whose job of ``n`` ActivistCode rows is planned, its keys read from its CSV and uploaded: the
+    next step is the row claim. Returns (ledger, run id, job key)."""
     L = Ledger(wh, schema, api_target="https://api.example.test/v4/", database_mode=1)
     L.ensure()
     view = wh.relation("ac_v", schema)
     wh.execute(f"create table {view} as select (100001 + i)::text as \"VanID\", "
                f"'ac-' || lpad(i::text, 8, '0') as source_row_key, '4150001'::text as \"ActivistCodeID\" "
-               f"from generate_series(0, {N - 1}) i")
+               f"from generate_series(0, {n - 1}) i")
     run = new_id()
-    assert L.plan(run, PlanRequest("ActivistCode", append=False), f"select * from {view}", view, COLS) == {"new": N}
+    assert L.plan(run, PlanRequest("ActivistCode", append=False), f"select * from {view}", view, COLS) == {"new": n}
     job_csv = tmp_path / "job.csv"  # the job's file as the export writes it: every field quoted, CRLF
     with open(job_csv, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, quoting=csv.QUOTE_ALL, lineterminator="\r\n")
         w.writerow(COLS)
-        w.writerows((str(100001 + i), f"ac-{i:08d}", "4150001") for i in range(N))
-    job_key = L.record_job({"run_id": run, "mapping_types": "ActivistCode", "row_count": N,
+        w.writerows((str(100001 + i), f"ac-{i:08d}", "4150001") for i in range(n))
+    job_key = L.record_job({"run_id": run, "mapping_types": "ActivistCode", "row_count": n,
                             "content_key": content_key(["ActivistCode"], L.api_target, 1, new_id()),
                             "api_target": L.api_target, "database_mode": 1},
                            csv_path=job_csv, columns=COLS, mapping_type="ActivistCode")
     L.mark_uploaded(job_key, "file:///x", "x")
+    return L, run, job_key
+
+
+@pytest.mark.postgres
+def test_row_claim_is_linear_on_postgres(pg_schema, tmp_path):
+    url, schema = pg_schema
+    wh = Warehouse(url, schema)
+    L, run, job_key = _job_ready(wh, schema, tmp_path, N)
 
     claim = (f"update {L.rel(ROW_STATE)} set", f"insert into {L.rel(ROW_STATE)} ")
     plans: list[dict] = []
@@ -96,4 +103,60 @@ def test_row_claim_is_linear_on_postgres(pg_schema, tmp_path):
     assert read[1] - read[0] < 5 * N, f"the claim read {read[1] - read[0]:,} ledger rows for {N:,} rows"
     assert wh.scalar(f"select count(*) from {L.rel(ROW_STATE)} where job_key = :k and outcome = :o",
                      {"k": job_key, "o": RowOutcome.PENDING.value}) == N
+    wh.dispose()
+
+
+def _pages(wh: Warehouse, L: Ledger) -> dict[str, int]:
+    """Each sync state row's heap page (the block of its ctid)."""
+    return {k: int(b) for k, b in wh.fetchall(
+        f"select source_row_key, (ctid::text::point)[0] from {L.rel(ROW_STATE)}")}
+
+
+@pytest.mark.postgres
+def test_row_outcomes_update_in_place_on_postgres(pg_schema, tmp_path):
+    """The outcome update after the results leaves every sync state row on its page (a HOT update: no new
+    primary-key entry), because the ledger keeps room on the table's pages (stats.FILLFACTOR). With full pages
+    (PostgreSQL's default) every new version moves to another page: this fails."""
+    url, schema = pg_schema
+    wh = Warehouse(url, schema)
+    n = 5_000
+    L, run, job_key = _job_ready(wh, schema, tmp_path, n)
+    assert "fillfactor=45" in (wh.scalar(f"select array_to_string(reloptions, ',') from pg_class "
+                                         f"where oid = '{L.rel(ROW_STATE)}'::regclass") or "")
+    L.mark_submitting(job_key, run)
+    before = _pages(wh, L)
+    assert len(before) == n and len(set(before.values())) > 10  # many pages, so "none moved" says something
+    L.mark_submitted(job_key, 1)
+    L.mark_completed(job_key, "Completed", None)
+    counts = L.load_results(L.job(job_key), [
+        {"job_key": job_key, "van_job_id": 1, "run_id": run, "mapping_type": "ActivistCode",
+         "source_row_key": f"ac-{i:08d}", "row_status": "processed"} for i in range(n)], failed_message=None)
+    assert counts == {"processed": n}
+    assert wh.scalar(f"select count(*) from {L.rel(ROW_STATE)} where outcome = 'processed'") == n
+    moved = [k for k, page in _pages(wh, L).items() if before[k] != page]
+    assert not moved, f"{len(moved)} of {n} sync state rows moved to another page on their outcome update"
+    wh.dispose()
+
+
+@pytest.mark.postgres
+def test_an_older_ledger_gains_the_fill_factor(pg_schema):
+    """A ledger made before the fill factor (full pages) gets it on its next ``ensure``; a later ``ensure``
+    changes nothing (no statement but the one catalogue query)."""
+    url, schema = pg_schema
+    wh = Warehouse(url, schema)
+    L = Ledger(wh, schema, api_target="https://api.example.test/v4/", database_mode=1)
+    L.ensure()
+    wh.execute(f"alter table {L.rel(ROW_STATE)} reset (fillfactor)")
+    options = f"select coalesce(array_to_string(reloptions, ','), '') from pg_class where oid = '{L.rel(ROW_STATE)}'::regclass"
+    assert wh.scalar(options) == ""
+    Ledger(wh, schema, api_target=L.api_target, database_mode=1).ensure()
+    assert wh.scalar(options) == "fillfactor=45"
+    sent: list[str] = []
+    listen = lambda *a: sent.append(a[2])  # noqa: E731
+    sa.event.listen(wh.engine, "before_cursor_execute", listen)
+    try:
+        Ledger(wh, schema, api_target=L.api_target, database_mode=1).ensure()
+    finally:
+        sa.event.remove(wh.engine, "before_cursor_execute", listen)
+    assert not [s for s in sent if s.startswith("alter table")], sent
     wh.dispose()

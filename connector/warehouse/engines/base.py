@@ -216,10 +216,11 @@ class Engine(ABC):
         needs them (PostgreSQL; connector/ledger/stats.py says why). Nothing by default."""
 
     def ensure_indexes(self, conn: Connection, schema: str, indexes: Mapping[str, Sequence[Sequence[str]]],
-                       relation: Callable[[str], str]) -> list[str]:
-        """Create the missing ``table -> column lists`` indexes (``<table>_<cols>_idx``); returns the names created.
-        Nothing where indexes do not help (DuckDB: hash joins without them, slower bulk loads with them; BigQuery
-        has none)."""
+                       relation: Callable[[str], str], fillfactor: Mapping[str, int] | None = None) -> list[str]:
+        """Create the missing ``table -> column lists`` indexes (``<table>_<cols>_idx``) and give the tables of
+        ``fillfactor`` (``table -> percent``) that share of each page, the rest left for updated row versions;
+        returns the names of the indexes created. Nothing where neither helps (DuckDB: hash joins without indexes,
+        slower bulk loads with them, no heap pages; BigQuery has neither)."""
         return []
 
     @contextmanager

@@ -77,9 +77,16 @@ class PostgresEngine(Engine):
             conn.execute(sa.text(f"analyze {rel}"))
 
     def ensure_indexes(self, conn: Connection, schema: str, indexes: Mapping[str, Sequence[Sequence[str]]],
-                       relation: Callable[[str], str]) -> list[str]:
-        have = {r[0] for r in conn.execute(sa.text("select indexname from pg_indexes where schemaname = :s"),
-                                           {"s": schema})}
+                       relation: Callable[[str], str], fillfactor: Mapping[str, int] | None = None) -> list[str]:
+        # One catalogue query per run for both: the schema's indexes and its tables' storage options.
+        have, options = set(), {}
+        for name, kind, opts in conn.execute(sa.text(
+                "select c.relname, c.relkind, c.reloptions from pg_class c join pg_namespace n "
+                "on n.oid = c.relnamespace where n.nspname = :s and c.relkind in ('i', 'r')"), {"s": schema}):
+            if kind == "i":
+                have.add(name)
+            else:
+                options[name] = set(opts or ())
         created = []
         for table, column_lists in indexes.items():
             for cols in column_lists:
@@ -88,6 +95,10 @@ class PostgresEngine(Engine):
                     conn.execute(sa.text(f"create index if not exists {self.quote(name)} on {relation(table)} "
                                          f"({', '.join(self.quote(c) for c in cols)})"))
                     created.append(name)
+        for table, percent in (fillfactor or {}).items():
+            if table in options and f"fillfactor={int(percent)}" not in options[table]:
+                # New pages only (an older ledger's full pages fill up as VACUUM frees them): no table rewrite.
+                conn.execute(sa.text(f"alter table {relation(table)} set (fillfactor = {int(percent)})"))
         return created
 
     @contextmanager
