@@ -16,6 +16,17 @@ with the wall time of every stage, so the slowest one is visible:
 
 Setup (not timed): the input table, and the simulator's 1M contacts. One run (the whole pipeline takes
 minutes): the stages are measured inside the run, each against the same run's total.
+
+Against the engine's own floors, measured after the run on the staging view it built (medians of ``REPEAT``,
+each in its own process): ``scan`` (one pass reading every column, ``sum(length(...))``), ``copy+zip``
+(DuckDB's ``COPY (select * from view order by key) TO csv (FORCE_QUOTE *)`` and a deflate-6 zip of the file:
+what the export produces, made the plain way) and ``copy in`` (DuckDB's ``COPY`` of that CSV into a fresh table:
+the bulk load the ledger's per-row writes compare with). ``connector`` is the run's own work on the rows: plan,
+export, submit less hosting, ingest. Targets (issue 20): connector at most 3x the floors together, pre-flight
+at most 3x the scan.
+
+Memory (issue 20): the same run at ``BENCH_E2E_LARGE_ROWS`` (default 10M; 0 leaves it out) in a process of its
+own; target: its peak RSS at most 1.3x the 1M run's.
 """
 
 from __future__ import annotations
@@ -30,6 +41,11 @@ from pathlib import Path
 from bench._harness import entry_point, peak_rss_mb, run_child, seed_simulator_contacts, stage_timer
 
 ROWS = int(os.environ.get("BENCH_E2E_ROWS", 1_000_000))  # fewer only for trying the bench out
+LARGE_ROWS = int(os.environ.get("BENCH_E2E_LARGE_ROWS", 10_000_000))  # the memory check; 0: left out
+REPEAT = 3
+VIEW = "van_staging.stg_van__activist_code"
+FLOORS = ["scan", "copy+zip", "copy in"]
+CONNECTOR = ["plan", "export", "submit", "ingest"]
 MT = "ActivistCode"
 STAGES = ["dbt", "pre-flight", "plan", "export", "host", "submit", "VAN processing", "ingest", "waiting"]
 
@@ -50,7 +66,36 @@ def setup(project: Path, rows: int) -> None:
     seed_simulator_contacts(project, rows)  # VAN already holds the contacts (VanIDs 100001...)
 
 
-def child(project: str) -> dict:
+def floor(mode: str, project: str) -> dict:
+    """One of the engine's floors (module doc) on the staging view the run built."""
+    import zipfile
+
+    import duckdb
+
+    work = Path(project) / "floors"
+    work.mkdir(exist_ok=True)
+    csv_path = work / "rows.csv"
+    with duckdb.connect(str(Path(project) / "vanbulk.duckdb"), read_only=mode != "copy in") as c:
+        cols = [r[0] for r in c.execute(f"describe {VIEW}").fetchall()]
+        t = time.perf_counter()
+        if mode == "scan":
+            c.execute(f"select sum({' + '.join(f'coalesce(length({x}), 0)' for x in cols)}) from {VIEW}").fetchall()
+        elif mode == "copy+zip":
+            c.execute(f"copy (select * from {VIEW} order by source_row_key) to '{csv_path}' (header, force_quote *)")
+            with zipfile.ZipFile(work / "rows.zip", "w", zipfile.ZIP_DEFLATED, compresslevel=6) as z:
+                z.write(csv_path, "rows.csv")
+        else:
+            c.execute("create or replace table floor_copy_in as select * from " + VIEW + " where false")
+            c.execute(f"copy floor_copy_in from '{csv_path}' (header)")
+        secs = time.perf_counter() - t
+        if mode == "copy in":
+            c.execute("drop table floor_copy_in")
+    return {"seconds": secs}
+
+
+def child(project: str, *floor_mode: str) -> dict:
+    if floor_mode:
+        return floor(floor_mode[0], project)
     import connector.dbt_runner as dbt_runner
     import connector.run as run_pkg
     import connector.run.reconcile as reconcile
@@ -120,10 +165,21 @@ def _union(intervals: list[tuple[float, float]]) -> float:
 
 
 def main() -> int:
+    import statistics
+
     with tempfile.TemporaryDirectory() as d:
         project = Path(d)
         setup(project, ROWS)
         r = run_child("bench.bench_e2e", str(project))
+        floors: dict[str, list[float]] = {m: [] for m in FLOORS}
+        for _ in range(REPEAT):
+            for mode in FLOORS:  # copy in reads the file copy+zip wrote
+                floors[mode].append(run_child("bench.bench_e2e", str(project), mode)["seconds"])
+    large = None
+    if LARGE_ROWS:
+        with tempfile.TemporaryDirectory() as d:
+            setup(Path(d), LARGE_ROWS)
+            large = run_child("bench.bench_e2e", d)
     total, st = r["total"], r["stages"]
     print(f"rows {ROWS:,} ({MT}) through `vanbulk run` and the embedded simulator: {total:.1f}s in all, "
           f"{ROWS / total:,.0f} rows/s end to end; {json.dumps(r['outcomes'])}")
@@ -144,7 +200,25 @@ def main() -> int:
         print("simulator target missed: it is Python per row (csv parsing, the catalogue rules of every row, one "
               "sqlite row per applied mapping, the result CSV); its time by part: "
               + ", ".join(f"{k[5:]} {v:.1f}s ({v / st['VAN processing']:.0%})" for k, v in parts.items()))
-    return 0 if r["ok"] else 1
+    med = {m: statistics.median(v) for m, v in floors.items()}
+    for m in FLOORS:
+        print(f"floor: {m:9s} {med[m]:7.2f}s {[round(x, 2) for x in floors[m]]}")
+    together = sum(med.values())
+    connector = sum(st.get(n, 0.0) for n in CONNECTOR)
+    ratio, pre = connector / together, st.get("pre-flight", 0.0) / med["scan"]
+    print(f"connector ({' + '.join(CONNECTOR)}) {connector:.2f}s = {ratio:.1f}x the floors together "
+          f"({together:.2f}s) (target: at most 3x: {'met' if ratio <= 3 else 'MISSED'}); "
+          + ", ".join(f"{n} {st.get(n, 0.0) / together:.1f}x" for n in CONNECTOR))
+    print(f"pre-flight {st.get('pre-flight', 0.0):.2f}s = {pre:.1f}x one scan (target: at most 3x: "
+          f"{'met' if pre <= 3 else 'MISSED'})")
+    if large is not None:
+        grow = large["peak_rss_mb"] / r["peak_rss_mb"]
+        lst = large["stages"]
+        print(f"peak RSS of the run: {ROWS:,} rows {r['peak_rss_mb']:.0f} MB, {LARGE_ROWS:,} rows "
+              f"{large['peak_rss_mb']:.0f} MB = {grow:.2f}x (target: at most 1.3x: {'met' if grow <= 1.3 else 'MISSED'}); "
+              f"the {LARGE_ROWS:,}-row run {large['total']:.0f}s, {json.dumps(large['outcomes'])}, stages "
+              + ", ".join(f"{n} {lst.get(n, 0.0):.0f}s" for n in STAGES if lst.get(n)))
+    return 0 if r["ok"] and (large is None or large["ok"]) else 1
 
 
 if __name__ == "__main__":

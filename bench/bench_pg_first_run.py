@@ -206,7 +206,7 @@ def main() -> int:
         print(f"why missed: the ledger writes 3 tables per row after the export and each costs about a COPY: the row "
               f"claim (insert into van_bulk_row_state with its 4-column primary key) {st.get('row claim', 0):.1f}s, the "
               f"results (insert into van_bulk_row_results, then the outcome update of every claimed row_state row, "
-              f"a new row version each) {st.get('load_results', 0):.1f}s, the plan (md5 of every row, the plan rows "
+              f"in place on its page since the ledger's fill factor: 16.4 -> 10.6 s here) {st.get('load_results', 0):.1f}s, the plan (md5 of every row, the plan rows "
               f"written) {st.get('plan', 0):.1f}s; each statement reads a table once at most, a few per job (seq_tup_read "
               f"above), so the run is linear: the rest is the cost of those writes")
     return 0 if all(x["ok"] for x in runs) else 1
