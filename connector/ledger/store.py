@@ -498,10 +498,13 @@ class Ledger:
                     f"and j.local_state <> '{JobState.EXPORTED}' and j.local_state <> '{JobState.UPLOADED}')"),
                     {"o": outcome.value, "t": utcnow()})
 
-    def plan(self, run_id: str, req: PlanRequest, passing_sql: str, view: str, hash_columns: Sequence[str]
-             ) -> dict[str, int]:
+    def plan(self, run_id: str, req: PlanRequest, passing_sql: str, view: str, hash_columns: Sequence[str],
+             passing_count: int | None = None) -> dict[str, int]:
         """The diff of one mapping type's passing rows against its sync state, in the warehouse: every row's
-        category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``."""
+        category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``.
+        ``passing_count``: how many rows ``passing_sql`` gives, when the caller knows it exactly (pre-flight
+        counted its copy of the view): not counted again. With it, a plan that writes no row (nothing new) is
+        two statements: the diff and the counts."""
         st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
         h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
@@ -533,23 +536,32 @@ class Ledger:
             join = "left join" if retry_mode else "full outer join"
             category = categorize_sql(req) if retry_mode else (
                 f"case when p.source_row_key is null then '{PlanCategory.GONE}' else {categorize_sql(req)} end")
-            c.execute(sa.text(
+            written = self.wh.ops.rows_written(c.execute(sa.text(
                 f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
                 f"row_hash, planned_at) select :run, :t, :d, :mt, source_row_key, category, row_hash, :now from ("
                 f"select coalesce(p.source_row_key, s.source_row_key) as source_row_key, "
                 f"coalesce(p.row_hash, s.row_hash) as row_hash, {category} as category "
                 f"from {hashed} p {join} {state} s on s.source_row_key = p.source_row_key "
-                f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p)
-            analyze(c, self, PLAN_ROWS)  # before the delete below joins them to the view
-            if not retry_mode:
-                c.execute(sa.text(
-                    f"delete from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
-                    f"and source_row_key in (select v.source_row_key from {view} v)"), p)
-            # The categories and the passing rows counted in one statement (the passing row under no category)
-            counts = {r[0]: int(r[1]) for r in c.execute(sa.text(
-                f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
-                f"group by category union all select cast(null as {self.wh.ops.text_type}), count(*) "
-                f"from {source} v"), p)}
+                f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p))
+            known = passing_count is not None and not retry_mode  # retry-failed plans a subset of the rows
+            counted = (f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                       f"group by category")
+            if written == 0:  # every passing row unchanged (the engine says so): no plan row to analyze or delete
+                counted = ""
+            else:
+                analyze(c, self, PLAN_ROWS, rows=written)  # before the delete below joins them to the view
+                if not retry_mode:
+                    c.execute(sa.text(
+                        f"delete from {pr} where run_id = :run and mapping_type = :mt "
+                        f"and category = '{PlanCategory.GONE}' and source_row_key in (select v.source_row_key "
+                        f"from {view} v)"), p)
+            # The categories and the passing rows counted in one statement (the passing rows under no category);
+            # none when both are known.
+            passing_sql_count = f"select cast(null as {self.wh.ops.text_type}), count(*) from {source} v"
+            query = " union all ".join(q for q in (counted, "" if known else passing_sql_count) if q)
+            counts: dict[Any, int] = {r[0]: int(r[1]) for r in c.execute(sa.text(query), p)} if query else {}
+            if known:
+                counts[None] = int(passing_count)
             passing = counts.pop(None, 0)
             unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
             if unchanged:

@@ -35,12 +35,15 @@ def checked_table(run_id: str, staging_view: str) -> str:
     return name
 
 
-def take(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, staging_view: str, view: str) -> str:
-    """Copy ``view`` (one statement: one consistent read of it) into this run's checked table; returns it."""
+def take(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, staging_view: str, view: str
+         ) -> tuple[str, int | None]:
+    """Copy ``view`` (one statement: one consistent read of it) into this run's checked table; returns it and
+    how many rows it holds where the engine says (``Engine.rows_written``), else None."""
     rel = warehouse.relation(checked_table(run_id, staging_view), schema)
+    result = None
     for sql in warehouse.ops.replace_table_as_sql(rel, f"select * from {view}"):
-        conn.execute(sa.text(sql))
-    return rel
+        result = conn.execute(sa.text(sql))
+    return rel, warehouse.ops.rows_written(result)
 
 
 def release(warehouse: Warehouse, relations: Iterable[str]) -> None:

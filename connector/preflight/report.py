@@ -54,6 +54,9 @@ class MappingTypeResult:
     # This run's copy of the view (connector/preflight/checked.py): the rows checked, which the plan and the
     # export read too. Empty: not copied (a missing or drifted view, or a pre-flight that does not copy).
     checked_relation: str = ""
+    # How many rows ``passing_rows_sql`` gives, when pre-flight knows it exactly (it checked a copy: the rows
+    # cannot change): the plan then need not count them. None: not known (count them).
+    passing_count: int | None = None
 
     @property
     def source(self) -> str:

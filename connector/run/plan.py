@@ -60,7 +60,7 @@ def _request(rt, mt, opts: PlanOptions) -> PlanRequest:
 def _plan_one(rt, summary, mt, res, columns: Sequence[str], opts: PlanOptions) -> dict[str, int]:
     """``res``: the mapping type's pre-flight result; the plan reads the rows it checked (``res.source``)."""
     counts = rt.ledger.plan(summary.run_id, _request(rt, mt, opts), res.passing_rows_sql, _source(rt, res),
-                            columns)
+                            columns, passing_count=getattr(res, "passing_count", None))
     _report(rt, summary, mt, counts)
     return counts
 

@@ -146,3 +146,28 @@ def test_older_ledger_is_migrated(ledger):
         "p-1": RowOutcome.PROCESSED, "p-2": RowOutcome.FAILED, "p-3": RowOutcome.PENDING}
     assert _plan(ledger, "r1", rel) == {PlanCategory.UNCHANGED: 1, PlanCategory.RETRY: 1, PlanCategory.IN_FLIGHT: 1}
     assert _plan(ledger, "r2", rel, append=True)[PlanCategory.UNCHANGED] == 1
+
+
+def test_a_known_passing_count_gives_the_same_plan_in_fewer_statements(ledger):
+    """Pre-flight counted the rows to send (``passing_count``): the plan's counts are the same as when it counts
+    them itself, every category alike, and a plan with nothing new is two statements (the diff, the counts)."""
+    rel = make_view(ledger, "phones_v", COLS, ROWS[:3])
+    assert _plan(ledger, "r1", rel) == {"new": 3}
+    _finish(ledger, _send(ledger, "r1", ["p-1", "p-2"]), {"p-1": "processed", "p-2": "failed"})
+    sent: list[str] = []
+    listen = lambda *a: sent.append(a[2])  # noqa: E731
+
+    def plan(run, **kw):
+        return ledger.plan(run, PlanRequest("Phones", append=False), f"select * from {rel}", rel, COLS, **kw)
+
+    assert plan("r2") == plan("r2b", passing_count=3) == {"unchanged": 1, "retry": 1, "new": 1}
+    _finish(ledger, _send(ledger, "r2", ["p-2", "p-3"]), {"p-2": "processed", "p-3": "processed"})
+    sa.event.listen(ledger.wh.engine, "before_cursor_execute", listen)
+    try:
+        assert plan("r3", passing_count=3) == {"unchanged": 3}
+    finally:
+        sa.event.remove(ledger.wh.engine, "before_cursor_execute", listen)
+    ours = [s for s in sent if not s.lstrip().lower().startswith(("begin", "commit", "rollback"))]
+    assert len(ours) == 2, ours
+    assert plan("r4") == {"unchanged": 3}  # counted by the plan itself: the same
+    assert ledger.plan_counts("r3") == ledger.plan_counts("r4") == {"Phones": {"unchanged": 3}}

@@ -64,3 +64,5 @@ def test_demo_seeds_caught_by_the_rule_they_break(tmp_path):
         assert all(o.gx_unexpected == o.rows for o in res.outcomes
                    if o.rows is not None and o.in_suite), name
         assert not res.blocked, (name, res.block_reasons)
+        # the plan takes this count instead of counting the rows to send again: it must be theirs exactly
+        assert res.passing_count == wh.scalar(f"select count(*) from ({res.passing_rows_sql}) p"), name

@@ -39,6 +39,7 @@ def test_no_passing_row_rejected_and_passing_sql_returns_exactly_the_good_rows(p
     assert sent == good
     assert res.rows_checked == len(rows(["source_row_key"]))
     assert res.rows_rejected == res.rows_checked - len(good)
+    assert res.passing_count == len(sent)  # what the plan takes instead of counting the rows again
 
 
 def test_messages_name_row_key_column_and_rule(probe):
