@@ -55,7 +55,8 @@ class MappingTypeResult:
     # export read too. Empty: not copied (a missing or drifted view, or a pre-flight that does not copy).
     checked_relation: str = ""
     # How many rows ``passing_rows_sql`` gives, when pre-flight knows it exactly (it checked a copy: the rows
-    # cannot change): the plan then need not count them. None: not known (count them).
+    # cannot change): the plan then need not count them. None: not known (count them). A step that adds rejects
+    # after pre-flight (combined jobs) sets it back to None.
     passing_count: int | None = None
 
     @property

@@ -156,6 +156,8 @@ def _group(rt, run_id: str, included: list[str], report, static_values, rejects:
                f"and x.source_row_key = v.source_row_key)", m=n, rule=COMBINED_RULE)
     rejected = {n: int(wh.scalar(f"select count(distinct source_row_key) from {rejects} where run_id = :r "
                                  "and mapping_type = :m", {"r": run_id, "m": n}) or 0) for n in included}
+    for n in included:  # the rejects just changed: pre-flight's count of the rows to send no longer holds
+        report.results[n].passing_count = None
     per_view: dict[str, list[str]] = {}
     for n in included:
         mt = cat.get(n)
