@@ -504,7 +504,8 @@ class Ledger:
         category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``.
         ``passing_count``: how many rows ``passing_sql`` gives, when the caller knows it exactly (pre-flight
         counted its copy of the view): not counted again. With it, a plan that writes no row (nothing new) is
-        two statements: the diff and the counts."""
+        two statements where the engine says how many rows a statement wrote (the diff and the counts), and a
+        plan without a `gone` row is four at most."""
         st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
         h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
@@ -544,24 +545,34 @@ class Ledger:
                 f"from {hashed} p {join} {state} s on s.source_row_key = p.source_row_key "
                 f"left join {jobs} j on j.job_key = s.job_key) x where category <> '{PlanCategory.UNCHANGED}'"), p))
             known = passing_count is not None and not retry_mode  # retry-failed plans a subset of the rows
-            counted = (f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
-                       f"group by category")
-            if written == 0:  # every passing row unchanged (the engine says so): no plan row to analyze or delete
-                counted = ""
-            else:
-                analyze(c, self, PLAN_ROWS, rows=written)  # before the delete below joins them to the view
-                if not retry_mode:
-                    c.execute(sa.text(
-                        f"delete from {pr} where run_id = :run and mapping_type = :mt "
-                        f"and category = '{PlanCategory.GONE}' and source_row_key in (select v.source_row_key "
-                        f"from {view} v)"), p)
-            # The categories and the passing rows counted in one statement (the passing rows under no category);
-            # none when both are known.
-            passing_sql_count = f"select cast(null as {self.wh.ops.text_type}), count(*) from {source} v"
-            query = " union all ".join(q for q in (counted, "" if known else passing_sql_count) if q)
-            counts: dict[Any, int] = {r[0]: int(r[1]) for r in c.execute(sa.text(query), p)} if query else {}
+            counts: dict[Any, int] = {}
+            if written != 0:  # (0: every passing row unchanged, the engine says so: nothing to analyze or count)
+                analyze(c, self, PLAN_ROWS, rows=written)  # before the statements below filter them
+                # The categories and the passing rows counted in one statement (the passing rows under no
+                # category); the categories alone when the caller counted the passing rows.
+                query = (f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                         f"group by category")
+                if not known:
+                    query += (f" union all select cast(null as {self.wh.ops.text_type}), count(*) "
+                              f"from {source} v")
+                counts = {r[0]: int(r[1]) for r in c.execute(sa.text(query), p)}
+                if counts.get(PlanCategory.GONE) and not retry_mode:
+                    # `gone` only if the key left the view: not if it is still there, rejected this run.
+                    gone_sql = (f"from {pr} where run_id = :run and mapping_type = :mt "
+                                f"and category = '{PlanCategory.GONE}' and source_row_key in "
+                                f"(select v.source_row_key from {view} v)")
+                    deleted = self.wh.ops.rows_written(c.execute(sa.text(f"delete {gone_sql}"), p))
+                    if deleted is None:
+                        deleted = counts[PlanCategory.GONE] - int(c.execute(sa.text(
+                            f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                            f"and category = '{PlanCategory.GONE}'"), p).scalar() or 0)
+                    counts[PlanCategory.GONE] -= deleted
+                    if not counts[PlanCategory.GONE]:
+                        del counts[PlanCategory.GONE]
             if known:
                 counts[None] = int(passing_count)
+            elif written == 0:
+                counts[None] = int(c.execute(sa.text(f"select count(*) from {source} v"), p).scalar() or 0)
             passing = counts.pop(None, 0)
             unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
             if unchanged:

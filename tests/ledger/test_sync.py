@@ -123,6 +123,23 @@ def test_claims_are_exclusive(ledger):
     assert {r["job_key"] for r in ledger.row_state("Phones")} == {first}
 
 
+def test_a_stale_plan_never_sends_a_row_again(ledger):
+    """Two runs planned the same new rows; the first sent them and VAN processed them before the second claims:
+    the second's claim fails (the rows are no longer new) and sends nothing, though no job holds them any more."""
+    import pytest
+
+    from connector.ledger import RowClaimConflict
+
+    rel = make_view(ledger, "phones_v", COLS, ROWS[:2])
+    assert _plan(ledger, "r1", rel) == _plan(ledger, "r2", rel) == {"new": 2}
+    first = _send(ledger, "r1", ["p-1", "p-2"])
+    assert _finish(ledger, first, {"p-1": "processed", "p-2": "processed"}) == {"processed": 2}
+    with pytest.raises(RowClaimConflict):
+        _send(ledger, "r2", ["p-1", "p-2"])
+    assert {(r["job_key"], r["outcome"]) for r in ledger.row_state("Phones")} == {(first, "processed")}
+    assert _plan(ledger, "r3", rel) == {"unchanged": 2}
+
+
 def test_older_ledger_is_migrated(ledger):
     """A ledger written before row-level sync (no row state): processed rows become `unchanged` at the
     current values, a failed one `retry`, rows of a job in flight `in_flight`."""
