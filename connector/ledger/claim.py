@@ -54,8 +54,8 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
     if ledger.wh.ops.enforces_unique_keys:
         # The plan's `new` rows had no sync state: they are inserted, the others updated, so neither statement
         # joins the whole sync state for rows it cannot match (on DuckDB each job's claim read all of it: the
-        # claims of a 10M-row first run grew from 1.4 to 6 s a job). A `new` row that gained a state since the
-        # plan (a concurrent run) fails the insert on the primary key: a lost claim, as before.
+        # claims of a 10M-row first run grew from 1.4 to 6 s a job). A racing insert of the same row waits for
+        # the other transaction and is skipped (PostgreSQL), or fails on the primary key: a lost claim either way.
         c.execute(sa.text(
             f"update {st} set row_hash = x.row_hash, tries = {_tries(st, 'x')}, "
             f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now "
@@ -66,8 +66,22 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
             f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
             f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
             f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as {ledger.wh.ops.text_type}), "
-            f"cast(null as timestamp), :now from ({_carried(ledger, new=True)}) x"), params)
+            f"cast(null as timestamp), :now from ({_carried(ledger, new=True)}) x on conflict do nothing"), params)
+        claimed, carried = _counts(c, ledger, params)
+        if claimed < carried:
+            # A `new` row that gained a state since the plan: claimed only if the job that gave it one never
+            # reached VAN (its rows are free); one VAN has seen (processed, failed, in flight) is not sent again
+            # on this stale plan (the next run plans it afresh).
+            c.execute(sa.text(
+                f"update {st} set row_hash = x.row_hash, tries = {_tries(st, 'x')}, outcome = '{RowOutcome.PENDING}', job_key = :k, "
+                f"run_id = :r, updated_at = :now from ({_carried(ledger, new=True)}) x "
+                f"where {st}.api_target = :t and {st}.database_mode = :d and {st}.mapping_type = x.mapping_type "
+                f"and {st}.source_row_key = x.source_row_key and {st}.job_key <> :k and exists (select 1 from "
+                f"{ledger.rel(JOBS)} o where o.job_key = {st}.job_key and o.local_state in "
+                f"({sql_list(RESUBMITTABLE_JOB_STATES)}))"), params)
+            claimed, carried = _counts(c, ledger, params)
         analyze(c, ledger, ROW_STATE)
+        return claimed, carried
     else:
         blocked = (f"select 1 from ({x}) y join {st} s on s.api_target = :t and s.database_mode = :d "
                    f"and s.mapping_type = y.mapping_type and s.source_row_key = y.source_row_key "
@@ -82,7 +96,12 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
             f"outcome, job_key, run_id, tries, processed_hash, processed_at, updated_at) values (:t, :d, "
             f"x.mapping_type, x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, null, null, :now)"),
             params)
-    claimed = c.execute(sa.text(f"select count(*) from {st} where job_key = :k and run_id = :r "
+    return _counts(c, ledger, params)
+
+
+def _counts(c, ledger, params: dict) -> tuple[int, int]:
+    """(rows now carrying the job's key, rows the job carries)."""
+    claimed = c.execute(sa.text(f"select count(*) from {ledger.rel(ROW_STATE)} where job_key = :k and run_id = :r "
                                 f"and outcome = '{RowOutcome.PENDING}'"), params).scalar()
     carried = c.execute(sa.text(f"select count(*) from {ledger.rel(JOB_ROWS)} where job_key = :k"), params).scalar()
     return int(claimed or 0), int(carried or 0)
