@@ -59,6 +59,9 @@ class Settings:
     # pre-flight
     preflight_policy: str = "send_passing"  # or "block"
     split_disclosure: bool = False
+    # A view whose rows and rules are the same as at its last check has that check carried over (its rejects,
+    # warnings and GX verdict) instead of checked again: connector/preflight/reuse.py. false: check every run.
+    preflight_reuse: bool = True
     permitted_mapping_types: tuple[str, ...] | None = None  # None: ask VAN / assume all
     # Rules resting on a fact the catalogue only infers warn (van_preflight_warnings) instead of rejecting;
     # true makes them reject like confirmed ones (docs/preflight.md, "Evidence policy").

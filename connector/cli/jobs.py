@@ -121,6 +121,9 @@ def _interruptible(resume_hint: str):
 @click.option("--rebuild", is_flag=True,
               help="Run dbt build even when the project and settings are unchanged since the last build (which is "
                    "otherwise left out when it made only views: docs/dbt.md).")
+@click.option("--recheck", is_flag=True,
+              help="Check every view's rows again, even one whose rows and rules are unchanged since its last check "
+                   "(whose findings are otherwise carried over: docs/preflight.md).")
 @click.option("--static", "statics", multiple=True, metavar="MAPPINGTYPE.FIELD=VALUE",
               help="Static value for a field that cannot come from a column (e.g. "
                    "ApplyContactCustomFields.CustomFieldGroupID=501); repeatable.")
@@ -128,7 +131,7 @@ def _interruptible(resume_hint: str):
 @click.option("--fail-on-reject", is_flag=True, help="Exit 1 when pre-flight rejected or blocked any row.")
 @project_opt
 def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicate_append, resume, force, wait,
-            skip_dbt, rebuild, statics, as_json, fail_on_reject, project_dir):
+            skip_dbt, rebuild, recheck, statics, as_json, fail_on_reject, project_dir):
     """dbt build -> pre-flight -> plan -> export -> host -> submit -> poll -> reconcile -> ledger.
 
     Incremental: only new, changed and retryable rows are sent (docs/sync.md)."""
@@ -152,7 +155,8 @@ def run_cmd(select, target, profiles_dir, vars_, dry_run, full_refresh, duplicat
         with _interruptible("`vanbulk run --resume` collects its jobs and sends the rest"):
             summary = run(settings, list(select) or None, dry_run=dry_run, resume=resume, force=force, wait=wait,
                           vars=parsed_vars, skip_dbt=skip_dbt, static_values=static_values,
-                          full_refresh=full_refresh, duplicate_append=duplicate_append, rebuild=rebuild)
+                          full_refresh=full_refresh, duplicate_append=duplicate_append, rebuild=rebuild,
+                          recheck=recheck)
     except VanbulkError as exc:
         _fail(exc)
     except Exception as exc:  # dbt / GX / warehouse errors: message only, the log has the rest

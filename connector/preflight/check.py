@@ -6,6 +6,7 @@ import logging
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Any, Callable, Iterable, Iterator, Mapping
 
 import sqlalchemy as sa
@@ -18,6 +19,7 @@ from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
                                         severity_of, warnings_relation, write_blocked_rejects, write_findings)
+from connector.preflight import reuse as reuse_checks
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
                                        disclosure_groups)
@@ -108,7 +110,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                   metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
                   progress: Callable[[str, MappingTypeResult], None] | None = None,
                   on_phase: Callable[[str, int], None] | None = None,
-                  dry_run: bool = False) -> PreflightReport:
+                  dry_run: bool = False, reuse: bool = False) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -124,6 +126,9 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     and ``done`` at the end, so a display shows the work after the last mapping type too.
     ``dry_run``: the report, its Data Docs (a site of their own) and GX's batch tables are marked as a dry run's
     and never replace the last real run's.
+    ``reuse``: a view whose rows and rules equal its last recorded check's has that check carried over instead of
+    checked again, and this run's checks are recorded for the next (connector/preflight/reuse.py; never in a dry
+    run).
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -144,6 +149,9 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     targets: list[tuple[str, str]] = []
 
     ensure_dropped_table(warehouse, schema)
+    reuse = reuse and not dry_run
+    checks: dict[str, dict[str, Any]] = {}  # mapping type -> its fingerprint and what a record of it needs
+    carried: list[reuse_checks.Carried] = []
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
     # one transaction each: a consistent snapshot of the view.
     with warehouse.connect() as conn, _rule_pass_settings(conn, warehouse.ops):
@@ -152,15 +160,23 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         # An earlier check of these mapping types in this run (a resumed run) leaves nothing behind: cleared once
         # for the run, not per view and table (three statements instead of three per mapping type).
         names = [catalog.get(m).name for m in mapping_types]
+        previous: dict[str, reuse_checks.PreviousCheck] = {}
         with conn.begin():
-            for rel in (rejects_rel, report.warnings_relation, warehouse.relation(DROPPED_TABLE, schema)):
+            cleared = [rejects_rel, report.warnings_relation, warehouse.relation(DROPPED_TABLE, schema)]
+            if reuse:
+                cleared.append(reuse_checks.ensure_table(warehouse, schema, conn))
+            for rel in cleared:
                 conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type in "
                                      f"({', '.join(warehouse.ops.literal(n) for n in names)})"), {"r": run_id})
-        for requested in mapping_types:
+            if reuse:
+                previous = reuse_checks.latest(conn, warehouse, schema, names)
+
+        def check(requested: str, last: reuse_checks.PreviousCheck | None, shown: bool = True) -> None:
             mt = catalog.get(requested)
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
             res = MappingTypeResult(mapping_type=mt.name, relation=relation)
             report.results[mt.name] = res
+            checks[mt.name] = {} if reuse else {"off": True}
             with conn.begin():
                 dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
                 if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
@@ -169,7 +185,14 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
                                    know_statics, (metadata_blocks or {}).get(mt.name, ()),
-                                   batch=warehouse.relation(gx_batch(mt), schema))
+                                   batch=warehouse.relation(gx_batch(mt), schema), last=last,
+                                   check=checks[mt.name])
+            if state == "reused":
+                present.add(mt.name)
+                info = checks[mt.name]
+                carried.append(reuse_checks.Carried(mt.name, last.run_id, info["reject_rows"], info["warning_rows"]))
+                if info.get("page") and Path(info["page"]).exists():  # the view's page of the run that checked it
+                    report.data_docs_pages[mt.name] = info["page"]
             if state in ("checked", "drift"):
                 # GX validates the rows the pass left in the batch table; a drifted view (no row rules ran)
                 # is validated as it is, so its column expectations show the drift.
@@ -179,8 +202,24 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 present.add(mt.name)
             if state == "checked":
                 counted.add(mt.name)
-            if progress is not None:  # the caller's live display: n/N mapping types, rejects so far
+            if progress is not None and shown:  # the caller's live display: n/N mapping types, rejects so far
                 progress(mt.name, res)
+
+        for requested in mapping_types:
+            check(requested, previous.get(catalog.get(requested).name) if reuse else None)
+        if carried:
+            tx = conn.begin()
+            if reuse_checks.carry(conn, warehouse, rejects_rel, report.warnings_relation, run_id, carried, checked_at):
+                tx.commit()
+            else:  # an earlier run's findings were changed since they were recorded: check these views again
+                tx.rollback()
+                log.warning("the recorded findings of %s differ from their record; checking again",
+                            ", ".join(c.mapping_type for c in carried))
+                again, carried[:] = list(carried), []
+                for c in again:
+                    report.data_docs_pages.pop(c.mapping_type, None)
+                    present.discard(c.mapping_type)
+                    check(c.mapping_type, None, shown=False)
 
     gx_run = None
     if gx and targets:
@@ -216,9 +255,36 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             annotate_data_docs(warehouse, report, gx_run.pages)
         except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
             log.warning("could not add the rejected rows to Data Docs: %s", exc)
+    if carried and not report.data_docs_path:  # every view carried over: the site the pages are in
+        from connector.preflight.runner import docs_site, gx_root
+
+        index = docs_site(gx_root(settings)) / "index.html"
+        report.data_docs_path = str(index) if index.exists() else None
+    if reuse:
+        _record_checks(warehouse, schema, report, checks, gx_run, checked_at)
     if on_phase is not None:
         on_phase("done", 0)
     return report
+
+
+def _record_checks(warehouse: Warehouse, schema: str, report: PreflightReport, checks: dict[str, dict[str, Any]],
+                   gx_run, checked_at: datetime) -> None:
+    """This run's checks that a later run may carry over: not blocked, and validated by GX (here or when first
+    checked), so a carried verdict is never one GX did not agree with."""
+    rows = []
+    for name, info in checks.items():
+        res = report.results[name]
+        fp = info.get("fingerprint")
+        if fp is None or res.blocked or "present" not in info:
+            continue
+        if not res.carried_from and (gx_run is None or name not in gx_run.outcomes):
+            continue
+        rows.append((name, fp, reuse_checks.snapshot(res, present=info["present"], reject_rows=info["reject_rows"],
+                                                     warning_rows=info["warning_rows"],
+                                                     page=report.data_docs_pages.get(name))))
+    if rows:
+        with warehouse.begin() as conn:
+            reuse_checks.record(conn, warehouse, schema, report.run_id, rows, checked_at)
 
 
 def _statics_for(mt: MappingType, static_values: Mapping[str, Mapping[str, Any]] | None) -> dict[str, Any]:
@@ -267,8 +333,11 @@ def _view_columns(conn: Connection, warehouse: Warehouse, schema: str, view: str
 def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: MappingType, res: MappingTypeResult,
                run_id: str, settings, schema: str, rejects_rel: str, checked_at: datetime,
                available: set[str] | None, statics: Mapping[str, Any], know_statics: bool = True,
-               metadata_blocks=(), batch: str | None = None) -> str:
-    """Fill ``res`` for one mapping type; returns "missing", "drift" or "checked"."""
+               metadata_blocks=(), batch: str | None = None, last: reuse_checks.PreviousCheck | None = None,
+               check: dict[str, Any] | None = None) -> str:
+    """Fill ``res`` for one mapping type; returns "missing", "drift", "checked" or "reused" (``last``, the view's
+    last recorded check, carried over: rows and rules unchanged). ``check``: filled with this check's
+    fingerprint and what a record of it needs (None or holding "off": no fingerprint taken)."""
     cols, relation = list(mt.staging_columns), res.relation
     failed: set[str] = set()
     warned: set[str] = set()
@@ -325,6 +394,15 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
     rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
                                                                                    strict_inferred=strict)
     groups = disclosure_groups(mt)
+    if check is not None and "off" not in check and not res.block_reasons:  # (a blocked view is never carried)
+        check["fingerprint"] = reuse_checks.fingerprint(
+            reuse_checks.content_fingerprint(conn, warehouse, relation, cols),
+            reuse_checks.rules_fingerprint(mapping_type=mt.name, columns=cols, rules=rules, statics=statics,
+                                           absent=absent, settings=settings, dialect=warehouse.dialect))
+        if (last is not None and check["fingerprint"] is not None and last.fingerprint == check["fingerprint"]
+                and (copied is None or copied == last.result.get("rows_checked"))):
+            return _carry_over(res, last, check, warehouse, relation, cols, groups, rejects_rel, run_id, mt.name,
+                               settings, failed, finish)
     # Row count and which disclosure categories the view carries: one aggregate over the view.
     probes = ["count(*)"] + [f"max(case when {' or '.join(is_set(ident(c)) for c in gcols)} then 1 else 0 end)"
                              for gcols in groups.values()]
@@ -372,6 +450,10 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         res.block_reasons.append(f"policy 'block': {res.rows_rejected} row(s) rejected")
         res.block_details.append(("policy_block", None, res.block_reasons[-1]))
     res.passing_rows_sql = passing
+    if check is not None:  # what a record of this check needs (connector/preflight/reuse.py)
+        written = [(n, severity_of(r)) for r, n in counts.items()]
+        check.update(present=present, reject_rows=sum(n for n, sev in written if sev == REJECT) + held,
+                     warning_rows=sum(n for n, sev in written if sev != REJECT))
     # Columns blank in every row to send are left out of the file when the account lacks them, and a
     # disclosure category no row to send carries is left out too: VAN fails a file mapping both categories.
     optional = [c for c, _ in absent] + ([c for gcols in groups.values() for c in gcols] if len(groups) >= 2 else [])
@@ -387,6 +469,33 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         if unused:  # routine for every Contributions file: logged, not a run note
             log.info("%s: disclosure column(s) of a category no row to send carries left out of the file (VAN takes "
                      "one category per file): %s", mt.name, ", ".join(unused))
+    _shape_files(res, warehouse, cols, groups, present, split, left_out, passing)
+    finish()
+    return "checked"
+
+
+def _carry_over(res: MappingTypeResult, last: reuse_checks.PreviousCheck, check: dict[str, Any], warehouse: Warehouse,
+                relation: str, cols: list[str], groups: dict[str, list[str]], rejects_rel: str, run_id: str,
+                mapping_type: str, settings, failed: set[str], finish: Callable[[], None]) -> str:
+    """``res`` from the view's last recorded check (same rows, same rules): its counts, outcomes and GX verdict;
+    the file's shape rebuilt for this run's tables. Its findings are copied to this run by the caller."""
+    reuse_checks.restore(res, last.result)
+    res.carried_from = last.run_id
+    present = list(last.result["present"])
+    check.update(present=present, reject_rows=int(last.result["reject_rows"]),
+                 warning_rows=int(last.result["warning_rows"]), page=last.result.get("page"))
+    res.passing_rows_sql = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mapping_type)
+    failed.update(res.rules_failed)
+    split = len(present) >= 2 and settings.split_disclosure
+    _shape_files(res, warehouse, cols, groups, present, split, list(res.columns_left_out), res.passing_rows_sql)
+    finish()
+    return "reused"
+
+
+def _shape_files(res: MappingTypeResult, warehouse: Warehouse, cols: list[str], groups: dict[str, list[str]],
+                 present: list[str], split: bool, left_out: list[str], passing: str) -> None:
+    """The files' column groups and their SELECTs: one per disclosure category when split, less the columns left
+    out."""
     if split:
         in_groups = {c for cat in present for c in groups[cat]}
         for i, cat in enumerate(present):
@@ -409,8 +518,6 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         res.split_rows_sql = [warehouse.ops.compile_portable(
             f"select {', '.join('p.' + ident(c) for c in g)} from {_PASSING} p").replace(_PASSING, f"({q})")
             for g, q in zip(res.split, sqls)]
-    finish()
-    return "checked"
 
 
 ABSENT_FIELD = "unknown_field"  # connector.live_metadata.view_drift: a view column the account has no field for

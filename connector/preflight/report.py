@@ -58,6 +58,9 @@ class MappingTypeResult:
     # cannot change): the plan then need not count them. None: not known (count them). A step that adds rejects
     # after pre-flight (combined jobs) sets it back to None.
     passing_count: int | None = None
+    # The run whose check of the same rows under the same rules was carried over instead of checking again
+    # (connector/preflight/reuse.py); empty: checked in this run.
+    carried_from: str = ""
 
     @property
     def source(self) -> str:

@@ -36,16 +36,18 @@ def run(settings, select: Sequence[str] | None = None, *, dry_run: bool = False,
         force: bool = False, wait: bool = True, vars: Mapping[str, Any] | str | None = None,
         skip_dbt: bool = False, echo: Echo | None = None, preflight: Callable | None = None,
         static_values: Mapping[str, Mapping[str, Any]] | None = None, full_refresh: bool = False,
-        duplicate_append: bool = False, rebuild: bool = False, **runtime_kwargs: Any) -> RunSummary:
+        duplicate_append: bool = False, rebuild: bool = False, recheck: bool = False,
+        **runtime_kwargs: Any) -> RunSummary:
     """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes).
-    ``rebuild``: run dbt build even when the same build already stands (connector/dbt_state.py)."""
+    ``rebuild``: run dbt build even when the same build already stands (connector/dbt_state.py).
+    ``recheck``: check every view's rows, even those whose last check would be carried over (preflight/reuse.py)."""
     if duplicate_append and not full_refresh:
         from connector.errors import ConfigError
 
         raise ConfigError("--duplicate-append-types only makes sense with --full-refresh")
     opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append)
     args = {"resume": resume, "force": force, "wait": wait, "vars": vars, "full_refresh": full_refresh,
-            "duplicate_append": duplicate_append, "rebuild": rebuild}
+            "duplicate_append": duplicate_append, "rebuild": rebuild, "recheck": recheck}
     return execute(settings, "run", select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait,
                    vars=vars, skip_dbt=skip_dbt, echo=echo, preflight=preflight, static_values=static_values,
                    args=args, **runtime_kwargs)
@@ -123,7 +125,7 @@ def _execute(settings, command, select, opts, run_id, log_path, *, dry_run, resu
             try:
                 _steps(rt, summary, select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait, vars=vars,
                        skip_dbt=skip_dbt, preflight=preflight, static_values=static_values or {},
-                       rebuild=bool(args.get("rebuild")))
+                       rebuild=bool(args.get("rebuild")), recheck=bool(args.get("recheck")))
             except BaseException as exc:
                 if isinstance(exc, KeyboardInterrupt):
                     try:
@@ -193,7 +195,7 @@ def _dbt_stage(rt: Runtime, run_id: str, dbt_select, vars, *, rebuild: bool) -> 
 
 
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,
-           skip_dbt, preflight, static_values, rebuild=False) -> None:
+           skip_dbt, preflight, static_values, rebuild=False, recheck=False) -> None:
     s, events = rt.settings, rt.events
     # A dry run asks VAN what the real run asks (reachable, permissions, live metadata) and sees the outcomes
     # of earlier jobs VAN finished, so its plan is the next real run's plan; it only submits nothing.
@@ -244,6 +246,8 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     try:
         # a dry run's Data Docs and pre-flight tables are its own (marked), never the last real run's
         marks = {"dry_run": True} if dry_run and accepts(preflight, "dry_run") else {}
+        if accepts(preflight, "reuse") and s.preflight_reuse and not recheck and not dry_run:
+            marks["reuse"] = True  # a view unchanged since its last check has that check carried over
         report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
                                      available_mapping_types=set(available), static_values=statics,
                                      metadata_blocks=live.blocks, **marks)

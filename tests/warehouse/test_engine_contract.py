@@ -218,3 +218,33 @@ def test_rows_written_is_the_count_or_unknown(engine_wh):
                   wh.ops.rows_written(c.execute(sa.text(f"insert into {dst} select k from {src} where k = 'z'")))]
     assert counts == ([2, 3, 0] if wh.ops.reports_rows_written else [None, None, None])
     assert wh.ops.reports_rows_written == (wh.ops.name in ("duckdb", "postgresql"))
+
+
+def test_content_fingerprint_sees_every_change_and_no_order(engine_wh):
+    """``Engine.content_fingerprint_sql`` (pre-flight carries a view's check over while it stays equal): the same
+    rows in another order give the same fingerprint; a changed value, NULL for '', a value moved to the next
+    column, a duplicated row, a row less each give another."""
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    cols = ["source_row_key", "a", "b"]
+    base = [("k1", "x", "y"), ("k2", None, ""), ("k3", "ab", None)]
+    variants = {
+        "base": base, "reordered": list(reversed(base)),
+        "value": [("k1", "x", "z"), *base[1:]],
+        "null for empty": [base[0], ("k2", None, None), base[2]],
+        "empty for null": [base[0], ("k2", "", ""), base[2]],
+        "moved": [base[0], base[1], ("k3", "a", "b")],
+        "shifted": [base[0], base[1], ("k3", None, "ab")],
+        "duplicated": [*base, base[0]],
+        "one less": base[:2],
+    }
+    prints = {}
+    for i, (name, rows) in enumerate(variants.items()):
+        _table(wh, schema, f"fp_{i}", [(c, t) for c in cols])
+        _fill(wh, schema, f"fp_{i}", cols, rows)
+        sql = wh.ops.content_fingerprint_sql(wh.relation(f"fp_{i}", schema), cols)
+        assert sql is not None, f"{wh.ops.name} has no content fingerprint: every view would be checked every run"
+        prints[name] = tuple(wh.fetchall(sql)[0])
+    assert prints["reordered"] == prints["base"]
+    others = {k: v for k, v in prints.items() if k != "reordered"}
+    assert len(set(others.values())) == len(others), others

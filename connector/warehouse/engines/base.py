@@ -128,6 +128,14 @@ class Engine(ABC):
         """Text concatenation in which a NULL part contributes nothing (the row hash rests on it)."""
         return " || ".join(f"coalesce({p}, '')" for p in parts)
 
+    def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
+        """One row (count, then sums of two independent 64-bit hashes of every row: 128 bits, order-free) that
+        differs, but for a hash collision, whenever the multiset of ``relation``'s rows does: a NULL and an
+        empty string, a duplicated row, a value moved between columns all count. Pre-flight carries a view's
+        check over when it equals the last check's (connector/preflight/reuse.py). None: the engine has no
+        such expression here, and every view is checked on every run."""
+        return None
+
     def matches_icase(self, expr: str, pattern: str) -> str:
         """``expr`` contains a match of the (Python/RE2-style) ``pattern``, ignoring case."""
         return f"regexp_matches({expr}, {_lit(pattern)}, 'i')"
