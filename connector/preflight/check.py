@@ -110,7 +110,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                   metadata_blocks: Mapping[str, list[tuple[str, str | None, str]]] | None = None,
                   progress: Callable[[str, MappingTypeResult], None] | None = None,
                   on_phase: Callable[[str, int], None] | None = None,
-                  dry_run: bool = False, reuse: bool = False) -> PreflightReport:
+                  dry_run: bool = False, reuse: bool = False, record: bool | None = None) -> PreflightReport:
     """Check each mapping type's staging view; write failing rows to ``van_preflight_rejects``.
 
     ``available_mapping_types``: the mapping types VAN lists for this key (None: not checked).
@@ -128,7 +128,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     and never replace the last real run's.
     ``reuse``: a view whose rows and rules equal its last recorded check's has that check carried over instead of
     checked again, and this run's checks are recorded for the next (connector/preflight/reuse.py; never in a dry
-    run).
+    run). ``record`` (default: ``reuse``): record this run's checks for the next run (``--recheck``: checks every
+    view, and records).
     """
     if static_values is None:
         static_values = getattr(settings, "static_values", None)
@@ -149,7 +150,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     targets: list[tuple[str, str]] = []
 
     ensure_dropped_table(warehouse, schema)
-    reuse = reuse and not dry_run
+    record = (reuse if record is None else record) and not dry_run
+    reuse = reuse and record
     checks: dict[str, dict[str, Any]] = {}  # mapping type -> its fingerprint and what a record of it needs
     carried: list[reuse_checks.Carried] = []
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
@@ -163,7 +165,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         previous: dict[str, reuse_checks.PreviousCheck] = {}
         with conn.begin():
             cleared = [rejects_rel, report.warnings_relation, warehouse.relation(DROPPED_TABLE, schema)]
-            if reuse:
+            if record:
                 cleared.append(reuse_checks.ensure_table(warehouse, schema, conn))
             for rel in cleared:
                 conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type in "
@@ -176,7 +178,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
             res = MappingTypeResult(mapping_type=mt.name, relation=relation)
             report.results[mt.name] = res
-            checks[mt.name] = {} if reuse else {"off": True}
+            checks[mt.name] = {} if record else {"off": True}
             with conn.begin():
                 dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
                 if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
@@ -246,21 +248,22 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 res.rows_blocked = write_blocked_rejects(
                     conn, warehouse, schema, run_id, name, res.source, res.block_details, checked_at)
                 res.rows_rejected = res.rows_checked
-    if gx_run is not None and gx_run.data_docs_path:
-        from connector.preflight.datadocs import annotate_data_docs
-
-        if on_phase is not None:
-            on_phase("docs", len(gx_run.pages))
-        try:
-            annotate_data_docs(warehouse, report, gx_run.pages)
-        except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
-            log.warning("could not add the rejected rows to Data Docs: %s", exc)
-    if carried and not report.data_docs_path:  # every view carried over: the site the pages are in
+    if carried and not report.data_docs_path:  # every view carried over: the site their pages are in
         from connector.preflight.runner import docs_site, gx_root
 
         index = docs_site(gx_root(settings)) / "index.html"
         report.data_docs_path = str(index) if index.exists() else None
-    if reuse:
+    if report.data_docs_path and (gx_run is not None or carried):
+        from connector.preflight.datadocs import annotate_data_docs
+
+        pages = dict(gx_run.pages) if gx_run is not None else {}
+        if on_phase is not None:
+            on_phase("docs", len(pages))
+        try:  # this run's pages get their rejected rows; the index lists every view, a carried one's page too
+            annotate_data_docs(warehouse, report, pages, index_pages=report.data_docs_pages)
+        except Exception as exc:  # pragma: no cover - the pages explain; the verdict stands without them
+            log.warning("could not add the rejected rows to Data Docs: %s", exc)
+    if record:
         _record_checks(warehouse, schema, report, checks, gx_run, checked_at)
     if on_phase is not None:
         on_phase("done", 0)
@@ -279,7 +282,9 @@ def _record_checks(warehouse: Warehouse, schema: str, report: PreflightReport, c
             continue
         if not res.carried_from and (gx_run is None or name not in gx_run.outcomes):
             continue
-        rows.append((name, fp, reuse_checks.snapshot(res, present=info["present"], reject_rows=info["reject_rows"],
+        rows.append((name, fp, reuse_checks.snapshot(res, checked_in=info.get("checked_in", report.run_id),
+                                                     present=info["present"],
+                                                     reject_rows=info["reject_rows"],
                                                      warning_rows=info["warning_rows"],
                                                      page=report.data_docs_pages.get(name))))
     if rows:
@@ -483,7 +488,8 @@ def _carry_over(res: MappingTypeResult, last: reuse_checks.PreviousCheck, check:
     res.carried_from = last.run_id
     present = list(last.result["present"])
     check.update(present=present, reject_rows=int(last.result["reject_rows"]),
-                 warning_rows=int(last.result["warning_rows"]), page=last.result.get("page"))
+                 warning_rows=int(last.result["warning_rows"]), page=last.result.get("page"),
+                 checked_in=last.result.get("checked_in", last.run_id))
     res.passing_rows_sql = passing_rows_sql(warehouse, relation, cols, rejects_rel, run_id, mapping_type)
     failed.update(res.rules_failed)
     split = len(present) >= 2 and settings.split_disclosure

@@ -77,6 +77,11 @@ def verdict(res: MappingTypeResult) -> tuple[str, str]:
     return "vb-ok", f"All {res.rows_checked} row(s) pass"
 
 
+def _carried(res: MappingTypeResult) -> str:
+    carried = getattr(res, "carried_from", "")
+    return f" (rows and rules unchanged since run {carried[:8]}: its check carried over)" if carried else ""
+
+
 def _e(value) -> str:
     return "" if value is None else html.escape(str(value))
 
@@ -183,7 +188,7 @@ def _index_block(report: PreflightReport, pages: dict[str, str], index: Path) ->
         page = pages.get(name)
         link = (f'<a href="{_e(os.path.relpath(page, index.parent))}">{_e(name)}</a>' if page else _e(name))
         rows.append(f'<tr class="{css}" data-mapping-type="{_e(name)}"><td>{link}</td><td class="vb-verdict">'
-                    f"{_e(sentence)}</td><td>{res.rows_checked}</td><td>{res.rows_rejected}</td>"
+                    f"{_e(sentence + _carried(res))}</td><td>{res.rows_checked}</td><td>{res.rows_rejected}</td>"
                     f"<td>{res.rows_warned}</td></tr>")
     return (f'<section id="{MARK}" class="vanbulk"><h2>vanbulk pre-flight run {_e(report.run_id)}'
             f'{" (dry run)" if report.dry_run else ""}</h2>{_dry_run_note(report)}'
@@ -193,15 +198,20 @@ def _index_block(report: PreflightReport, pages: dict[str, str], index: Path) ->
             + "".join(rows) + "</table></section>")
 
 
-def annotate_data_docs(warehouse: Warehouse, report: PreflightReport, pages: dict[str, str]) -> None:
-    """Add the vanbulk sections to this run's validation pages (``pages``: mapping type -> file) and index."""
+def annotate_data_docs(warehouse: Warehouse, report: PreflightReport, pages: dict[str, str],
+                       index_pages: dict[str, str] | None = None) -> None:
+    """Add the vanbulk sections to this run's validation pages (``pages``: mapping type -> file) and index, whose
+    links go to ``index_pages`` (default ``pages``; a view whose check was carried over links to the page of the
+    run that checked it)."""
     if not report.data_docs_path:
         return
     names = [n for n in pages if report.results.get(n) is not None]
-    with warehouse.connect() as conn:
-        rejected = _rows(conn, report.rejects_relation, report.run_id, names)
-        warned = _rows(conn, report.warnings_relation, report.run_id, names)
-    found = {n: (rejected[n], warned[n]) for n in names}
+    found = {}
+    if names:
+        with warehouse.connect() as conn:
+            rejected = _rows(conn, report.rejects_relation, report.run_id, names)
+            warned = _rows(conn, report.warnings_relation, report.run_id, names)
+        found = {n: (rejected[n], warned[n]) for n in names}
     for name, (rejects, warnings) in found.items():
         path = Path(pages[name])
         if path.exists():
@@ -209,5 +219,6 @@ def annotate_data_docs(warehouse: Warehouse, report: PreflightReport, pages: dic
             path.write_text(_inject(path.read_text(encoding="utf-8"), block), encoding="utf-8")
     index = Path(report.data_docs_path)
     if index.exists():
-        index.write_text(_inject(index.read_text(encoding="utf-8"), _index_block(report, pages, index)),
+        index.write_text(_inject(index.read_text(encoding="utf-8"),
+                                 _index_block(report, pages if index_pages is None else index_pages, index)),
                          encoding="utf-8")

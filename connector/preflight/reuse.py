@@ -121,12 +121,14 @@ _KEPT = ("rows_checked", "rows_rejected", "rows_warned", "rules_failed", "rules_
          "notes", "passing_count")
 
 
-def snapshot(res: MappingTypeResult, *, present: Sequence[str], reject_rows: int, warning_rows: int,
+def snapshot(res: MappingTypeResult, *, checked_in: str, present: Sequence[str], reject_rows: int, warning_rows: int,
              page: str | None) -> dict[str, Any]:
-    """The record of ``res`` (a check that was not blocked): what ``restore`` gives back to a later run."""
+    """The record of ``res`` (a check that was not blocked): what ``restore`` gives back to a later run, and
+    ``checked_in``: the run whose rule pass and GX checkpoint found it (this one, or the one it was carried from)."""
     out: dict[str, Any] = {k: getattr(res, k) for k in _KEPT}
     out["outcomes"] = [asdict(o) for o in res.outcomes]
-    out.update(present=list(present), reject_rows=reject_rows, warning_rows=warning_rows, page=page)
+    out.update(present=list(present), reject_rows=reject_rows, warning_rows=warning_rows, page=page,
+               checked_in=checked_in)
     return out
 
 

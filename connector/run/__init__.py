@@ -246,8 +246,9 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
     try:
         # a dry run's Data Docs and pre-flight tables are its own (marked), never the last real run's
         marks = {"dry_run": True} if dry_run and accepts(preflight, "dry_run") else {}
-        if accepts(preflight, "reuse") and s.preflight_reuse and not recheck and not dry_run:
-            marks["reuse"] = True  # a view unchanged since its last check has that check carried over
+        if accepts(preflight, "record") and s.preflight_reuse and not dry_run:
+            # a view unchanged since its last check has that check carried over; --recheck checks, and records
+            marks.update(reuse=not recheck, record=True)
         report = run_preflight_stage(events, preflight, rt.warehouse, rt.catalog, names, summary.run_id, s,
                                      available_mapping_types=set(available), static_values=statics,
                                      metadata_blocks=live.blocks, **marks)

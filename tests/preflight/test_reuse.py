@@ -126,9 +126,15 @@ def test_a_check_without_gx_or_in_a_dry_run_is_never_carried(probe_view, probe_c
     assert _check(env, probe_catalog, settings, "reuse-e4")[1].carried_from == "reuse-e2"
 
 
-def test_without_reuse_every_view_is_checked(probe_view, probe_catalog):
+def test_without_reuse_every_view_is_checked_and_recorded_only_when_asked(probe_view, probe_catalog):
     env, settings = probe_view
     _check(env, probe_catalog, settings, "reuse-f1")
-    with statements(env.warehouse) as seen:
+    with statements(env.warehouse) as seen:  # the default (validate): checks, records nothing
         res = run_preflight(env.warehouse, probe_catalog, [PROBE], "reuse-f2", settings).results[PROBE]
     assert res.carried_from == "" and _rule_pass_ran(seen)
+    assert _check(env, probe_catalog, settings, "reuse-f3")[1].carried_from == "reuse-f1"
+    with statements(env.warehouse) as seen:  # `vanbulk run --recheck`: checks, and records for the next run
+        res = run_preflight(env.warehouse, probe_catalog, [PROBE], "reuse-f4", settings, reuse=False,
+                            record=True).results[PROBE]
+    assert res.carried_from == "" and _rule_pass_ran(seen)
+    assert _check(env, probe_catalog, settings, "reuse-f5")[1].carried_from == "reuse-f4"
