@@ -183,7 +183,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
                 if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
                     res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped,
-                                                       checked_at, cleared=True)
+                                                       checked_at, cleared=shown)  # (checked again: replaced)
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
                                    know_statics, (metadata_blocks or {}).get(mt.name, ()),

@@ -29,14 +29,15 @@ def _checked_in(s, run_id) -> dict[str, str]:
 
 
 def _findings(s, run_id, table) -> list[tuple]:
+    cols = ("reason, duplicate_rank" if table == "van_preflight_dropped" else "rule, column_name, value")
     with Warehouse(s.warehouse_url) as wh:
         return sorted((tuple(r) for r in wh.fetchall(
-            f"select mapping_type, source_row_key, rule, column_name, value, message from {table} "
+            f"select mapping_type, source_row_key, {cols}, message from {table} "
             "where run_id = :r", {"r": run_id})), key=repr)
 
 
 def _verdicts(summary) -> dict[str, tuple]:
-    return {n: (m.rows_checked, m.rejected, m.warned, m.blocked) for n, m in summary.mapping_types.items()}
+    return {n: (m.rows_checked, m.rejected, m.warned, m.dropped, m.blocked) for n, m in summary.mapping_types.items()}
 
 
 @pytest.mark.slow
@@ -56,12 +57,21 @@ def test_a_nights_run_checks_only_the_views_that_changed(demo_after_first_run):
     for table in ("van_preflight_rejects", "van_preflight_warnings"):
         assert _findings(s, quiet.run_id, table) == _findings(s, first.run_id, table) != []
 
+    # findings changed by hand since they were recorded: the carried views are checked again, nothing doubled
+    with Warehouse(s.warehouse_url) as wh:
+        wh.execute("delete from van_preflight_rejects where run_id = :r and source_row_key = 'ac-bad-01'",
+                   {"r": quiet.run_id})
+    fixed, _ = _run(s)
+    assert set(_checked_in(s, fixed.run_id).values()) == {fixed.run_id} and _verdicts(fixed) == _verdicts(first)
+    assert _findings(s, fixed.run_id, "van_preflight_rejects") == _findings(s, first.run_id, "van_preflight_rejects")
+    assert _findings(s, fixed.run_id, "van_preflight_dropped") == _findings(s, first.run_id, "van_preflight_dropped")
+
     # a night's changes (a new gift, a changed email): those two views are checked, the rest carried over
     apply_nights_changes(project)
     night, _ = _run(s)
     checked = _checked_in(s, night.run_id)
     assert {m for m, r in checked.items() if r == night.run_id} == {"Contributions", "Email"}
-    assert {r for m, r in checked.items() if m not in ("Contributions", "Email")} == {first.run_id}
+    assert {r for m, r in checked.items() if m not in ("Contributions", "Email")} == {fixed.run_id}
     assert sent_by_type(night) == {"Contributions": 1, "Email": 1}, night.render()
     for name, m in night.mapping_types.items():  # every checked row: rejected (this run's table) or planned
         keys = {r[1] for r in _findings(s, night.run_id, "van_preflight_rejects") if r[0] == name}
