@@ -225,6 +225,9 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
 
     gx_run = None
     if gx and targets:
+        from connector import background_import
+
+        background_import.wait()  # GX imported on another thread while dbt ran: never import it from two at once
         from connector.preflight.runner import run_checkpoint
 
         if on_phase is not None:

@@ -214,7 +214,10 @@ def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_r
             return
     if not skip_dbt:
         # GX takes ~4 s to import: done while dbt works (runner first: it sets GX's environment)
-        _import_in_background("connector.preflight.runner", "great_expectations", "connector.preflight.gx_expectations")
+        from connector import background_import
+
+        background_import.start("connector.preflight.runner", "great_expectations",
+                                "connector.preflight.gx_expectations")
         _dbt_stage(rt, summary.run_id, dbt_select, vars, rebuild=rebuild)
     if rt.simulator is not None:
         from connector.demo_world import seed_simulator
@@ -350,24 +353,6 @@ def _serve_after_interrupt(rt, run_id: str) -> None:
 
 
 INTERRUPT_FETCH_WAIT_SECONDS = 15.0
-
-
-def _import_in_background(*modules: str) -> None:
-    """Import ``modules`` in order on a daemon thread while the main thread waits for a subprocess; an import it has not
-    finished makes the main thread's own import wait for it (Python's per-module import locks), and an error is
-    simply raised again by that import."""
-    import importlib
-    import threading
-
-    def load() -> None:
-        for module in modules:
-            try:
-                importlib.import_module(module)
-            except Exception:  # noqa: BLE001 - the main thread's import reports it
-                logger.debug("background import of %s failed", module, exc_info=True)
-                return
-
-    threading.Thread(target=load, name="vanbulk-import", daemon=True).start()
 
 
 def account(rt, summary: RunSummary) -> None:
