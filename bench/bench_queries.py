@@ -98,6 +98,18 @@ run. Totals, first / nothing new:
     postgresql first   1158 -> 1133   second 421 -> 342
     bigquery   first   1053 -> 1030   second 375 -> 355
     snowflake  first   1274 -> 1256   second 422 -> 402
+
+Then (issue 20, sixth session): pre-flight carries a view's check over when its rows and rules are unchanged since
+its last check (connector/preflight/reuse.py): the nothing-new run's views (all but the blocked Suppressions) send
+their copy, its content fingerprint and dropped rows, no rule pass and no GX (pre-flight per view about 11-15 -> 4.5-5.5;
+GX 42 -> 2 statements); a first run sends one more statement per view (the fingerprint) and one to record the checks.
+Totals, first / nothing new (the target is now missed by 1.3-1.6x on a nothing-new run; what is left per view:
+the checked copy, its fingerprint, the dropped rows, the plan's diff and counts, the copy's drop):
+
+    duckdb     first   1005 -> 1030   second 307 -> 182
+    postgresql first   1133 -> 1165   second 342 -> 197
+    bigquery   first   1030 -> 1060   second 355 -> 214
+    snowflake  first   1256 -> 1280   second 402 -> 221
 """
 
 from __future__ import annotations
