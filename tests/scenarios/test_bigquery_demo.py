@@ -20,7 +20,8 @@ from connector.config import load_settings
 from connector.run import run
 from connector.warehouse import Warehouse
 from connector.warehouse.engines import bigquery as bq_engine
-from tests.fixtures.demo import FAST, apply_nights_changes_in_warehouse, copy_demo_project, demo_simulator_store, sent_by_type
+from tests.fixtures.demo import (FAST, apply_nights_changes_in_warehouse, assert_only_changed_views_checked,
+                                 copy_demo_project, demo_simulator_store, sent_by_type)
 from tests.helpers.bigquery_lint import lint
 
 CHANGED = ["Contributions", "Email"]  # the types apply_nights_changes_in_warehouse touches
@@ -74,6 +75,7 @@ def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_
     third = run(s, CHANGED, simulator_config=FAST, skip_dbt=True)
     assert third.ok and sent_by_type(third) == {}, third.render()
     assert {n: set(m.plan) for n, m in third.mapping_types.items()} == {n: {"unchanged"} for n in CHANGED}
+    assert_only_changed_views_checked(url, dataset, first, second, third, CHANGED)  # the content fingerprint
 
     applied = collections.Counter(json.dumps(r["fields"], sort_keys=True) for r in store.applied("Contributions"))
     assert sum(applied.values()) == n_gifts + 1 and set(applied.values()) == {1}, applied  # every gift once

@@ -26,7 +26,8 @@ import yaml
 from connector.config import load_settings
 from connector.run import run
 from connector.warehouse import Warehouse
-from tests.fixtures.demo import (FAST, apply_nights_changes_in_warehouse, copy_demo_project, demo_simulator_store,
+from tests.fixtures.demo import (FAST, apply_nights_changes_in_warehouse, assert_only_changed_views_checked,
+                                 copy_demo_project, demo_simulator_store,
                                  sent_by_type, shared_first_run)
 from tests.helpers.snowflake_lint import lint
 
@@ -134,6 +135,7 @@ def test_then_only_the_two_changed_rows_then_nothing(demo_runs):
     assert second.mapping_types["Contributions"].plan == {"unchanged": n_gifts, "new": 1}
     assert third.ok and sent_by_type(third) == {}, third.render()
     assert {n: set(m.plan) for n, m in third.mapping_types.items()} == {n: {"unchanged"} for n in CHANGED}
+    assert_only_changed_views_checked(demo_runs.url, demo_runs.schema, first, second, third, CHANGED)
 
     store = demo_simulator_store(demo_runs.project)
     applied = collections.Counter(json.dumps(r["fields"], sort_keys=True) for r in store.applied("Contributions"))
