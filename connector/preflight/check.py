@@ -211,7 +211,8 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             check(requested, previous.get(catalog.get(requested).name) if reuse else None)
         if carried:
             tx = conn.begin()
-            if reuse_checks.carry(conn, warehouse, rejects_rel, report.warnings_relation, run_id, carried, checked_at):
+            if reuse_checks.carry(conn, warehouse, schema, rejects_rel, report.warnings_relation, run_id, carried,
+                                  checked_at):
                 tx.commit()
             else:  # an earlier run's findings were changed since they were recorded: check these views again
                 tx.rollback()

@@ -149,7 +149,7 @@ class Carried:
     warning_rows: int
 
 
-def carry(conn: Connection, warehouse: Warehouse, rejects_rel: str, warnings_rel: str, run_id: str,
+def carry(conn: Connection, warehouse: Warehouse, schema: str, rejects_rel: str, warnings_rel: str, run_id: str,
           carried: Sequence[Carried], checked_at: datetime) -> bool:
     """Copy the carried views' rejects and warnings from their runs to ``run_id`` (one statement per table, and a
     count where the engine does not say how many rows it wrote). False when another number of rows than recorded
@@ -161,12 +161,16 @@ def carry(conn: Connection, warehouse: Warehouse, rejects_rel: str, warnings_rel
         if not sources:
             continue
         lit = warehouse.ops.literal
-        where = " or ".join(f"(run_id = {lit(c.source_run)} and mapping_type = {lit(c.mapping_type)})"
+        where = " or ".join(f"(f.run_id = {lit(c.source_run)} and f.mapping_type = {lit(c.mapping_type)})"
                             for c in sources)
+        # Only what that run's pre-flight wrote (its check's time): a later step of the run (combined jobs,
+        # missing static values) adds or waives rejects of its own, which this run makes again itself.
+        checks = warehouse.relation(TABLE, schema)
         written = warehouse.ops.rows_written(conn.execute(sa.text(
             f"insert into {rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
-            f"checked_at) select :r, mapping_type, source_row_key, rule, column_name, value, message, :t "
-            f"from {rel} where {where}"), {"r": run_id, "t": checked_at}))
+            f"checked_at) select :r, f.mapping_type, f.source_row_key, f.rule, f.column_name, f.value, f.message, :t "
+            f"from {rel} f join {checks} c on c.run_id = f.run_id and c.mapping_type = f.mapping_type "
+            f"and c.checked_at = f.checked_at where {where}"), {"r": run_id, "t": checked_at}))
         if written is None:  # the engine does not say: count them (this run held none of these views' rows)
             written = int(conn.execute(sa.text(
                 f"select count(*) from {rel} where run_id = :r and mapping_type in "

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import asdict
+from datetime import datetime
 
 import pytest
 import sqlalchemy as sa
@@ -138,3 +139,18 @@ def test_without_reuse_every_view_is_checked_and_recorded_only_when_asked(probe_
                             record=True).results[PROBE]
     assert res.carried_from == "" and _rule_pass_ran(seen)
     assert _check(env, probe_catalog, settings, "reuse-f5")[1].carried_from == "reuse-f4"
+
+
+def test_rejects_a_later_step_of_the_run_added_are_not_carried(probe_view, probe_catalog):
+    """A combined job or a missing static value adds rejects after pre-flight (at its own time): the next run
+    makes those itself; it carries only what the earlier pre-flight found."""
+    env, settings = probe_view
+    first_report, _, _ = _check(env, probe_catalog, settings, "reuse-g1")
+    found = _findings(env, first_report, "reuse-g1")
+    env.warehouse.execute(
+        f"insert into {first_report.rejects_relation} (run_id, mapping_type, source_row_key, rule, column_name, "
+        f"value, message, checked_at) values ('reuse-g1', :m, 'ok-01', 'combined_key', null, null, 'later', :t)",
+        {"m": PROBE, "t": datetime(2030, 1, 1)})
+    report, res, seen = _check(env, probe_catalog, settings, "reuse-g2")
+    assert res.carried_from == "reuse-g1" and not _rule_pass_ran(seen)
+    assert _findings(env, report, "reuse-g2") == found
