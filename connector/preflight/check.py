@@ -210,19 +210,22 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
         for requested in mapping_types:
             check(requested, previous.get(catalog.get(requested).name) if reuse else None)
         if carried:
-            tx = conn.begin()
-            if reuse_checks.carry(conn, warehouse, schema, rejects_rel, report.warnings_relation, run_id, carried,
-                                  checked_at):
-                tx.commit()
-            else:  # an earlier run's findings were changed since they were recorded: check these views again
-                tx.rollback()
+            with conn.begin():
+                bad = reuse_checks.carry(conn, warehouse, schema, rejects_rel, report.warnings_relation, run_id,
+                                         carried, checked_at)
+                if bad:  # an earlier run's findings changed since they were recorded: these views checked again
+                    for rel in (rejects_rel, report.warnings_relation):
+                        conn.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type in "
+                                             f"({', '.join(warehouse.ops.literal(n) for n in sorted(bad))})"),
+                                     {"r": run_id})
+            if bad:
                 log.warning("the recorded findings of %s differ from their record; checking again",
-                            ", ".join(c.mapping_type for c in carried))
-                again, carried[:] = list(carried), []
-                for c in again:
-                    report.data_docs_pages.pop(c.mapping_type, None)
-                    present.discard(c.mapping_type)
-                    check(c.mapping_type, None, shown=False)
+                            ", ".join(sorted(bad)))
+                carried[:] = [c for c in carried if c.mapping_type not in bad]
+                for name in sorted(bad):
+                    report.data_docs_pages.pop(name, None)
+                    present.discard(name)
+                    check(name, None, shown=False)
 
     gx_run = None
     if gx and targets:

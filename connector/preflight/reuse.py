@@ -11,10 +11,10 @@ settings that change what is rejected, this package's version). Both are fingerp
 * ``rules``: a SHA-256 of everything else above, computed in Python.
 
 When both equal an earlier check's (``van_preflight_checks``, one row per real run and mapping type, written
-only for a check that was not blocked and that GX validated and agreed with), the earlier run's rejects and
-warnings are copied to this run in SQL (one ``insert ... select`` per table for all carried views; DuckDB and
-PostgreSQL say how many rows they copied, and a count other than the one recorded makes the views be checked
-again) and its counts, rule outcomes and GX verdict are this run's. The earlier run's Data Docs page stands for
+only for a check that was not blocked and that GX validated and agreed with), the rejects and warnings the
+earlier run's pre-flight wrote are copied to this run in SQL (one ``insert ... select`` per table for all carried
+views; a view whose copy is not the number of rows recorded is checked again) and its counts, rule outcomes and GX
+verdict are this run's. The earlier run's Data Docs page stands for
 the view. ``vanbulk run --recheck`` or ``preflight_reuse: false`` checks every view anyway.
 """
 
@@ -150,33 +150,34 @@ class Carried:
 
 
 def carry(conn: Connection, warehouse: Warehouse, schema: str, rejects_rel: str, warnings_rel: str, run_id: str,
-          carried: Sequence[Carried], checked_at: datetime) -> bool:
-    """Copy the carried views' rejects and warnings from their runs to ``run_id`` (one statement per table, and a
-    count where the engine does not say how many rows it wrote). False when another number of rows than recorded
-    was copied (findings deleted or added since): the caller then checks those views again."""
-    ok = True
-    for rel, expected in ((rejects_rel, sum(c.reject_rows for c in carried)),
-                          (warnings_rel, sum(c.warning_rows for c in carried))):
-        sources = [c for c in carried if (c.reject_rows if rel == rejects_rel else c.warning_rows)]
+          carried: Sequence[Carried], checked_at: datetime) -> set[str]:
+    """Copy the carried views' rejects and warnings from their runs to ``run_id`` (one statement per table).
+    Returns the mapping types whose copy is not the number of rows recorded (findings deleted since): the caller
+    drops their copies and checks those views again. The rows copied are counted per view only when the total is
+    not the one expected, or the engine does not say how many rows a statement wrote."""
+    bad: set[str] = set()
+    lit = warehouse.ops.literal
+    checks = warehouse.relation(TABLE, schema)
+    for rel, attr in ((rejects_rel, "reject_rows"), (warnings_rel, "warning_rows")):
+        sources = [c for c in carried if getattr(c, attr)]
         if not sources:
             continue
-        lit = warehouse.ops.literal
         where = " or ".join(f"(f.run_id = {lit(c.source_run)} and f.mapping_type = {lit(c.mapping_type)})"
                             for c in sources)
         # Only what that run's pre-flight wrote (its check's time): a later step of the run (combined jobs,
         # missing static values) adds or waives rejects of its own, which this run makes again itself.
-        checks = warehouse.relation(TABLE, schema)
         written = warehouse.ops.rows_written(conn.execute(sa.text(
             f"insert into {rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
             f"checked_at) select :r, f.mapping_type, f.source_row_key, f.rule, f.column_name, f.value, f.message, :t "
             f"from {rel} f join {checks} c on c.run_id = f.run_id and c.mapping_type = f.mapping_type "
             f"and c.checked_at = f.checked_at where {where}"), {"r": run_id, "t": checked_at}))
-        if written is None:  # the engine does not say: count them (this run held none of these views' rows)
-            written = int(conn.execute(sa.text(
-                f"select count(*) from {rel} where run_id = :r and mapping_type in "
-                f"({', '.join(lit(c.mapping_type) for c in sources)})"), {"r": run_id}).scalar() or 0)
-        ok = ok and written == expected
-    return ok
+        if written == sum(getattr(c, attr) for c in sources):
+            continue
+        got = {m: int(n) for m, n in conn.execute(sa.text(
+            f"select mapping_type, count(*) from {rel} where run_id = :r and mapping_type in "
+            f"({', '.join(lit(c.mapping_type) for c in sources)}) group by mapping_type"), {"r": run_id})}
+        bad |= {c.mapping_type for c in sources if got.get(c.mapping_type, 0) != getattr(c, attr)}
+    return bad
 
 
 def record(conn: Connection, warehouse: Warehouse, schema: str, run_id: str,
