@@ -13,13 +13,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
+from connector.preflight import reuse as reuse_checks
 from connector.preflight.checked import take as take_checked
 from connector.preflight.dropped import TABLE as DROPPED_TABLE
 from connector.preflight.dropped import dropped_relation, record_dropped
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
                                         severity_of, warnings_relation, write_blocked_rejects, write_findings)
-from connector.preflight import reuse as reuse_checks
 from connector.preflight.report import MappingTypeResult, PreflightReport, RuleOutcome
 from connector.preflight.rules import (MAX_COLUMNS, accepted_values, build_rules, build_static_rules,
                                        disclosure_groups)
