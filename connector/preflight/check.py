@@ -492,7 +492,7 @@ def _carry_over(res: MappingTypeResult, last: reuse_checks.PreviousCheck, check:
     """``res`` from the view's last recorded check (same rows, same rules): its counts, outcomes and GX verdict;
     the file's shape rebuilt for this run's tables. Its findings are copied to this run by the caller."""
     reuse_checks.restore(res, last.result)
-    res.carried_from = last.run_id
+    res.carried_from, res.checked_in = last.run_id, str(last.result.get("checked_in") or last.run_id)
     present = list(last.result["present"])
     check.update(present=present, reject_rows=int(last.result["reject_rows"]),
                  warning_rows=int(last.result["warning_rows"]), page=last.result.get("page"),

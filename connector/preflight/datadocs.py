@@ -78,8 +78,8 @@ def verdict(res: MappingTypeResult) -> tuple[str, str]:
 
 
 def _carried(res: MappingTypeResult) -> str:
-    carried = getattr(res, "carried_from", "")
-    return f" (rows and rules unchanged since run {carried[:8]}: its check carried over)" if carried else ""
+    carried = getattr(res, "checked_in", "") or getattr(res, "carried_from", "")
+    return f" (rows and rules unchanged since their check in run {carried[:8]}: its check carried over)" if carried else ""
 
 
 def _e(value) -> str:

@@ -61,6 +61,8 @@ class MappingTypeResult:
     # The run whose check of the same rows under the same rules was carried over instead of checking again
     # (connector/preflight/reuse.py); empty: checked in this run.
     carried_from: str = ""
+    # With ``carried_from``: the run whose rule pass and GX checkpoint found this verdict (its Data Docs page).
+    checked_in: str = ""
 
     @property
     def source(self) -> str:

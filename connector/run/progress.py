@@ -90,13 +90,13 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     rejected = sum(int(getattr(r, "rows_rejected", 0) or 0) for r in results.values())
     blocked = sum(1 for r in results.values() if getattr(r, "blocked", False))
     warned = sum(int(getattr(r, "rows_warned", 0) or 0) for r in results.values())
-    carried = sorted({r.carried_from for r in results.values() if getattr(r, "carried_from", "")})
+    carried = sorted({r.checked_in or r.carried_from for r in results.values() if getattr(r, "carried_from", "")})
     n_carried = sum(1 for r in results.values() if getattr(r, "carried_from", ""))
     events.emit("preflight_done", f"pre-flight: {len(results)} mapping type(s) in {time.monotonic() - started:.1f}s; "
                 f"{rejected} row(s) rejected" + (f", {warned} sent with a warning" if warned else "")
                 + (f", {blocked} mapping type(s) blocked" if blocked else "")
-                + (f"; {n_carried} unchanged since run {', '.join(c[:8] for c in carried)} checked them: its "
-                   "findings carried over (`--recheck` checks again)" if n_carried else ""),
+                + (f"; {n_carried} unchanged since their check in run {', '.join(c[:8] for c in carried)}: "
+                   "its findings carried over (`--recheck` checks again)" if n_carried else ""),
                 mapping_types=len(results), rows_rejected=rejected, rows_warned=warned, blocked=blocked,
                 carried_over=n_carried, seconds=round(time.monotonic() - started, 1))
     return report

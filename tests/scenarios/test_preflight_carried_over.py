@@ -49,7 +49,8 @@ def test_a_nights_run_checks_only_the_views_that_changed(demo_after_first_run):
     # nothing new: every view that was not blocked is carried over, with the first run's findings
     quiet, lines = _run(s)
     assert _checked_in(s, quiet.run_id) == checked_first
-    assert any("20 unchanged since run" in ln and "carried over" in ln for ln in lines), lines
+    assert any(f"20 unchanged since their check in run {first.run_id[:8]}:" in ln and "carried over" in ln
+               for ln in lines), lines
     assert sent_by_type(quiet) == {} and _verdicts(quiet) == _verdicts(first)
     index = (project / ".vanbulk" / "expectations" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html")
     html = index.read_text(encoding="utf-8")  # the index names this run, and links each view to its check's page
@@ -70,7 +71,10 @@ def test_a_nights_run_checks_only_the_views_that_changed(demo_after_first_run):
 
     # a night's changes (a new gift, a changed email): those two views are checked, the rest carried over
     apply_nights_changes(project)
-    night, _ = _run(s)
+    night, lines = _run(s)
+    assert any(f"unchanged since their check in run {first.run_id[:8]}, {fixed.run_id[:8]}:" in ln
+               or f"unchanged since their check in run {fixed.run_id[:8]}, {first.run_id[:8]}:" in ln
+               for ln in lines), lines
     checked = _checked_in(s, night.run_id)
     assert {m for m, r in checked.items() if r == night.run_id} == {"Contributions", "Email"}
     assert {m: r for m, r in checked.items() if m not in ("Contributions", "Email")} == {
