@@ -53,8 +53,8 @@ def release(warehouse: Warehouse, relations: Iterable[str]) -> None:
         return
     try:
         with warehouse.begin() as c:
-            for rel in relations:
-                c.execute(sa.text(f"drop table if exists {rel}"))
+            for stmt in warehouse.ops.drop_tables_sql(relations):  # (PostgreSQL: one statement for all)
+                c.execute(sa.text(stmt))
     except Exception as exc:  # noqa: BLE001 - a leftover copy costs space, never correctness (named per run)
         log.warning("could not drop the run's checked rows (%s): %s", ", ".join(relations), exc)
 

@@ -202,6 +202,20 @@ def test_checked_copy_is_what_later_reads_see(engine_wh):
     assert not wh.relation_exists(checked_table("0123456789abcdef", "checked_view"), schema)
 
 
+def test_checked_copies_are_dropped_together(engine_wh):
+    """``release`` drops every copy it is given (in one statement where the engine can), a missing one too."""
+    from connector.preflight.checked import release
+
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    names = ["drop_me_1", "drop_me_2"]
+    for n in names:
+        _table(wh, schema, n, [("k", t)])
+    release(wh, [wh.relation(n, schema) for n in [*names, "never_made"]])
+    assert not any(wh.relation_exists(n, schema) for n in names)
+    assert len(wh.ops.drop_tables_sql(["a", "b"])) == (1 if wh.ops.name == "postgresql" else 2)
+
+
 def test_rows_written_is_the_count_or_unknown(engine_wh):
     """An engine that says how many rows a CTAS or an ``insert ... select`` wrote says it exactly, 0 included
     (pre-flight skips work on it and counts no dropped rows again); any other says nothing."""

@@ -200,6 +200,11 @@ class Engine(ABC):
     def add_column_sql(self, relation: str, column: str, type_sql: str) -> str:
         return f"alter table {relation} add column {self.quote(column)} {type_sql}"
 
+    def drop_tables_sql(self, relations: Sequence[str]) -> list[str]:
+        """Statements that drop every table of ``relations`` that exists: one each here; one for all where the
+        engine drops several in one statement (PostgreSQL)."""
+        return [f"drop table if exists {r}" for r in relations]
+
     def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
         """Statements that fill ``relation`` from ``select``, replacing a table of that name: drop + create here;
         one ``create or replace table`` where the engine has it (one statement less per view per run)."""

@@ -52,6 +52,9 @@ class PostgresEngine(Engine):
     def concat_skipping_nulls(self, parts: Sequence[str]) -> str:
         return f"concat({', '.join(parts)})"  # concat() skips NULL arguments: the cheapest form
 
+    def drop_tables_sql(self, relations: Sequence[str]) -> list[str]:
+        return [f"drop table if exists {', '.join(relations)}"] if relations else []
+
     def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
         # The row's text form quotes each value and leaves NULL empty ((,a) vs ("",a)); hashtextextended (PG 11+)
         # with two seeds: 0.3 s over 1M rows, where md5 of the same text costs several times that.
