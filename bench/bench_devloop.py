@@ -21,6 +21,11 @@ validation graph per suite, Python). A second ``make demo`` with nothing new lea
 
 Re-measured 2026-12-05 (issue 20, fifth session, after the optimizer change and the plan's statement cuts): demo
 28.6 -> 22.7 s (pre-flight 10.7 -> 4.8 s), tests 863 -> 720 s for 764 tests (target still MISSED, CPU-bound).
+
+Re-measured 2026-12-05 (issue 20, sixth session, pre-flight carries unchanged views' checks over): demo 22.7 ->
+19.7 s (a first run: nothing to carry; pre-flight 4.8 -> 4.2 s is noise and the GX import wait), tests 720 -> 507 s for
+792 tests: the scenario tests' later runs (emulator demos, row sync, kill points) now carry their views' checks.
+Target still MISSED.
 """
 
 from __future__ import annotations
