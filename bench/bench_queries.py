@@ -110,6 +110,9 @@ the checked copy, its fingerprint, the dropped rows, the plan's diff and counts,
     postgresql first   1133 -> 1165   second 342 -> 197
     bigquery   first   1030 -> 1060   second 355 -> 214
     snowflake  first   1256 -> 1280   second 402 -> 221
+
+and PostgreSQL drops a run's checked copies in one statement (``Engine.drop_tables_sql``; the other engines drop one
+table per statement): PostgreSQL first 1165 -> 1145, nothing new 197 -> 177.
 """
 
 from __future__ import annotations
