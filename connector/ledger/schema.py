@@ -75,6 +75,11 @@ PREFLIGHT_FINDINGS: list[tuple[str, sa.types.TypeEngine, bool]] = [
     ("rule", _TEXT, True), ("column_name", _TEXT, False), ("value", _TEXT, False), ("message", _TEXT, True),
     ("checked_at", _TS, True),
 ]
+# pre-flight's record of each view's check, for a later run to carry over (connector/preflight/reuse.py)
+PREFLIGHT_CHECKS: list[tuple[str, sa.types.TypeEngine, bool]] = [
+    ("run_id", _TEXT, True), ("mapping_type", _TEXT, True), ("fingerprint", _TEXT, True), ("result", _TEXT, True),
+    ("checked_at", _TS, True),
+]
 PREFLIGHT_DROPPED: list[tuple[str, sa.types.TypeEngine, bool]] = [
     ("run_id", _TEXT, True), ("mapping_type", _TEXT, True), ("source_row_key", _TEXT, False),
     ("reason", _TEXT, True), ("duplicate_rank", _INT, False), ("message", _TEXT, True), ("checked_at", _TS, True),

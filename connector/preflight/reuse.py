@@ -14,8 +14,7 @@ When both equal an earlier check's (``van_preflight_checks``, one row per real r
 only for a check that was not blocked and that GX validated and agreed with), the rejects and warnings the
 earlier run's pre-flight wrote are copied to this run in SQL (one ``insert ... select`` per table for all carried
 views; a view whose copy is not the number of rows recorded is checked again) and its counts, rule outcomes and GX
-verdict are this run's. The earlier run's Data Docs page stands for
-the view. ``vanbulk run --recheck`` or ``preflight_reuse: false`` checks every view anyway.
+verdict are this run's. The earlier run's Data Docs page stands for the view. ``vanbulk run --recheck`` or ``preflight_reuse: false`` checks every view anyway.
 """
 
 from __future__ import annotations
@@ -29,7 +28,7 @@ from typing import Any, Iterable, Mapping, Sequence
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from connector.ledger.schema import create_table
+from connector.ledger.schema import PREFLIGHT_CHECKS, create_table
 from connector.preflight.report import MappingTypeResult, RuleOutcome
 from connector.warehouse import Warehouse
 
@@ -42,15 +41,9 @@ __all__ = ["FORMAT", "TABLE", "Carried", "PreviousCheck", "carry", "content_fing
            "fingerprint", "latest", "record", "restore", "rules_fingerprint", "snapshot"]
 
 
-def _columns() -> list:
-    _text, _ts = sa.Text(), sa.DateTime()
-    return [("run_id", _text, True), ("mapping_type", _text, True), ("fingerprint", _text, True),
-            ("result", _text, True), ("checked_at", _ts, True)]
-
-
 def ensure_table(warehouse: Warehouse, schema: str, conn: Connection) -> str:
     rel = warehouse.relation(TABLE, schema)
-    create_table(conn, warehouse, rel, _columns())
+    create_table(conn, warehouse, rel, PREFLIGHT_CHECKS)
     return rel
 
 
