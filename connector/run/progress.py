@@ -90,7 +90,8 @@ def run_preflight_stage(events: Events, preflight: Callable, warehouse, catalog,
     rejected = sum(int(getattr(r, "rows_rejected", 0) or 0) for r in results.values())
     blocked = sum(1 for r in results.values() if getattr(r, "blocked", False))
     warned = sum(int(getattr(r, "rows_warned", 0) or 0) for r in results.values())
-    carried = sorted({r.checked_in or r.carried_from for r in results.values() if getattr(r, "carried_from", "")})
+    carried = sorted({getattr(r, "checked_in", "") or r.carried_from for r in results.values()
+                      if getattr(r, "carried_from", "")})
     n_carried = sum(1 for r in results.values() if getattr(r, "carried_from", ""))
     events.emit("preflight_done", f"pre-flight: {len(results)} mapping type(s) in {time.monotonic() - started:.1f}s; "
                 f"{rejected} row(s) rejected" + (f", {warned} sent with a warning" if warned else "")

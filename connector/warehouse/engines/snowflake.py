@@ -122,9 +122,9 @@ class SnowflakeEngine(Engine):
         # HASH of several values (NULL hashed as such), its low 60 bits (the emulator's HASH is unsigned 64-bit and
         # will not cast to NUMBER), summed: NUMBER(38), no overflow
         cols = ", ".join(f"v.{self.quote(c)}" for c in columns)
-        low = lambda h: f"cast({h} % 1152921504606846976 as number(38, 0))"  # noqa: E731
-        return (f"select count(*), to_varchar(sum({low(f'hash({cols})')})), "
-                f"to_varchar(sum({low(f'hash({chr(39)}vanbulk{chr(39)}, {cols})')})) from {relation} v")
+        sums = [f"to_varchar(sum(cast(hash({args}) % 1152921504606846976 as number(38, 0))))"
+                for args in (cols, "'vanbulk', " + cols)]
+        return f"select count(*), {', '.join(sums)} from {relation} v"
 
     def quote(self, ident: str) -> str:
         if _PLAIN.match(ident) and ident not in _RESERVED:
