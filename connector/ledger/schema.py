@@ -18,6 +18,7 @@ _TEXT, _TS, _BOOL, _INT, _BIG = sa.Text(), sa.DateTime(), sa.Boolean(), sa.Integ
 RUNS, JOBS, JOB_ROWS, ROW_RESULTS, ROW_LATEST = (
     "van_bulk_runs", "van_bulk_jobs", "van_bulk_job_rows", "van_bulk_row_results", "van_bulk_row_latest")
 ROW_STATE, PLAN_ROWS, PLAN_COUNTS = "van_bulk_row_state", "van_bulk_plan_rows", "van_bulk_plan_counts"
+PLAN_FINGERPRINTS = "van_bulk_plan_fingerprints"
 
 TABLES: dict[str, list[tuple[str, sa.types.TypeEngine]]] = {
     RUNS: [
@@ -65,6 +66,12 @@ TABLES: dict[str, list[tuple[str, sa.types.TypeEngine]]] = {
     PLAN_COUNTS: [
         ("run_id", _s(64)), ("mapping_type", _s(128)), ("category", _s(32)),
         ("row_count", _BIG),
+    ],
+    # Plans that found every row unchanged, with a fingerprint of all they read: a later run with the same one
+    # does not diff again (connector/ledger/plan_reuse.py).
+    PLAN_FINGERPRINTS: [
+        ("run_id", _s(64)), ("api_target", _TEXT), ("database_mode", _INT), ("mapping_type", _s(128)),
+        ("fingerprint", _s(64)), ("row_count", _BIG), ("planned_at", _TS),
     ],
 }
 

@@ -153,13 +153,11 @@ class Ledger:
     # -- runs ------------------------------------------------------------------------------------
     def start_run(self, run_id: str, command: str, *, selector: str | None = None, target: str | None = None,
                   dry_run: bool = False, simulated: bool = False, args: Mapping[str, Any] | None = None) -> None:
-        from importlib.metadata import PackageNotFoundError, version
-
-        try:
-            pkg_version = version("vanbulk")
-        except PackageNotFoundError:
-            pkg_version = None
         import socket
+
+        from connector.version import package_version
+
+        pkg_version = package_version()
 
         self._insert(RUNS, {"run_id": run_id, "invoked_at": utcnow(), "command": command, "selector": selector,
                             "target": target, "package_version": pkg_version, "dry_run": dry_run,
@@ -499,13 +497,14 @@ class Ledger:
                     {"o": outcome.value, "t": utcnow()})
 
     def plan(self, run_id: str, req: PlanRequest, passing_sql: str, view: str, hash_columns: Sequence[str],
-             passing_count: int | None = None) -> dict[str, int]:
+             passing_count: int | None = None, write_counts: bool = True) -> dict[str, int]:
         """The diff of one mapping type's passing rows against its sync state, in the warehouse: every row's
         category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``.
         ``passing_count``: how many rows ``passing_sql`` gives, when the caller knows it exactly (pre-flight
         counted its copy of the view): not counted again. With it, a plan that writes no row (nothing new) is
         two statements where the engine says how many rows a statement wrote (the diff and the counts), and a
-        plan without a `gone` row is four at most."""
+        plan without a `gone` row is four at most. ``write_counts=False``: the caller writes the counts
+        (``write_plan_counts``: one statement for every mapping type of the run)."""
         st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
         h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
@@ -577,8 +576,24 @@ class Ledger:
             unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
             if unchanged:
                 counts[PlanCategory.UNCHANGED.value] = unchanged
-            self._write_counts(c, run_id, req.mapping_type, counts, replace=False)  # a run plans a type once
+            if write_counts:
+                self._write_counts(c, run_id, req.mapping_type, counts, replace=False)  # a run plans a type once
         return counts
+
+    def write_plan_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """Plan counts of several mapping types, {mapping type: {category: rows}}, in one INSERT (a run plans a
+        mapping type once: nothing to replace)."""
+        rows = [(m, cat, int(n)) for m, per in counts.items() for cat, n in per.items()]
+        if not rows:
+            return
+        params: dict[str, Any] = {"r": run_id}
+        values = []
+        for i, (m, cat, n) in enumerate(rows):
+            params[f"m{i}"], params[f"c{i}"], params[f"n{i}"] = m, cat, n
+            values.append(f"(:r, :m{i}, :c{i}, :n{i})")
+        with self.wh.begin() as c:
+            c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
+                              f"values {', '.join(values)}"), params)
 
     def _unhashed_mapping_types(self, c) -> set[str]:
         """Mapping types with sync state rows migrated from an older ledger (no row hash yet): asked once per

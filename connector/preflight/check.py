@@ -411,6 +411,7 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
             reuse_checks.content_fingerprint(conn, warehouse, relation, cols),
             reuse_checks.rules_fingerprint(mapping_type=mt.name, columns=cols, rules=rules, statics=statics,
                                            absent=absent, settings=settings, dialect=warehouse.dialect))
+        res.fingerprint = check["fingerprint"] or ""
         if (last is not None and check["fingerprint"] is not None and last.fingerprint == check["fingerprint"]
                 and (copied is None or copied == last.result.get("rows_checked"))):
             return _carry_over(res, last, check, warehouse, relation, cols, groups, rejects_rel, run_id, mt.name,

@@ -63,6 +63,9 @@ class MappingTypeResult:
     carried_from: str = ""
     # With ``carried_from``: the run whose rule pass and GX checkpoint found this verdict (its Data Docs page).
     checked_in: str = ""
+    # The check's fingerprint (the rows and the rules, connector/preflight/reuse.py): the plan's own carry-over
+    # starts from it (connector/ledger/plan_reuse.py). Empty: none taken (a dry run, a blocked view, no engine support).
+    fingerprint: str = ""
 
     @property
     def source(self) -> str:

@@ -30,6 +30,7 @@ from sqlalchemy.engine import Connection
 
 from connector.ledger.schema import PREFLIGHT_CHECKS, create_table
 from connector.preflight.report import MappingTypeResult, RuleOutcome
+from connector.version import package_version
 from connector.warehouse import Warehouse
 
 TABLE = "van_preflight_checks"
@@ -58,7 +59,7 @@ def rules_fingerprint(*, mapping_type: str, columns: Sequence[str], rules: Itera
                       statics: Mapping[str, Any], absent: Sequence[tuple[str, str]], settings, dialect: str) -> str:
     """SHA-256 of what decides a check besides the rows (module doc)."""
     doc = {
-        "format": FORMAT, "version": _version(), "dialect": dialect, "mapping_type": mapping_type,
+        "format": FORMAT, "version": package_version() or "", "dialect": dialect, "mapping_type": mapping_type,
         "columns": list(columns), "rules": [asdict(r) for r in rules],
         "statics": {str(k): str(v) for k, v in sorted(statics.items())}, "absent": [list(a) for a in absent],
         "split_disclosure": bool(getattr(settings, "split_disclosure", False)),
@@ -66,15 +67,6 @@ def rules_fingerprint(*, mapping_type: str, columns: Sequence[str], rules: Itera
         "strict": bool(getattr(settings, "strict_inferred_rules", False)),
     }
     return hashlib.sha256(json.dumps(doc, sort_keys=True, default=str).encode()).hexdigest()
-
-
-def _version() -> str:
-    from importlib.metadata import PackageNotFoundError, version
-
-    try:
-        return version("vanbulk")
-    except PackageNotFoundError:  # run from a source tree without installing: FORMAT alone
-        return ""
 
 
 def content_fingerprint(conn: Connection, warehouse: Warehouse, relation: str, columns: Sequence[str]) -> str | None:

@@ -40,12 +40,13 @@ def run(settings, select: Sequence[str] | None = None, *, dry_run: bool = False,
         **runtime_kwargs: Any) -> RunSummary:
     """The whole scheduled job. Returns a summary accounting for every row (plan categories + outcomes).
     ``rebuild``: run dbt build even when the same build already stands (connector/dbt_state.py).
-    ``recheck``: check every view's rows, even those whose last check would be carried over (preflight/reuse.py)."""
+    ``recheck``: check every view's rows and plan every mapping type, even those whose last check or plan would be
+    carried over (preflight/reuse.py, ledger/plan_reuse.py)."""
     if duplicate_append and not full_refresh:
         from connector.errors import ConfigError
 
         raise ConfigError("--duplicate-append-types only makes sense with --full-refresh")
-    opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append)
+    opts = PlanOptions(full_refresh=full_refresh, duplicate_append=duplicate_append, reuse=not recheck)
     args = {"resume": resume, "force": force, "wait": wait, "vars": vars, "full_refresh": full_refresh,
             "duplicate_append": duplicate_append, "rebuild": rebuild, "recheck": recheck}
     return execute(settings, "run", select, opts, dry_run=dry_run, resume=resume, force=force, wait=wait,

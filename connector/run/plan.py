@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
-from connector.ledger import SENT_CATEGORIES, PlanCategory, PlanRequest
+from connector.ledger import SENT_CATEGORIES, PlanCategory, PlanRequest, plan_reuse, utcnow
 from connector.payload import JobSpec, MappingSpec
 from connector.run.combined import CombinedGroup, combined_file, combined_groups
 from connector.run.selection import file_columns, missing_statics, passing_sqls
@@ -25,6 +25,9 @@ class PlanOptions:
     duplicate_append: bool = False  # with full_refresh: append types too (duplicates records at VAN)
     retry_only: bool = False  # retry-failed: only rows whose last outcome can be retried
     retry_of_run_id: str | None = None  # ... and that have a result in this run
+    # A mapping type whose plan inputs equal its last plan's that found every row unchanged is not diffed again
+    # (connector/ledger/plan_reuse.py); False (`--recheck`): every plan runs (and is recorded).
+    reuse: bool = True
 
 
 @dataclass(frozen=True)
@@ -63,6 +66,56 @@ def _plan_one(rt, summary, mt, res, columns: Sequence[str], opts: PlanOptions) -
                             columns, passing_count=getattr(res, "passing_count", None))
     _report(rt, summary, mt, counts)
     return counts
+
+
+class _SinglePlans:
+    """The run's plans of mapping types sent alone (not in a combined job): their counts written in one statement
+    for all, and a plan whose inputs equal the last plan that found every row unchanged carried over instead of
+    diffed again (connector/ledger/plan_reuse.py: two statements a run instead of two a mapping type)."""
+
+    def __init__(self, rt, summary, results: Mapping[str, Any], opts: PlanOptions):
+        self.rt, self.summary, self.opts = rt, summary, opts
+        self.counts: dict[str, dict[str, int]] = {}
+        self.records: dict[str, tuple[str, int]] = {}
+        self.carried: dict[str, str] = {}  # mapping type -> the run whose plan it carries over
+        self.state: dict[str, str] | None = None
+        self.last: dict[str, tuple[str, str, int]] = {}
+        fingerprinted = sorted(n for n, r in results.items() if getattr(r, "fingerprint", ""))
+        if fingerprinted and not (opts.full_refresh or opts.retry_only):
+            self.state = plan_reuse.state_fingerprints(rt.ledger)
+            if self.state is not None and opts.reuse and rt.settings.preflight_reuse:
+                self.last = plan_reuse.last_plans(rt.ledger, fingerprinted)
+
+    def plan(self, mt, res, columns: Sequence[str]) -> None:
+        rt, req, ledger = self.rt, _request(self.rt, mt, self.opts), self.rt.ledger
+        fp = None
+        if self.state is not None and getattr(res, "fingerprint", ""):
+            fp = plan_reuse.fingerprint(check=res.fingerprint, state=self.state.get(mt.name, ""), request=req,
+                                        columns=columns, api_target=ledger.api_target,
+                                        database_mode=ledger.database_mode)
+        last = self.last.get(mt.name)
+        passing = getattr(res, "passing_count", None)
+        if fp is not None and last is not None and last[1] == fp and passing is not None and passing == last[2]:
+            counts = {PlanCategory.UNCHANGED.value: passing} if passing else {}
+            self.carried[mt.name] = last[0]
+        else:
+            counts = ledger.plan(self.summary.run_id, req, res.passing_rows_sql, _source(rt, res), columns,
+                                 passing_count=passing, write_counts=False)
+            if fp is not None and set(counts) <= {PlanCategory.UNCHANGED.value}:  # every row unchanged: a record
+                self.records[mt.name] = (fp, int(counts.get(PlanCategory.UNCHANGED.value, 0)))
+        self.counts[mt.name] = counts
+        _report(rt, self.summary, mt, counts)
+
+    def finish(self) -> None:
+        rt = self.rt
+        rt.ledger.write_plan_counts(self.summary.run_id, self.counts)
+        plan_reuse.record(rt.ledger, self.summary.run_id, self.records, utcnow())
+        if self.carried:
+            runs = sorted(set(self.carried.values()))
+            rt.events.emit("plan_carried", f"plan: {len(self.carried)} mapping type(s) unchanged since their plan in "
+                           f"run{'s' if len(runs) > 1 else ''} {', '.join(r[:8] for r in runs)} (same checked rows, "
+                           "same sync state): every row unchanged, not diffed again (`--recheck` diffs)",
+                           mapping_types=sorted(self.carried), runs=runs)
 
 
 def _source(rt, res) -> str:
@@ -109,9 +162,11 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
              opts: PlanOptions = PlanOptions()) -> list[SendPlan]:
     """Plan every selected mapping type that pre-flight did not block; returns what to export and send."""
     s, cat, run_id = rt.settings, rt.catalog, summary.run_id
-    rt.ledger.heal_row_state()
+    rt.ledger.heal_row_state()  # (before the plans' sync-state fingerprint: _SinglePlans)
     groups = combined_groups(rt, summary, names, report, static_values)
     in_group = {n: g for g in groups for n in g.names}
+    singles = _SinglePlans(rt, summary, {n: r for n, r in report.results.items()
+                                         if n in names and n not in in_group and not r.blocked}, opts)
     plans: list[SendPlan] = []
     for name in names:
         mt = cat.get(name)
@@ -141,7 +196,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
             continue
         relation = f"{s.staging_schema}.{mt.staging_view}"
         columns = file_columns(rt.warehouse, cat, [mt], relation, {name: statics})
-        _plan_one(rt, summary, mt, res, columns, opts)
+        singles.plan(mt, res, columns)
         spec = JobSpec((MappingSpec(name, statics),))
         for part_no, (sql, group) in enumerate(passing_sqls(res), start=1):
             cols = columns
@@ -151,6 +206,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
             plans.append(SendPlan(spec, _sending_sql(rt.ledger, run_id, name, sql), relation, cols, part_no,
                                   retry_of_run_id=opts.retry_of_run_id, planned_rows=ms.to_send,
                                   refresh=opts.full_refresh))
+    singles.finish()
     for g in groups:
         plans += _plan_group(rt, summary, g, report, opts)
     return plans

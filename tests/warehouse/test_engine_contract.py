@@ -262,3 +262,21 @@ def test_content_fingerprint_sees_every_change_and_no_order(engine_wh):
     assert prints["reordered"] == prints["base"]
     others = {k: v for k, v in prints.items() if k != "reordered"}
     assert len(set(others.values())) == len(others), others
+
+
+def test_grouped_content_fingerprint_is_each_groups_own(engine_wh):
+    """``content_fingerprint_sql(..., group_by=...)`` (the plan's one statement for every mapping type's sync state):
+    one row per group, the group's value first, then exactly the fingerprint of that group's rows alone."""
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    cols = ["grp", "source_row_key", "a"]
+    rows = [("A", "k1", "x"), ("B", "k1", "x"), ("A", "k2", None), ("C", "k9", "")]
+    _table(wh, schema, "fp_grouped", [(c, t) for c in cols])
+    _fill(wh, schema, "fp_grouped", cols, rows)
+    rel = wh.relation("fp_grouped", schema)
+    grouped = {r[0]: tuple(r[1:]) for r in wh.fetchall(wh.ops.content_fingerprint_sql(rel, cols[1:], group_by="grp"))}
+    assert sorted(grouped) == ["A", "B", "C"]
+    for g in grouped:
+        alone = wh.fetchall(wh.ops.content_fingerprint_sql(f"(select * from {rel} where grp = '{g}')", cols[1:]))[0]
+        assert grouped[g] == tuple(alone), g
+    assert grouped["A"] != grouped["B"] and grouped["B"][0] == 1

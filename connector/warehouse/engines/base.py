@@ -128,13 +128,21 @@ class Engine(ABC):
         """Text concatenation in which a NULL part contributes nothing (the row hash rests on it)."""
         return " || ".join(f"coalesce({p}, '')" for p in parts)
 
-    def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
+    def content_fingerprint_sql(self, relation: str, columns: Sequence[str], group_by: str | None = None
+                                ) -> str | None:
         """One row (count, then sums of two independent 64-bit hashes of every row: 128 bits, order-free) that
         differs, but for a hash collision, whenever the multiset of ``relation``'s rows does: a NULL and an
         empty string, a duplicated row, a value moved between columns all count. Pre-flight carries a view's
-        check over when it equals the last check's (connector/preflight/reuse.py). None: the engine has no
-        such expression here, and every view is checked on every run."""
+        check over when it equals the last check's (connector/preflight/reuse.py), the plan its plan
+        (connector/ledger/plan_reuse.py). ``group_by``: a column of ``relation``; one row per value of it, that
+        value first. None: the engine has no such expression here, and every view is checked on every run."""
         return None
+
+    def _fingerprint_grouping(self, group_by: str | None) -> tuple[str, str]:
+        """(select-list prefix, trailing GROUP BY) of ``content_fingerprint_sql``'s ``group_by``."""
+        if group_by is None:
+            return "", ""
+        return f"v.{self.quote(group_by)}, ", f" group by v.{self.quote(group_by)}"
 
     def matches_icase(self, expr: str, pattern: str) -> str:
         """``expr`` contains a match of the (Python/RE2-style) ``pattern``, ignoring case."""

@@ -266,13 +266,15 @@ class BigQueryEngine(Engine):
     def md5_hex(self, expr: str) -> str:
         return f"to_hex(md5({expr}))"
 
-    def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
+    def content_fingerprint_sql(self, relation: str, columns: Sequence[str], group_by: str | None = None
+                                ) -> str | None:
         # The row as JSON (null apart from ""); its md5 as two 60-bit integers (hex casts to INT64), summed as
         # NUMERIC. (FARM_FINGERPRINT would do on BigQuery; the emulator the tests use lacks it.)
         row = f"to_json_string(struct({', '.join(f'v.{self.quote(c)}' for c in columns)}))"
         part = lambda at: f"cast(concat('0x', substr(to_hex(md5({row})), {at}, 15)) as int64)"  # noqa: E731
-        return (f"select count(*), cast(sum(cast({part(1)} as numeric)) as string), "
-                f"cast(sum(cast({part(16)} as numeric)) as string) from {relation} v")
+        key, tail = self._fingerprint_grouping(group_by)
+        return (f"select {key}count(*), cast(sum(cast({part(1)} as numeric)) as string), "
+                f"cast(sum(cast({part(16)} as numeric)) as string) from {relation} v{tail}")
 
     def matches_icase(self, expr: str, pattern: str) -> str:
         return f"regexp_contains({expr}, {bq_literal('(?i)' + pattern)})"

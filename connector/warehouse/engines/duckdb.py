@@ -61,11 +61,13 @@ class DuckDBEngine(Engine):
     def concat_skipping_nulls(self, parts: Sequence[str]) -> str:
         return f"concat({', '.join(parts)})"  # concat() skips NULL arguments: the cheapest form
 
-    def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
+    def content_fingerprint_sql(self, relation: str, columns: Sequence[str], group_by: str | None = None
+                                ) -> str | None:
         # hash() of several values combines each one's hash (NULL has its own): 0.04 s over 1M rows
         cols = ", ".join(f"v.{self.quote(c)}" for c in columns)
-        return (f"select count(*), cast(sum(cast(hash({cols}) as hugeint)) as varchar), "
-                f"cast(sum(cast(hash({cols}, 'vanbulk') as hugeint)) as varchar) from {relation} v")
+        key, tail = self._fingerprint_grouping(group_by)
+        return (f"select {key}count(*), cast(sum(cast(hash({cols}) as hugeint)) as varchar), "
+                f"cast(sum(cast(hash({cols}, 'vanbulk') as hugeint)) as varchar) from {relation} v{tail}")
 
     # -- bulk paths ---------------------------------------------------------------------------------
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:

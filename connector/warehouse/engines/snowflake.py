@@ -118,13 +118,15 @@ class SnowflakeEngine(Engine):
         return _unfold(conn.execute(sa.text("select current_schema()")).scalar_one())
 
     # -- identifiers, types, expressions ------------------------------------------------------------
-    def content_fingerprint_sql(self, relation: str, columns: Sequence[str]) -> str | None:
+    def content_fingerprint_sql(self, relation: str, columns: Sequence[str], group_by: str | None = None
+                                ) -> str | None:
         # HASH of several values (NULL hashed as such), its low 60 bits (the emulator's HASH is unsigned 64-bit and
         # will not cast to NUMBER), summed: NUMBER(38), no overflow
         cols = ", ".join(f"v.{self.quote(c)}" for c in columns)
         sums = [f"to_varchar(sum(cast(hash({args}) % 1152921504606846976 as number(38, 0))))"
                 for args in (cols, "'vanbulk', " + cols)]
-        return f"select count(*), {', '.join(sums)} from {relation} v"
+        key, tail = self._fingerprint_grouping(group_by)
+        return f"select {key}count(*), {', '.join(sums)} from {relation} v{tail}"
 
     def quote(self, ident: str) -> str:
         if _PLAIN.match(ident) and ident not in _RESERVED:
