@@ -9,7 +9,9 @@ staging schemas are fixed names; the ledger in its schema ``vanbulk``), on the B
 (crucible, started for the bench; the ledger in the dataset ``benchq``) and on the Snowflake emulator the tests
 use (fakesnow, started for the bench, reached through a dbt profile with ``type: snowflake`` as an analyst's
 project reaches it). ``BENCH_QUERIES_ENGINES`` (comma-separated) picks engines. Each engine: a first run (empty
-ledger), then a second run with nothing changed (the scheduled-run case), each in its own process.
+ledger), then a second run with nothing changed (the scheduled-run case, the night after a send: every plan diffs,
+since the sent rows' sync state changed) and a third with nothing changed again (the steady state of a scheduled
+run: plans carried over, connector/ledger/plan_reuse.py), each in its own process.
 
 Counted exactly, in the run's process: every ``before_cursor_execute`` of SQLAlchemy's ``Engine`` class (one
 statement each; an ``executemany`` is one, its parameter sets are shown apart), plus on PostgreSQL the
@@ -348,7 +350,7 @@ def measure(engine: str) -> list[tuple[str, dict]] | str:
                 (Path(d) / "dbt_project" / "profiles.yml").write_text(yaml.safe_dump(url))
                 url = ""
             return [(label, run_child("bench.bench_queries", engine, d, url, label))
-                    for label in ("first", "second")]
+                    for label in ("first", "second", "third")]
     finally:
         if drop:
             drop()

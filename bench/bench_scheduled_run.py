@@ -116,11 +116,15 @@ def _run(engine: str, project: str, url: str, recheck: bool = False) -> dict:
     import connector.preflight.runner as gx_runner
 
     check.take_checked = timed("pf: checked copy", check.take_checked)
-    check.record_dropped = timed("pf: dropped rows", check.record_dropped)
+    check.record_dropped_many = timed("pf: dropped rows", check.record_dropped_many)
     check.write_findings = timed("pf: rules", check.write_findings)
     check.reuse_checks.content_fingerprint = timed("pf: fingerprint", check.reuse_checks.content_fingerprint)
     check.reuse_checks.carry = timed("pf: carried over", check.reuse_checks.carry)
     gx_runner.run_checkpoint = timed("pf: GX + Data Docs", gx_runner.run_checkpoint)
+    from connector.ledger import Ledger, plan_reuse
+
+    Ledger.plan = timed("pl: diff", Ledger.plan)
+    plan_reuse.state_fingerprints = timed("pl: sync-state fingerprint", plan_reuse.state_fingerprints)
     cfg = SimulatorConfig.from_dict({"pending_seconds": 0.0, "seconds_per_1000_rows": 0.0,
                                      "min_processing_seconds": 0.0})
     before = _rows_read(url) if engine == "postgresql" else None
@@ -157,7 +161,7 @@ def measure(engine: str) -> dict | str:
                 raise SystemExit(f"{engine}: the first run sent {first['sent']} of {ROWS} rows")
             scans = [run_child("bench.bench_scheduled_run", "scan", engine, d, url)["seconds"] for _ in range(REPEAT)]
             out = {"first": first, "scans": scans}
-            for name, mode in (("second", "run"), ("recheck", "recheck")):
+            for name, mode in (("second", "run"), ("steady", "run"), ("recheck", "recheck")):
                 out[name] = run_child("bench.bench_scheduled_run", mode, engine, d, url)
                 if engine == "postgresql":
                     time.sleep(0.5)  # the run's backends flush their counters as they exit
@@ -171,7 +175,8 @@ def measure(engine: str) -> dict | str:
 def main() -> int:
     engines = os.environ.get("BENCH_SCHEDULED_ENGINES", "duckdb,postgresql").split(",")
     print(f"rows {ROWS:,} ({MT}), second `vanbulk run` with nothing new (dbt build, pre-flight with GX and Data Docs, "
-          f"plan), then the same with --recheck; one scan of the staging view: median of {REPEAT}")
+          f"plan), a third (steady: the plan carried over too), then the same with --recheck; one scan of the staging "
+          f"view: median of {REPEAT}")
     print(f"{'engine':19s} {'scan':>6s} {'run':>7s} {'x scan':>7s} " + " ".join(f"{s:>10s}" for s in STAGES)
           + f" {'rest':>6s} {'rows read':>10s} {'RSS MB':>7s}  target")
     failed, misses = 0, []
@@ -182,7 +187,7 @@ def main() -> int:
             continue
         scan = statistics.median(r["scans"])
         failed += not r["first"]["ok"]
-        for name, label in (("second", engine), ("recheck", f"{engine} --recheck")):
+        for name, label in (("second", engine), ("steady", f"{engine} steady"), ("recheck", f"{engine} --recheck")):
             sec = r[name]
             st = sec["stages"]
             rest = sec["seconds"] - sum(st.get(s, 0.0) for s in STAGES)
@@ -195,11 +200,18 @@ def main() -> int:
                   + (f"{read / ROWS:9.1f}N" if read is not None else f"{'-':>10s}")
                   + f" {sec['peak_rss_mb']:7.0f}  {'met' if ok else 'MISSED'}")
             parts = {k[4:]: v for k, v in st.items() if k.startswith("pf: ")}
+            plan_parts = {k[4:]: v for k, v in st.items() if k.startswith("pl: ")}
             print(f"{'':19s} pre-flight: " + ", ".join(f"{k} {v:.2f}s" for k, v in parts.items())
-                  + f", the rest {st.get('pre-flight', 0.0) - sum(parts.values()):.2f}s")
-            if name == "second" and "carried over" not in parts:
+                  + f", the rest {st.get('pre-flight', 0.0) - sum(parts.values()):.2f}s; plan: "
+                  + ", ".join(f"{k} {v:.2f}s" for k, v in plan_parts.items())
+                  + ("" if "diff" in plan_parts else " (the diff carried over)"))
+            if name in ("second", "steady") and "carried over" not in parts:
                 failed += 1
                 print(f"{'':19s} ERROR: the view's check was not carried over")
+            if (name == "steady") == ("diff" in plan_parts):
+                failed += 1
+                print(f"{'':19s} ERROR: the plan was {'diffed' if name == 'steady' else 'carried over'}: "
+                      "expected the other")
             if not ok:
                 worst = max(STAGES, key=lambda s: st.get(s, 0.0))
                 part = max(parts, key=parts.get) if parts else ""
@@ -213,7 +225,9 @@ def main() -> int:
           "rows read by the run, PostgreSQL's counters; pre-flight's parts: the checked copy and the dropped "
           "rows each read the input through the view's normalisation, rules: every rule over the copy (one pass) and "
           "the rejects written, fingerprint: the copy's content fingerprint, carried over: the last check's findings "
-          "copied to the run; --recheck: every rule checked again, as before pre-flight carried checks over)")
+          "copied to the run; --recheck: every rule checked again and the plan diffed, as before anything was carried "
+          "over; steady: the night after a night with nothing new, whose plan found every row unchanged: carried over "
+          "(connector/ledger/plan_reuse.py); the second run diffs, since the first run's jobs changed the sync state)")
     for m in misses:
         print("missed: " + m)
     return 1 if failed else 0

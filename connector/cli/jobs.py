@@ -122,8 +122,8 @@ def _interruptible(resume_hint: str):
               help="Run dbt build even when the project and settings are unchanged since the last build (which is "
                    "otherwise left out when it made only views: docs/dbt.md).")
 @click.option("--recheck", is_flag=True,
-              help="Check every view's rows again, even one whose rows and rules are unchanged since its last check "
-                   "(whose findings are otherwise carried over: docs/preflight.md).")
+              help="Check every view's rows and diff every plan again, even where rows, rules and sync state are "
+                   "unchanged since the last check or plan (otherwise carried over: docs/preflight.md, docs/sync.md).")
 @click.option("--static", "statics", multiple=True, metavar="MAPPINGTYPE.FIELD=VALUE",
               help="Static value for a field that cannot come from a column (e.g. "
                    "ApplyContactCustomFields.CustomFieldGroupID=501); repeatable.")

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -16,7 +16,7 @@ from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight import reuse as reuse_checks
 from connector.preflight.checked import take as take_checked
 from connector.preflight.dropped import TABLE as DROPPED_TABLE
-from connector.preflight.dropped import dropped_relation, record_dropped
+from connector.preflight.dropped import dropped_relation, record_dropped, record_dropped_many
 from connector.preflight.dropped import ensure_table as ensure_dropped_table
 from connector.preflight.rejects import (REJECT, batch_relation, batch_table, ensure_table, rejects_relation,
                                         severity_of, warnings_relation, write_blocked_rejects, write_findings)
@@ -155,9 +155,9 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
     checks: dict[str, dict[str, Any]] = {}  # mapping type -> its fingerprint and what a record of it needs
     carried: list[reuse_checks.Carried] = []
     # One connection for every mapping type (DuckDB reopens the file on each new connection, ~50-80 ms),
-    # one transaction each: a consistent snapshot of the view.
+    # one transaction for all: a consistent snapshot of every view.
     with warehouse.connect() as conn, _rule_pass_settings(conn, warehouse.ops):
-        if warehouse.ops.snapshot_isolation:  # a view's dropped rows and its checked copy from one snapshot
+        if warehouse.ops.snapshot_isolation:  # the views' dropped rows and their checked copies from one snapshot
             conn = conn.execution_options(isolation_level=warehouse.ops.snapshot_isolation)
         # An earlier check of these mapping types in this run (a resumed run) leaves nothing behind: cleared once
         # for the run, not per view and table (three statements instead of three per mapping type).
@@ -173,17 +173,23 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             if reuse:
                 previous = reuse_checks.latest(conn, warehouse, schema, names)
 
-        def check(requested: str, last: reuse_checks.PreviousCheck | None, shown: bool = True) -> None:
+        def check(requested: str, last: reuse_checks.PreviousCheck | None, dropped_rows: int | None = None) -> None:
+            """``dropped_rows``: the view's dropped rows, recorded already in the caller's transaction (None: checked
+            again on its own, in a transaction of its own that replaces them)."""
             mt = catalog.get(requested)
             relation = warehouse.relation(mt.staging_view, settings.staging_schema)
             res = MappingTypeResult(mapping_type=mt.name, relation=relation)
             report.results[mt.name] = res
             checks[mt.name] = {} if record else {"off": True}
-            with conn.begin():
-                dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
-                if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
-                    res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped,
-                                                       checked_at, cleared=shown)  # (checked again: replaced)
+            shown = dropped_rows is not None
+            with (nullcontext() if shown else conn.begin()):
+                if shown:
+                    res.rows_dropped = dropped_rows
+                else:
+                    dropped = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
+                    if dropped is not None:  # input rows the view leaves out: recorded, never silently gone
+                        res.rows_dropped = record_dropped(conn, warehouse, schema, run_id, mt.name, dropped,
+                                                           checked_at)
                 state = _check_one(conn, warehouse, catalog, mt, res, run_id, settings, schema, rejects_rel,
                                    checked_at, available_mapping_types, _statics_for(mt, static_values),
                                    know_statics, (metadata_blocks or {}).get(mt.name, ()),
@@ -207,8 +213,19 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
             if progress is not None and shown:  # the caller's live display: n/N mapping types, rejects so far
                 progress(mt.name, res)
 
-        for requested in mapping_types:
-            check(requested, previous.get(catalog.get(requested).name) if reuse else None)
+        # One transaction (one snapshot) for every view's dropped rows and checked copy: every input row is in
+        # exactly one of them, and the dropped rows of all views are one statement, not one a view.
+        with conn.begin():
+            dropped = {}
+            for requested in mapping_types:
+                mt = catalog.get(requested)
+                rel = dropped_relation(warehouse, settings.staging_schema, mt.staging_view, conn)
+                if rel is not None:  # input rows the view leaves out: recorded, never silently gone
+                    dropped[mt.name] = rel
+            counts = record_dropped_many(conn, warehouse, schema, run_id, dropped, checked_at)
+            for requested in mapping_types:
+                name = catalog.get(requested).name
+                check(requested, previous.get(name) if reuse else None, dropped_rows=counts.get(name, 0))
         if carried:
             with conn.begin():
                 bad = reuse_checks.carry(conn, warehouse, schema, rejects_rel, report.warnings_relation, run_id,
@@ -225,7 +242,7 @@ def run_preflight(warehouse: Warehouse, catalog: Catalog, mapping_types: list[st
                 for name in sorted(bad):
                     report.data_docs_pages.pop(name, None)
                     present.discard(name)
-                    check(name, None, shown=False)
+                    check(name, None)
 
     gx_run = None
     if gx and targets:

@@ -280,3 +280,37 @@ def test_grouped_content_fingerprint_is_each_groups_own(engine_wh):
         alone = wh.fetchall(wh.ops.content_fingerprint_sql(f"(select * from {rel} where grp = '{g}')", cols[1:]))[0]
         assert grouped[g] == tuple(alone), g
     assert grouped["A"] != grouped["B"] and grouped["B"][0] == 1
+
+
+def test_dropped_rows_of_every_view_in_one_insert(engine_wh):
+    """``record_dropped_many`` (pre-flight's one statement for every view's dropped rows): each view's rows under its
+    own mapping type, the counts per mapping type right whether or not the engine reports rows written."""
+    from datetime import datetime
+
+    from connector.preflight.dropped import ensure_table, record_dropped, record_dropped_many
+
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    cols = [("source_row_key", t), ("drop_reason", t), ("duplicate_rank", "bigint" if wh.ops.name != "bigquery" else "INT64")]
+    models = {}
+    for name, rows in (("a", [("k1", "superseded", 2), ("k1", "superseded", 3)]), ("b", [(None, "nothing_to_apply", None)]),
+                       ("c", [])):
+        models[name] = _table(wh, schema, f"dropped_{name}", cols)
+        if rows:
+            _fill(wh, schema, f"dropped_{name}", [c for c, _ in cols], rows)
+    rel = ensure_table(wh, schema)
+    at = datetime(2026, 12, 5, 3, 0)
+    with wh.begin() as c:
+        got = record_dropped_many(c, wh, schema, "run1", {"A": models["a"], "B": models["b"], "C": models["c"]}, at)
+        none = record_dropped_many(c, wh, schema, "run2", {"C": models["c"]}, at)
+        one = record_dropped(c, wh, schema, "run3", "A", models["a"], at)
+        again = record_dropped(c, wh, schema, "run3", "A", models["a"], at)  # replaced, not doubled
+    assert got == {"A": 2, "B": 1, "C": 0} and none == {"C": 0} and one == again == 2
+    rows = sorted(tuple(r) for r in wh.fetchall(
+        f"select run_id, mapping_type, coalesce(source_row_key, '-'), reason, message from {rel}"))
+    assert rows == [("run1", "A", "k1", "superseded",
+                     "row 'k1' not sent: a later input row with the same source_row_key is the one sent")] * 2 + [
+        ("run1", "B", "-", "nothing_to_apply",
+         "row '(no key)' not sent: the row has no value besides its keys, so there is nothing to send")] + [
+        ("run3", "A", "k1", "superseded",
+         "row 'k1' not sent: a later input row with the same source_row_key is the one sent")] * 2
