@@ -281,22 +281,30 @@ class Ledger:
         p = {"k": job_key, "mt": mapping_type}
         key_idx = list(columns).index("source_row_key")
         src = self.wh.ops.csv_relation(c, Path(csv_path), len(columns), "job_file")
-        c.execute(sa.text(f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from {src} where c{key_idx} <> ''"), p)
+        n = self.wh.ops.dml_rows(c.execute(sa.text(
+            f"insert into {jr} ({cols}) select :k, c{key_idx}, :mt from {src} where c{key_idx} <> ''"), p))
         self.wh.ops.release_relation(c, src)
+        if n is not None:  # the insert's own count: the job's key is new, so these are all its rows
+            return n
         return int(c.execute(sa.text(f"select count(*) from {jr} where job_key = :k"), p).scalar())
 
     def _transition(self, c, job_key: str, to: JobState, **fields: Any) -> None:
         """One conditional UPDATE (only from a state ``to`` allows) where the engine says which rows it changed
-        (``Engine.update_returning``); the state is read only when nothing changed, to say why. Elsewhere: read
-        the state, then update."""
+        (``Engine.update_returning``, ``Engine.dml_rowcount``); the state is read only when nothing changed, to say
+        why. Elsewhere: read the state, then update."""
         allowed = JOB_TRANSITIONS[to]
         sets = {"local_state": to.value, **fields}
         update = (f"update {self.rel(JOBS)} set {', '.join(f'{self.wh.quote(k)} = :v_{k}' for k in sets)} "
                   "where job_key = :key")
         params = {**{f"v_{k}": v for k, v in sets.items()}, "key": job_key}
-        if self.wh.ops.update_returning and allowed:
-            if c.execute(sa.text(f"{update} and local_state in ({sql_list(allowed)}) returning job_key"),
-                         params).first() is not None:
+        ops = self.wh.ops
+        if (ops.update_returning or ops.dml_rowcount) and allowed:
+            conditional = f"{update} and local_state in ({sql_list(allowed)})"
+            if ops.update_returning:
+                applied = c.execute(sa.text(f"{conditional} returning job_key"), params).first() is not None
+            else:
+                applied = ops.dml_rows(c.execute(sa.text(conditional), params)) == 1
+            if applied:
                 return
             self._refuse(c, job_key, to, allowed)
             raise LedgerStateError(f"job {job_key}: -> {to} did not apply (the job changed meanwhile)")
@@ -452,9 +460,11 @@ class Ledger:
         params = {"job_key": job["job_key"], "van_job_id": job.get("van_job_id"), "run_id": job.get("run_id"),
                   "loaded_at": rf.loaded_at, "absent": NOT_IN_RESULTS_MESSAGE}
         rr, jr = self.rel(ROW_RESULTS), self.rel(JOB_ROWS)
-        c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=False)), params)
-        inserted, carried = (c.execute(sa.text(f"select count(*) from {t} where job_key = :job_key"), params).scalar()
-                             for t in (rr, jr))
+        inserted = self.wh.ops.dml_rows(c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops,
+                                                                             dedup=False)), params))
+        if inserted is None:  # (the job's results are new: the insert's own count is all of them, where known)
+            inserted = c.execute(sa.text(f"select count(*) from {rr} where job_key = :job_key"), params).scalar()
+        carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :job_key"), params).scalar()
         if inserted != carried:  # a key repeated in the result files: keep its first row only (rare; costs a window)
             c.execute(sa.text(f"delete from {rr} where job_key = :job_key"), params)
             c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=True)), params)
@@ -536,7 +546,7 @@ class Ledger:
             join = "left join" if retry_mode else "full outer join"
             category = categorize_sql(req) if retry_mode else (
                 f"case when p.source_row_key is null then '{PlanCategory.GONE}' else {categorize_sql(req)} end")
-            written = self.wh.ops.rows_written(c.execute(sa.text(
+            written = self.wh.ops.dml_rows(c.execute(sa.text(
                 f"insert into {pr} (run_id, api_target, database_mode, mapping_type, source_row_key, category, "
                 f"row_hash, planned_at) select :run, :t, :d, :mt, source_row_key, category, row_hash, :now from ("
                 f"select coalesce(p.source_row_key, s.source_row_key) as source_row_key, "
@@ -560,7 +570,7 @@ class Ledger:
                     gone_sql = (f"from {pr} where run_id = :run and mapping_type = :mt "
                                 f"and category = '{PlanCategory.GONE}' and source_row_key in "
                                 f"(select v.source_row_key from {view} v)")
-                    deleted = self.wh.ops.rows_written(c.execute(sa.text(f"delete {gone_sql}"), p))
+                    deleted = self.wh.ops.dml_rows(c.execute(sa.text(f"delete {gone_sql}"), p))
                     if deleted is None:
                         deleted = counts[PlanCategory.GONE] - int(c.execute(sa.text(
                             f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "

@@ -73,7 +73,7 @@ def record_dropped_many(conn: Connection, warehouse: Warehouse, schema: str, run
         f"select :r, d.mapping_type, d.source_row_key, d.drop_reason, d.duplicate_rank, "
         f"{lit(_ROW_OPEN)} || coalesce(d.source_row_key, '(no key)') || {lit(_ROW_CLOSE)} || case d.drop_reason "
         f"{reason_text} else d.drop_reason end, :t from ({rows}) d"), params)
-    n = warehouse.ops.rows_written(inserted)
+    n = warehouse.ops.dml_rows(inserted)
     if n == 0 or (n is not None and len(relations) == 1):
         return {m: n for m in relations}
     names = ", ".join(lit(m) for m in relations)

@@ -151,7 +151,7 @@ def carry(conn: Connection, warehouse: Warehouse, schema: str, rejects_rel: str,
                             for c in sources)
         # Only what that run's pre-flight wrote (its check's time): a later step of the run (combined jobs,
         # missing static values) adds or waives rejects of its own, which this run makes again itself.
-        written = warehouse.ops.rows_written(conn.execute(sa.text(
+        written = warehouse.ops.dml_rows(conn.execute(sa.text(
             f"insert into {rel} (run_id, mapping_type, source_row_key, rule, column_name, value, message, "
             f"checked_at) select :r, f.mapping_type, f.source_row_key, f.rule, f.column_name, f.value, f.message, :t "
             f"from {rel} f join {checks} c on c.run_id = f.run_id and c.mapping_type = f.mapping_type "

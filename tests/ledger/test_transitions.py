@@ -1,14 +1,26 @@
 """A job's state moves by one conditional UPDATE (issue 20 item 3: it was a read, then an update); a transition
-the state machine does not allow is refused with the same ``LedgerStateError`` and changes nothing."""
+the state machine does not allow is refused with the same ``LedgerStateError`` and changes nothing. On every engine
+of the contract suite: DuckDB and PostgreSQL answer the UPDATE's ``RETURNING``, BigQuery and Snowflake (emulators;
+live opt-in) its row count (``Engine.dml_rowcount``)."""
 
 from __future__ import annotations
 
 
 import pytest
 
-from connector.ledger import JobState, LedgerStateError
+from connector.ledger import JobState, Ledger, LedgerStateError
 from connector.ledger.schema import JOBS
 from tests.helpers.statements import counting_statements
+from tests.warehouse.conftest import ENGINES, open_engine
+
+
+@pytest.fixture(params=ENGINES)
+def ledger(request, tmp_path) -> Ledger:
+    wh, schema, _ = open_engine(request, request.param, tmp_path)
+    ledger = Ledger(wh, schema, api_target="https://api.example.test/v4/", database_mode=1)
+    ledger.ensure()
+    yield ledger
+    wh.dispose()
 
 
 def _job(ledger, run: str = "r1") -> str:

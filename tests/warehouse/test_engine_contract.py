@@ -234,6 +234,25 @@ def test_rows_written_is_the_count_or_unknown(engine_wh):
     assert wh.ops.reports_rows_written == (wh.ops.name in ("duckdb", "postgresql"))
 
 
+def test_dml_rows_is_the_count_or_unknown(engine_wh):
+    """``dml_rows``: the rows an INSERT, UPDATE or DELETE wrote, 0 included (a ledger transition is then one
+    conditional UPDATE, and an insert is not counted again), exact on every engine that says it; None elsewhere."""
+    wh, schema = engine_wh
+    t = wh.ops.text_type
+    src = _table(wh, schema, "dml_src", [("k", t), ("v", t)])
+    _fill(wh, schema, "dml_src", ["k", "v"], [("a", "x"), ("b", "x"), ("c", "y")])
+    with wh.begin() as c:
+        got = [wh.ops.dml_rows(c.execute(sa.text(sql))) for sql in (
+            f"insert into {src} (k, v) select k, 'z' from {src} where v = 'x'",
+            f"insert into {src} (k, v) select k, v from {src} where v = 'none'",
+            f"update {src} set v = 'w' where v = 'x'",
+            f"update {src} set v = 'w' where v = 'none'",
+            f"delete from {src} where v = 'z'")]
+    says = wh.ops.reports_rows_written or wh.ops.dml_rowcount
+    assert got == ([2, 0, 2, 0, 2] if says else [None] * 5)
+    assert says == (wh.ops.name in ("duckdb", "postgresql", "bigquery", "snowflake"))
+
+
 def test_content_fingerprint_sees_every_change_and_no_order(engine_wh):
     """``Engine.content_fingerprint_sql`` (pre-flight carries a view's check over while it stays equal): the same
     rows in another order give the same fingerprint; a changed value, NULL for '', a value moved to the next

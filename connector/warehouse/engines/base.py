@@ -65,6 +65,11 @@ class Engine(ABC):
     # row; PostgreSQL: the command tag's rowcount), read by ``rows_written``: pre-flight then skips a view's
     # per-rule statements when no row fails a rule, and counts no inserted rows again. False: unknown.
     reports_rows_written: ClassVar[bool] = False
+    # INSERT, UPDATE and DELETE report exactly how many rows they wrote in the DB-API rowcount (BigQuery: the query
+    # job's numDmlAffectedRows; Snowflake: its "number of rows inserted / updated / deleted"), read by ``dml_rows``;
+    # a ledger transition is then one conditional UPDATE whose rowcount says whether it applied. Not a CTAS's rows
+    # (Snowflake's rowcount is then 1, its status line; BigQuery's -1): ``rows_written`` says those.
+    dml_rowcount: ClassVar[bool] = False
     # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
     # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
     snapshot_isolation: ClassVar[str | None] = None
@@ -79,6 +84,15 @@ class Engine(ABC):
     # line; empty when the whole run path is supported and tested.
     run_unsupported: ClassVar[str] = ""
     identifier_quote: ClassVar[str] = '"'
+
+    def dml_rows(self, result: Any) -> int | None:
+        """How many rows the INSERT, UPDATE or DELETE behind ``result`` wrote, or None where the engine does not say
+        (``reports_rows_written``, ``dml_rowcount``)."""
+        if self.reports_rows_written:
+            return self.rows_written(result)
+        if self.dml_rowcount and result.rowcount is not None and result.rowcount >= 0:
+            return int(result.rowcount)
+        return None
 
     def rows_written(self, result: Any) -> int | None:
         """How many rows the statement behind ``result`` (a CTAS or an ``insert ... select``) wrote, or None where

@@ -222,6 +222,7 @@ class BigQueryEngine(Engine):
     bulk_load = "load_job"
     export_stream = "paged"
     transactional_dml = False
+    dml_rowcount = True
     transactional_ddl = False
     text_type = "string"
     case_insensitive_columns = True

@@ -87,6 +87,7 @@ class SnowflakeEngine(Engine):
     bulk_load = "stage"
     export_stream = "paged"
     transactional_dml = True
+    dml_rowcount = True
     transactional_ddl = False  # DDL commits the open transaction
     text_type = "varchar"
     case_insensitive_columns = True
