@@ -241,9 +241,19 @@ class Ledger:
 
     def carried_counts(self, job_key: str) -> dict[str, int]:
         """Rows carried per mapping type."""
-        return {r["mapping_type"]: int(r["n"]) for r in self._query(
-            f"select mapping_type, count(*) as n from {self.rel(JOB_ROWS)} where job_key = :k "
-            "group by mapping_type", {"k": job_key})}
+        return self.carried_counts_of_run(job_key=job_key).get(job_key, {})
+
+    def carried_counts_of_run(self, run_id: str | None = None, *, job_key: str | None = None
+                              ) -> dict[str, dict[str, int]]:
+        """Rows carried per job and mapping type, of every job of ``run_id`` (or of one job), in one statement."""
+        jr, jobs = self.rel(JOB_ROWS), self.rel(JOBS)
+        where = ("r.job_key = :k" if job_key is not None
+                 else f"r.job_key in (select j.job_key from {jobs} j where j.run_id = :r)")
+        out: dict[str, dict[str, int]] = {}
+        for r in self._query(f"select r.job_key, r.mapping_type, count(*) as n from {jr} r where {where} "
+                             "group by r.job_key, r.mapping_type", {"k": job_key, "r": run_id}):
+            out.setdefault(r["job_key"], {})[r["mapping_type"]] = int(r["n"])
+        return out
 
     def status_counts(self, job_key: str, conn=None) -> dict[str, int]:
         sql = (f"select row_status, count(*) as n from {self.rel(ROW_RESULTS)} where job_key = :k "

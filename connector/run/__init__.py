@@ -364,9 +364,10 @@ def account(rt, summary: RunSummary) -> None:
         ms = summary.mt(r["mapping_type"])
         if r["row_status"] in ("processed", "failed", "not_in_results", "refused"):
             setattr(ms, r["row_status"], getattr(ms, r["row_status"]) + int(r["n"]))
+    carried_by_job = L.carried_counts_of_run(summary.run_id)  # (one statement, not one a job)
     for j in L.jobs(run_id=summary.run_id):
         state = JobState(j["local_state"])
-        carried = L.carried_counts(j["job_key"])
+        carried = carried_by_job.get(j["job_key"], {})
         for name in str(j["mapping_types"]).split("+"):
             ms = summary.mt(name)
             n = carried.get(name, 0)
