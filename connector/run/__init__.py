@@ -364,8 +364,9 @@ def account(rt, summary: RunSummary) -> None:
         ms = summary.mt(r["mapping_type"])
         if r["row_status"] in ("processed", "failed", "not_in_results", "refused"):
             setattr(ms, r["row_status"], getattr(ms, r["row_status"]) + int(r["n"]))
-    carried_by_job = L.carried_counts_of_run(summary.run_id)  # (one statement, not one a job)
-    for j in L.jobs(run_id=summary.run_id):
+    jobs = L.jobs(run_id=summary.run_id)
+    carried_by_job = L.carried_counts_of_run(summary.run_id) if jobs else {}  # (one statement, not one a job)
+    for j in jobs:
         state = JobState(j["local_state"])
         carried = carried_by_job.get(j["job_key"], {})
         for name in str(j["mapping_types"]).split("+"):
