@@ -82,7 +82,7 @@ class _SinglePlans:
         self.last: dict[str, tuple[str, str, int]] = {}
         fingerprinted = sorted(n for n, r in results.items() if getattr(r, "fingerprint", ""))
         if fingerprinted and not (opts.full_refresh or opts.retry_only):
-            self.state = plan_reuse.state_fingerprints(rt.ledger)
+            self.state = plan_reuse.state_fingerprints(rt.ledger, fingerprinted)
             if self.state is not None and opts.reuse and rt.settings.preflight_reuse:
                 self.last = plan_reuse.last_plans(rt.ledger, fingerprinted)
 

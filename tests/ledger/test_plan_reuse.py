@@ -44,6 +44,8 @@ def test_state_fingerprint_follows_every_change_the_plan_reads(ledger):
                           {"t": target, "m": mapping_type})
     assert _state(ledger) == base
     assert set(plan_reuse.state_fingerprints(ledger)) == {"Phones", "Email"}
+    assert plan_reuse.state_fingerprints(ledger, ["Phones", "Jobs"]) == {"Phones": base}  # only those asked
+    assert plan_reuse.state_fingerprints(ledger, []) == {}
     assert set(plan_reuse.state_fingerprints(other)) == {"Phones"}
 
     st = ledger.rel(ROW_STATE)
