@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
-from importlib import metadata
+import sys
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
@@ -61,8 +62,19 @@ def _files(project_dir: Path) -> list[Path] | None:
 
 
 def _dbt_versions() -> list[str]:
-    return sorted(f"{d.metadata['Name']}=={d.version}" for d in metadata.distributions()
-                  if (d.metadata["Name"] or "").lower().startswith("dbt"))
+    """The installed dbt packages as ``name-version`` (their ``*.dist-info`` / ``*.egg-info`` directory names on
+    ``sys.path``): a directory listing, where reading every installed package's metadata took 0.35 s a run."""
+    found: set[str] = set()
+    for entry in sys.path:
+        root = Path(entry or ".")
+        if not root.is_dir():
+            continue
+        try:
+            names = [n for n in os.listdir(root) if n[:3].lower() == "dbt" and n.endswith((".dist-info", ".egg-info"))]
+        except OSError:
+            continue
+        found.update(n.rsplit(".", 1)[0].lower() for n in names)
+    return sorted(found)
 
 
 def fingerprint(cmd: Iterable[str], project_dir: Path, profiles_dir: Path, env: Mapping[str, str]) -> str | None:

@@ -126,3 +126,15 @@ def test_only_what_the_build_ran_counts_but_on_run_hooks_always_do():
 
 def test_no_manifest_builds():
     assert standing_views({})[0] is None
+
+
+def test_the_installed_dbt_versions_are_in_it():
+    """Upgrading dbt or an adapter rebuilds: their versions are read from the installed packages' directories."""
+    from importlib import metadata
+
+    from connector.dbt_state import _dbt_versions
+
+    found = _dbt_versions()
+    for dist in ("dbt-core", "dbt-duckdb", "dbt-postgres"):
+        assert f"{dist.replace('-', '_')}-{metadata.version(dist)}" in found, found
+    assert all(n.startswith("dbt") for n in found)
