@@ -26,6 +26,11 @@ Re-measured 2026-12-05 (issue 20, sixth session, pre-flight carries unchanged vi
 19.7 s (a first run: nothing to carry; pre-flight 4.8 -> 4.2 s is noise and the GX import wait), tests 720 -> 507 s for
 792 tests: the scenario tests' later runs (emulator demos, row sync, kill points) now carry their views' checks.
 Target still MISSED.
+
+Re-measured 2026-12-05 (issue 20, seventh session: plans carried over, DML row counts trusted on the emulators, two
+fixed costs of every run removed): demo 19.7 -> 20.9 s (a first run: nothing to carry; dbt 7.1 -> 8.0 s is the
+machine), tests 507 -> 577 s for 821 tests (+29: the plan carry-over scenario, ledger transitions on both emulators,
+the contract tests of the grouped fingerprint, the dropped rows and the DML counts). Target still MISSED.
 """
 
 from __future__ import annotations
