@@ -42,10 +42,10 @@ def state_fingerprints(ledger, names: Sequence[str] | None = None) -> dict[str, 
     """Each mapping type's sync state (this VAN target and database mode; of ``names`` only, if given: a run of a
     few views reads only their state) as a fingerprint, in one statement; a mapping type without state rows is
     absent. None: the engine has no content fingerprint (no plan is reused)."""
-    only = (f" and mapping_type in ({', '.join(ledger.wh.ops.literal(n) for n in names)})"
-            if names is not None else "")
     if names is not None and not names:
         return {}
+    only = (f" and mapping_type in ({', '.join(ledger.wh.ops.literal(n) for n in names)})"
+            if names is not None else "")
     source = (f"(select mapping_type, {', '.join(STATE_COLUMNS)} from {ledger.rel(ROW_STATE)} "
               f"where api_target = :t and database_mode = :d{only})")
     sql = ledger.wh.ops.content_fingerprint_sql(source, STATE_COLUMNS, group_by="mapping_type")

@@ -239,19 +239,13 @@ class Ledger:
             "order by created_at desc", {"k": key})
         return rows[0] if rows else None
 
-    def carried_counts(self, job_key: str) -> dict[str, int]:
-        """Rows carried per mapping type."""
-        return self.carried_counts_of_run(job_key=job_key).get(job_key, {})
-
-    def carried_counts_of_run(self, run_id: str | None = None, *, job_key: str | None = None
-                              ) -> dict[str, dict[str, int]]:
-        """Rows carried per job and mapping type, of every job of ``run_id`` (or of one job), in one statement."""
+    def carried_counts_of_run(self, run_id: str) -> dict[str, dict[str, int]]:
+        """Rows carried per job and mapping type, of every job of ``run_id``, in one statement."""
         jr, jobs = self.rel(JOB_ROWS), self.rel(JOBS)
-        where = ("r.job_key = :k" if job_key is not None
-                 else f"r.job_key in (select j.job_key from {jobs} j where j.run_id = :r)")
         out: dict[str, dict[str, int]] = {}
-        for r in self._query(f"select r.job_key, r.mapping_type, count(*) as n from {jr} r where {where} "
-                             "group by r.job_key, r.mapping_type", {"k": job_key, "r": run_id}):
+        for r in self._query(f"select r.job_key, r.mapping_type, count(*) as n from {jr} r where r.job_key in "
+                             f"(select j.job_key from {jobs} j where j.run_id = :r) group by r.job_key, r.mapping_type",
+                             {"r": run_id}):
             out.setdefault(r["job_key"], {})[r["mapping_type"]] = int(r["n"])
         return out
 
@@ -603,17 +597,9 @@ class Ledger:
     def write_plan_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
         """Plan counts of several mapping types, {mapping type: {category: rows}}, in one INSERT (a run plans a
         mapping type once: nothing to replace)."""
-        rows = [(m, cat, int(n)) for m, per in counts.items() for cat, n in per.items()]
-        if not rows:
-            return
-        params: dict[str, Any] = {"r": run_id}
-        values = []
-        for i, (m, cat, n) in enumerate(rows):
-            params[f"m{i}"], params[f"c{i}"], params[f"n{i}"] = m, cat, n
-            values.append(f"(:r, :m{i}, :c{i}, :n{i})")
-        with self.wh.begin() as c:
-            c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
-                              f"values {', '.join(values)}"), params)
+        if any(counts.values()):
+            with self.wh.begin() as c:
+                self._insert_counts(c, run_id, counts)
 
     def _unhashed_mapping_types(self, c) -> set[str]:
         """Mapping types with sync state rows migrated from an older ledger (no row hash yet): asked once per
@@ -629,14 +615,18 @@ class Ledger:
         if replace:
             c.execute(sa.text(f"delete from {self.rel(PLAN_COUNTS)} where run_id = :r and mapping_type = :m"),
                       {"r": run_id, "m": mapping_type})
-        if not counts:
+        self._insert_counts(c, run_id, {mapping_type: counts})
+
+    def _insert_counts(self, c, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
+        """{mapping type: {category: rows}} into ``van_bulk_plan_counts`` in one INSERT (was one statement each)."""
+        rows = [(m, cat, int(n)) for m, per in counts.items() for cat, n in per.items()]
+        if not rows:
             return
-        # every category in one INSERT (was one statement each)
-        params: dict[str, Any] = {"r": run_id, "m": mapping_type}
+        params: dict[str, Any] = {"r": run_id}
         values = []
-        for i, (cat, n) in enumerate(counts.items()):
-            params[f"c{i}"], params[f"n{i}"] = cat, int(n)
-            values.append(f"(:r, :m, :c{i}, :n{i})")
+        for i, (m, cat, n) in enumerate(rows):
+            params[f"m{i}"], params[f"c{i}"], params[f"n{i}"] = m, cat, n
+            values.append(f"(:r, :m{i}, :c{i}, :n{i})")
         c.execute(sa.text(f"insert into {self.rel(PLAN_COUNTS)} (run_id, mapping_type, category, row_count) "
                           f"values {', '.join(values)}"), params)
 

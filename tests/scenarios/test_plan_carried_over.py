@@ -71,6 +71,11 @@ def test_a_plan_is_diffed_again_only_when_its_rows_or_sync_state_change(demo_aft
                                  f"{quiet.run_id[:8]}" in carried[0], carried
     assert _plan_counts(s, again.run_id) == counts and sent_by_type(again) == {}
     assert {n: m.plan for n, m in again.mapping_types.items()} == {n: m.plan for n, m in quiet.mapping_types.items()}
+    with Warehouse(s.warehouse_url) as wh:  # every checked row of this run: rejected (its own rejects) or planned
+        rejected = dict(wh.fetchall("select mapping_type, count(distinct source_row_key) from van_preflight_rejects "
+                                    "where run_id = :r group by mapping_type", {"r": again.run_id}))
+    for name, m in again.mapping_types.items():
+        assert m.rows_checked == m.rejected + sum(m.plan.values()) and rejected.get(name, 0) == m.rejected, (name, m)
 
     # a hand edit of one view's sync state: that plan runs again (still every row unchanged), the rest carried
     with Warehouse(s.warehouse_url) as wh:
