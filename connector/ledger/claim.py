@@ -9,8 +9,10 @@ Two workers must never both send a row. How the claim is made exclusive is a cap
   another job in flight, so the claim is all or nothing in one statement; BigQuery serialises conflicting DML
   on one table, so of two racing claims one sees the other's rows held (or fails on the concurrent update).
 
-Either way the caller reads back how many rows carry the job's key: fewer than the job carries means another
-job holds some, and nothing is POSTed.
+Either way the caller learns how many rows now carry the job's key: fewer than the job carries means another
+job holds some, and nothing is POSTed. Where the engine reports exact DML counts (``Engine.dml_rows``) and the
+caller says how many rows the job carries, those counts are the answer (the job's key is new, so every row the
+claim wrote carries it and no other does); elsewhere the rows are counted back.
 """
 
 from __future__ import annotations
@@ -47,30 +49,38 @@ def _tries(t: str, x: str) -> str:
             f"then coalesce({t}.tries, 0) + 1 else 1 end")
 
 
-def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
+def claim_rows(c, ledger, params: dict, carried: int | None = None) -> tuple[int, int]:
     """Claim the job's rows on connection ``c`` (``params``: k job key, r run id, t VAN target, d database
-    mode, now). Returns (rows now carrying the job's key, rows the job carries)."""
-    st, x = ledger.rel(ROW_STATE), _carried(ledger)
-    if ledger.wh.ops.enforces_unique_keys:
+    mode, now). ``carried``: the rows the job carries, when the caller knows (it wrote them): with the engine's
+    own DML counts nothing is counted back. Returns (rows now carrying the job's key, rows the job carries)."""
+    st, x, ops = ledger.rel(ROW_STATE), _carried(ledger), ledger.wh.ops
+
+    # Each statement's count is read right after it: a DuckDB connection answers for its last statement only.
+    def counted(*ns: int | None) -> int | None:
+        return None if carried is None or any(n is None for n in ns) else sum(ns)
+
+    if ops.enforces_unique_keys:
         # The plan's `new` rows had no sync state: they are inserted, the others updated, so the update no longer
         # joins the whole sync state for the new rows it cannot match (on DuckDB that join read all of it for
         # every job: 2-3.6 s a job late in a 10M-row first run). A racing insert of the same row fails on the
         # primary key: a lost claim. (ON CONFLICT DO NOTHING instead of the NOT EXISTS: 7.5 -> 10.7 s for the
         # claims of 1M rows on PostgreSQL.)
-        c.execute(sa.text(
+        updated = ops.dml_rows(c.execute(sa.text(
             f"update {st} set row_hash = x.row_hash, tries = {_tries(st, 'x')}, "
             f"outcome = '{RowOutcome.PENDING}', job_key = :k, run_id = :r, updated_at = :now "
             f"from ({_carried(ledger, new=False)}) x "
             f"where {st}.api_target = :t and {st}.database_mode = :d and {st}.mapping_type = x.mapping_type "
-            f"and {st}.source_row_key = x.source_row_key and not ({_held_elsewhere(ledger, st)})"), params)
-        c.execute(sa.text(
+            f"and {st}.source_row_key = x.source_row_key and not ({_held_elsewhere(ledger, st)})"), params))
+        inserted = ops.dml_rows(c.execute(sa.text(
             f"insert into {st} (api_target, database_mode, mapping_type, source_row_key, row_hash, outcome, "
             f"job_key, run_id, tries, processed_hash, processed_at, updated_at) select :t, :d, x.mapping_type, "
             f"x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, cast(null as {ledger.wh.ops.text_type}), "
             f"cast(null as timestamp), :now from ({_carried(ledger, new=True)}) x where not exists (select 1 from {st} s "
             f"where s.api_target = :t and s.database_mode = :d and s.mapping_type = x.mapping_type "
-            f"and s.source_row_key = x.source_row_key)"), params)
-        claimed, carried = _counts(c, ledger, params)
+            f"and s.source_row_key = x.source_row_key)"), params))
+        claimed = counted(updated, inserted)
+        if claimed is None:
+            claimed, carried = _counts(c, ledger, params)
         if claimed < carried:
             # A `new` row that gained a state since the plan: claimed only if the job that gave it one never
             # reached VAN (its rows are free); one VAN has seen (processed, failed, in flight) is not sent again
@@ -89,7 +99,7 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
         blocked = (f"select 1 from ({x}) y join {st} s on s.api_target = :t and s.database_mode = :d "
                    f"and s.mapping_type = y.mapping_type and s.source_row_key = y.source_row_key "
                    f"where {_held_elsewhere(ledger, 's')}")
-        c.execute(sa.text(
+        merged = ops.dml_rows(c.execute(sa.text(
             f"merge into {st} t using (select x.* from ({x}) x where not exists ({blocked})) x "
             f"on t.api_target = :t and t.database_mode = :d and t.mapping_type = x.mapping_type "
             f"and t.source_row_key = x.source_row_key "
@@ -98,7 +108,10 @@ def claim_rows(c, ledger, params: dict) -> tuple[int, int]:
             f"when not matched then insert (api_target, database_mode, mapping_type, source_row_key, row_hash, "
             f"outcome, job_key, run_id, tries, processed_hash, processed_at, updated_at) values (:t, :d, "
             f"x.mapping_type, x.source_row_key, x.row_hash, '{RowOutcome.PENDING}', :k, :r, 1, null, null, :now)"),
-            params)
+            params))
+        claimed = counted(merged)
+        if claimed is not None:
+            return claimed, carried
     return _counts(c, ledger, params)
 
 

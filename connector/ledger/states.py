@@ -21,7 +21,7 @@ class JobState(StrEnum):
     SUBMITTED = "submitted"  # VAN answered with a job id
     POLLING = "polling"  # VAN said Pending / InProgress
     TIMED_OUT = "timed_out"  # still running at VAN when polling stopped; the next run / status collects it
-    COMPLETED = "completed"  # terminal at VAN, results not loaded yet (crash or expired link): collected again
+    COMPLETED = "completed"  # terminal at VAN, results not loaded (a failed download or load): collected again
     RESULTS_LOADED = "results_loaded"  # final: every carried row has a row result
     FAILED = "failed"  # final: VAN marked the job Failed; its rows are `failed` and retried by the next run
     SUBMIT_FAILED = "submit_failed"  # final: VAN refused the POST (no job exists); rows `refused`, retried
@@ -59,7 +59,8 @@ JOB_TRANSITIONS: dict[JobState, frozenset[JobState]] = {
     JobState.TIMED_OUT: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT}),
     JobState.COMPLETED: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT, JobState.COMPLETED,
                                    JobState.RESULTS_LOADED}),
-    JobState.RESULTS_LOADED: frozenset({JobState.COMPLETED}),
+    # from a polling state: results loaded in the same commit that records VAN's terminal status
+    JobState.RESULTS_LOADED: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT, JobState.COMPLETED}),
     JobState.FAILED: frozenset({JobState.SUBMITTED, JobState.POLLING, JobState.TIMED_OUT, JobState.COMPLETED,
                                 JobState.FAILED}),
     JobState.ABANDONED: frozenset({JobState.SUBMITTING, JobState.AMBIGUOUS}),

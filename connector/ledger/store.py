@@ -331,9 +331,10 @@ class Ledger:
     def mark_uploaded(self, job_key: str, storage_uri: str, hosted_key: str) -> None:
         self.transition(job_key, JobState.UPLOADED, storage_uri=storage_uri, hosted_key=hosted_key)
 
-    def mark_submitting(self, job_key: str, run_id: str) -> None:
+    def mark_submitting(self, job_key: str, run_id: str, carried: int | None = None) -> None:
         """Claim the job's rows (sync state ``pending`` with the planned hash), then ``submitting``: one commit,
-        before the POST. Raises ``RowClaimConflict`` (nothing written) if another job holds a row."""
+        before the POST. Raises ``RowClaimConflict`` (nothing written) if another job holds a row. ``carried``: the
+        (key, mapping type) pairs ``record_job`` wrote for the job, when the caller knows (ledger/claim.py)."""
         p = {"k": job_key, "r": run_id, "t": self.api_target, "d": self.database_mode, "now": utcnow()}
         if not self.wh.ops.transactional_dml:
             # No transaction spans the claim and the transition: the job is `submitting` first, so a racing claim
@@ -342,7 +343,7 @@ class Ledger:
             self.transition(job_key, JobState.SUBMITTING)
         try:
             with self.wh.begin() as c:
-                claimed, carried = claim_rows(c, self, p)
+                claimed, carried = claim_rows(c, self, p, carried)
                 if claimed != carried:
                     raise RowClaimConflict(
                         f"job {job_key}: {carried - claimed} of its {carried} row(s) are held by "
@@ -358,8 +359,11 @@ class Ledger:
         self.transition(job_key, JobState.CLAIMED_ELSEWHERE,
                         errors_json=json.dumps([{"code": "CLAIMED_ELSEWHERE", "text": message}]))
 
-    def mark_submitted(self, job_key: str, van_job_id: int) -> None:
-        self.transition(job_key, JobState.SUBMITTED, van_job_id=int(van_job_id), submitted_at=utcnow())
+    def mark_submitted(self, job_key: str, van_job_id: int) -> datetime:
+        """VAN answered the POST with a job id; returns the ``submitted_at`` written."""
+        now = utcnow()
+        self.transition(job_key, JobState.SUBMITTED, van_job_id=int(van_job_id), submitted_at=now)
+        return now
 
     def mark_found_at_van(self, job_key: str, van_job_id: int) -> None:
         """An ambiguous POST did create a job (found in VAN's UI by the job key in its description): its
@@ -399,10 +403,14 @@ class Ledger:
                         errors_json=errors_json)
 
     def load_results(self, job: Mapping[str, Any], rows: Iterable[Mapping[str, Any]], *, failed_message: str | None,
-                     result_files: Sequence[Mapping[str, Any]] = ()) -> dict[str, int]:
+                     result_files: Sequence[Mapping[str, Any]] = (), completed: tuple[str, str | None] | None = None,
+                     hosted_deleted: bool = False) -> dict[str, int]:
         """One transaction: the job's parsed result rows (replacing any earlier load), the anti-join
         (``not_in_results``), every row ``failed`` when VAN failed the job (``failed_message``), the rows'
-        sync outcomes, and the job's final state. Returns counts per row status."""
+        sync outcomes, and the job's final state. Returns counts per row status.
+        ``completed`` (VAN's terminal status, its errors as JSON): the job is still polling, and what
+        ``mark_completed`` would record is written by the final transition (one statement less a job);
+        ``hosted_deleted``: its file is already gone from the host."""
         job_key, mts = job["job_key"], str(job["mapping_types"]).split("+")
         cols = [n for n, _ in TABLES[ROW_RESULTS]]
         rr, jr = self.rel(ROW_RESULTS), self.rel(JOB_ROWS)
@@ -440,8 +448,13 @@ class Ledger:
             analyze(c, self, ROW_RESULTS)
             self._confirm_outcomes(c, job_key)
             counts = self.status_counts(job_key, conn=c)
+            extra: dict[str, Any] = {}
+            if completed is not None:
+                extra.update(van_status=completed[0], errors_json=completed[1], last_polled_at=now, completed_at=now)
+            if hosted_deleted:
+                extra["hosted_deleted_at"] = now
             self._transition(
-                c, job_key, JobState.FAILED if failed_message is not None else JobState.RESULTS_LOADED,
+                c, job_key, JobState.FAILED if failed_message is not None else JobState.RESULTS_LOADED, **extra,
                 result_file_count=len(result_files), result_files_json=json.dumps(list(result_files)),
                 result_files_expire_at=min((f["dateExpired"] for f in result_files if f.get("dateExpired")),
                                            default=None),
@@ -468,15 +481,15 @@ class Ledger:
                                                                              dedup=False)), params))
         if inserted is None:  # (the job's results are new: the insert's own count is all of them, where known)
             inserted = c.execute(sa.text(f"select count(*) from {rr} where job_key = :job_key"), params).scalar()
-        carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :job_key"), params).scalar()
+        if "+" not in str(job["mapping_types"]) and job.get("row_count") is not None:
+            carried = int(job["row_count"])  # one mapping type: record_job wrote one pair per row of the file
+        else:
+            carried = c.execute(sa.text(f"select count(*) from {jr} where job_key = :job_key"), params).scalar()
         if inserted != carried:  # a key repeated in the result files: keep its first row only (rare; costs a window)
             c.execute(sa.text(f"delete from {rr} where job_key = :job_key"), params)
             c.execute(sa.text(results_insert_sql(per_file, rr, jr, self.wh.ops, dedup=True)), params)
         for source in sources:
             self.wh.ops.release_relation(c, source)
-
-    def mark_hosted_deleted(self, job_key: str) -> None:
-        self._update(JOBS, "job_key", job_key, {"hosted_deleted_at": utcnow()})
 
     # -- row sync state --------------------------------------------------------------------------
     def _set_outcome(self, c, job_key: str, outcome: RowOutcome) -> None:

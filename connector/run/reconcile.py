@@ -18,6 +18,7 @@ from typing import Any, Mapping, Sequence
 
 from connector.errors import ConnectorError, VanError
 from connector.ledger import JobState
+from connector.ledger.store import LedgerStateError
 from connector.poll import FAILED, JobToPoll, internal_status, poll_jobs
 from connector.redaction import redact
 from connector.results import ResultFile, ResultFiles, download_results
@@ -41,24 +42,32 @@ def _file_records(files: Sequence[ResultFile]) -> list[dict]:
 def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any], *, ledger_lock=None) -> dict[str, int]:
     """A job reached a terminal status: fetch its result files and record every carried row's outcome.
     Idempotent (re-running replaces). A result link VAN refuses (expired, 403) is fetched once more with
-    fresh links from the job; if that fails too the job stays ``completed`` and the error is raised.
-    ``ledger_lock``: held for the ledger writes only (the downloads run without it)."""
+    fresh links from the job; if that fails too the job is recorded ``completed`` and the error is raised.
+    ``ledger_lock``: held for the ledger writes only (the downloads run without it).
+
+    VAN's terminal status, the results and the hosted file's removal are recorded in one commit (the job's
+    file is no longer needed once VAN has finished with it, so it goes first); only when loading fails is
+    ``completed`` written apart, so the job is collected again."""
     L = rt.ledger
     lock = ledger_lock or contextlib.nullcontext()
     job_key, van_job_id = job["job_key"], job["van_job_id"]
     status = str(body.get("status"))
     errors = body.get("errors") or []
+    errors_json = redact(json.dumps(errors)) if errors else None
     mts = str(job["mapping_types"]).split("+")
-    if internal_status(status) == FAILED:
-        with lock:  # VAN's own facts first (its status, its errors with code, text and referenceCode)
-            L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
-            counts = L.load_results(job, [], failed_message=_failure_message(errors))
-        rt.events.emit("job_failed", f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: "
-                       f"{_failure_message(errors)} (its rows are retried by the next run)", level=logging.WARNING,
-                       van_job_id=van_job_id, mapping_types=job["mapping_types"])
-    else:
-        with lock:
-            L.mark_completed(job_key, status, redact(json.dumps(errors)) if errors else None)
+    if job.get("local_state") == JobState.RESULTS_LOADED:
+        with lock:  # loaded before (`vanbulk results`): back to `completed`, then loaded again
+            L.mark_completed(job_key, status, errors_json)
+    try:
+        if internal_status(status) == FAILED:
+            gone = delete_hosted(rt, job.get("hosted_key"))
+            with lock:  # VAN's own facts (its status, its errors with code, text and referenceCode) with the rows'
+                counts = L.load_results(job, [], failed_message=_failure_message(errors),
+                                        completed=(status, errors_json), hosted_deleted=gone)
+            rt.events.emit("job_failed", f"VAN job {van_job_id} ({job['mapping_types']}) FAILED: "
+                           f"{_failure_message(errors)} (its rows are retried by the next run)",
+                           level=logging.WARNING, van_job_id=van_job_id, mapping_types=job["mapping_types"])
+            return counts
         dest = Path(rt.settings.state_dir) / "results" / str(van_job_id)
         try:
             files = download_results(rt.client, body, dest)
@@ -66,14 +75,20 @@ def load_job_results(rt, job: Mapping[str, Any], body: Mapping[str, Any], *, led
             logger.warning("VAN job %s: result download failed (%s); fetching fresh links", van_job_id, exc)
             files = download_results(rt.client, rt.client.get_job(van_job_id), dest)
         rows = ResultFiles(files, mts, loaded_at=datetime.now(timezone.utc).replace(tzinfo=None))
+        gone = delete_hosted(rt, job.get("hosted_key"))
         with lock:
-            counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files))
-        rt.events.debug("job_done", f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed "
-                        f"{counts.get('processed', 0)}, failed {counts.get('failed', 0)}, not in results "
-                        f"{counts.get('not_in_results', 0)}", van_job_id=van_job_id, status=status, counts=counts)
-    delete_hosted(rt, job.get("hosted_key"))
-    with lock:
-        L.mark_hosted_deleted(job_key)
+            counts = L.load_results(job, rows, failed_message=None, result_files=_file_records(files),
+                                    completed=(status, errors_json), hosted_deleted=gone)
+    except LedgerStateError:  # the job moved on meanwhile (another collect loaded it): nothing to record
+        raise
+    except Exception:
+        with lock:  # VAN finished the job: recorded, so `status` and the next run collect it again
+            with contextlib.suppress(Exception):
+                L.mark_completed(job_key, status, errors_json)
+        raise
+    rt.events.debug("job_done", f"VAN job {van_job_id} ({job['mapping_types']}): {status}; processed "
+                    f"{counts.get('processed', 0)}, failed {counts.get('failed', 0)}, not in results "
+                    f"{counts.get('not_in_results', 0)}", van_job_id=van_job_id, status=status, counts=counts)
     return counts
 
 
@@ -118,20 +133,24 @@ def collect(rt, jobs: Sequence[Mapping[str, Any]], *, timeout: float | None = No
         ts = j.get("submitted_at")
         return ts.replace(tzinfo=timezone.utc).timestamp() if isinstance(ts, datetime) else now
 
+    # what the ledger holds per job: a poll that finds VAN's status unchanged writes nothing
+    recorded = {k: (j.get("local_state"), j.get("van_status")) for k, j in by_key.items()}
+
     def on_status(p: JobToPoll, body: Mapping[str, Any]) -> None:
         if internal_status(body.get("status")) == "running":
-            with ledger_lock:
-                rt.ledger.mark_polled(p.job_key, str(body.get("status")))
+            seen = (JobState.POLLING.value, str(body.get("status")))
+            if recorded.get(p.job_key) != seen:
+                with ledger_lock:
+                    rt.ledger.mark_polled(p.job_key, seen[1])
+                recorded[p.job_key] = seen
             with report_lock:
                 tracker.status(p.van_job_id, str(body.get("status")))
 
     def on_terminal(p: JobToPoll, body: Mapping[str, Any]) -> None:
         with report_lock:
             tracker.finished(p.van_job_id, str(body.get("status")))
-        try:
-            with ledger_lock:
-                job = rt.ledger.job(p.job_key) or by_key[p.job_key]
-            load_job_results(rt, job, body, ledger_lock=ledger_lock)
+        try:  # (the job as given: its key, VAN id, mapping types, row count and hosted file do not change)
+            load_job_results(rt, by_key[p.job_key], body, ledger_lock=ledger_lock)
         except ConnectorError as exc:  # this job only: it stays `completed` and is collected again later
             msg = redact(f"VAN job {p.van_job_id}: results not loaded ({exc}); `vanbulk status` or the next run "
                          "collects them again")

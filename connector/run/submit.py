@@ -57,13 +57,16 @@ def _errors_json(exc: Exception) -> str:
     return redact(json.dumps(errors, default=str))
 
 
-def delete_hosted(rt, hosted_key: str | None) -> None:
+def delete_hosted(rt, hosted_key: str | None) -> bool:
+    """Remove a job's file from the host; True when it is gone (a failure is logged, never raised)."""
     if not hosted_key or rt.host is None:
-        return
+        return False
     try:
         rt.host.delete(hosted_key)
     except Exception as exc:  # noqa: BLE001 - cleanup must not hide the job's outcome
         logger.warning("could not delete hosted file %s: %s", hosted_key, exc)
+        return False
+    return True
 
 
 def _mapping_rows(chunk: Chunk, names: Sequence[str], carried) -> Iterator[tuple[str, str]]:
@@ -97,8 +100,11 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
     if carried is None and len(spec.mapping_names) == 1:  # every row of the file, one mapping type: the engine
         L.record_job(fields, csv_path=chunk.csv_path, columns=chunk.columns,  # reads the keys from the file
                      mapping_type=spec.mapping_names[0])
+        pairs = chunk.row_count  # (record_job checked that the file holds exactly these)
     else:
-        L.record_job(fields, _mapping_rows(chunk, spec.mapping_names, carried))
+        rows = list(_mapping_rows(chunk, spec.mapping_names, carried))
+        L.record_job(fields, rows)
+        pairs = len(rows)
     hosted_key = f"{run_id}/{job_key}/{chunk.zip_path.name}"
     hosted = rt.host.put(chunk.zip_path, hosted_key)
     L.mark_uploaded(job_key, hosted.storage_uri, hosted_key)
@@ -108,7 +114,7 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
         description=f"vanbulk {spec.label} run {run_id[:8]} chunk {chunk.chunk_no}/{chunk_count} job {job_key}",
         result_file_size_kb_limit=s.result_file_size_kb_limit)
     try:
-        L.mark_submitting(job_key, run_id)  # claims the rows; committed before the POST
+        L.mark_submitting(job_key, run_id, carried=pairs)  # claims the rows; committed before the POST
     except RowClaimConflict as exc:
         L.mark_claimed_elsewhere(job_key, str(exc))
         delete_hosted(rt, hosted_key)
@@ -131,8 +137,10 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
                        _errors_json(exc))
         delete_hosted(rt, hosted_key)
         return Refused(job_key, str(exc))
-    L.mark_submitted(job_key, van_job_id)
-    return Submitted(L.job(job_key))
+    submitted_at = L.mark_submitted(job_key, van_job_id)
+    # the ledger's row as written (not read back: one statement less a job)
+    return Submitted({**fields, "local_state": JobState.SUBMITTED.value, "storage_uri": hosted.storage_uri,
+                      "hosted_key": hosted_key, "van_job_id": int(van_job_id), "submitted_at": submitted_at})
 
 
 def send(rt, summary, plan: SendPlan, resources, *, dry_run: bool, force: bool, progress=None) -> list[dict]:

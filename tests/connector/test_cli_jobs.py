@@ -52,7 +52,7 @@ def test_dry_run_then_run_status_results(tmp_path, monkeypatch):
     r = invoke(tmp_path, "status", monkeypatch=monkeypatch)
     assert str(job_id) in r.output and "results_loaded" in r.output
     r = invoke(tmp_path, "results", str(job_id), monkeypatch=monkeypatch)
-    assert r.exit_code == 0 and "processed 3" in r.output
+    assert r.exit_code == 0 and "processed 3" in r.output, r.output
 
 
 def test_status_lists_every_job_or_says_how_many_it_left_out(tmp_path, monkeypatch):

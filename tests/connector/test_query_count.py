@@ -155,3 +155,20 @@ def test_gx_reflects_the_validated_tables_from_one_catalogue_query(tmp_path):
     for name in TYPES:  # the column checks ran on what GX was told, and passed: the same columns as the view
         assert report.results[name].gx_batch and not report.results[name].blocked, name
     assert not {o.rule for r in report.results.values() for o in r.outcomes if o.gx_success is False}
+
+
+def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
+    """The engine's own DML counts answer the claim and the results load (ledger/claim.py), the submitted job is not
+    read back, and its end (VAN's status, results, the hosted file's removal) is one transition (run/reconcile.py)."""
+    s = settings_for(tmp_path)
+    _views(s)
+    with counting_statements() as sent:
+        first = _run(s)
+    assert [first.mapping_types[n].sent for n in TYPES] == [2, 2] and first.ok, first.render()
+    assert [first.mapping_types[n].processed for n in TYPES] == [2, 2], first.render()
+    low = [q.lower() for q in sent]
+    counted_back = [q for q in low if q.startswith("select count(*) from") and "where job_key = " in q]
+    assert counted_back == []  # was 3 a job: the claim's two, the results' carried rows
+    assert [q for q in low if q.startswith("select * from") and "van_bulk_jobs" in q and "where job_key" in q] == []
+    assert [q for q in low if "hosted_deleted_at" in q and "local_state" not in q] == []
+    assert len([q for q in low if q.startswith("update") and "van_bulk_jobs" in q and "hosted_deleted_at" in q]) == 2
