@@ -524,14 +524,17 @@ class Ledger:
                     {"o": outcome.value, "t": utcnow()})
 
     def plan(self, run_id: str, req: PlanRequest, passing_sql: str, view: str, hash_columns: Sequence[str],
-             passing_count: int | None = None, write_counts: bool = True) -> dict[str, int]:
+             passing_count: int | None = None, write_counts: bool = True, defer_counts: bool = False
+             ) -> dict[str, int] | None:
         """The diff of one mapping type's passing rows against its sync state, in the warehouse: every row's
         category into ``van_bulk_plan_rows`` (all but ``unchanged``), counts into ``van_bulk_plan_counts``.
         ``passing_count``: how many rows ``passing_sql`` gives, when the caller knows it exactly (pre-flight
         counted its copy of the view): not counted again. With it, a plan that writes no row (nothing new) is
         two statements where the engine says how many rows a statement wrote (the diff and the counts), and a
         plan without a `gone` row is four at most. ``write_counts=False``: the caller writes the counts
-        (``write_plan_counts``: one statement for every mapping type of the run)."""
+        (``write_plan_counts``: one statement for every mapping type of the run). ``defer_counts`` (with
+        ``passing_count``, not retry-failed): a plan that wrote rows returns None and its categories are counted
+        with every other such plan's by ``count_plans`` (one statement for all)."""
         st, pr, jobs, rr = self.rel(ROW_STATE), self.rel(PLAN_ROWS), self.rel(JOBS), self.rel(ROW_RESULTS)
         h = row_hash_sql(hash_columns, self.wh.ops, "v")
         p = {"run": run_id, "t": self.api_target, "d": self.database_mode, "mt": req.mapping_type, "now": utcnow()}
@@ -574,6 +577,8 @@ class Ledger:
             counts: dict[Any, int] = {}
             if written != 0:  # (0: every passing row unchanged, the engine says so: nothing to analyze or count)
                 analyze(c, self, PLAN_ROWS, rows=written)  # before the statements below filter them
+                if defer_counts and known and written is not None:
+                    return None
                 # The categories and the passing rows counted in one statement (the passing rows under no
                 # category); the categories alone when the caller counted the passing rows.
                 query = (f"select category, count(*) from {pr} where run_id = :run and mapping_type = :mt "
@@ -582,30 +587,50 @@ class Ledger:
                     query += (f" union all select cast(null as {self.wh.ops.text_type}), count(*) "
                               f"from {source} v")
                 counts = {r[0]: int(r[1]) for r in c.execute(sa.text(query), p)}
-                if counts.get(PlanCategory.GONE) and not retry_mode:
-                    # `gone` only if the key left the view: not if it is still there, rejected this run.
-                    gone_sql = (f"from {pr} where run_id = :run and mapping_type = :mt "
-                                f"and category = '{PlanCategory.GONE}' and source_row_key in "
-                                f"(select v.source_row_key from {view} v)")
-                    deleted = self.wh.ops.dml_rows(c.execute(sa.text(f"delete {gone_sql}"), p))
-                    if deleted is None:
-                        deleted = counts[PlanCategory.GONE] - int(c.execute(sa.text(
-                            f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
-                            f"and category = '{PlanCategory.GONE}'"), p).scalar() or 0)
-                    counts[PlanCategory.GONE] -= deleted
-                    if not counts[PlanCategory.GONE]:
-                        del counts[PlanCategory.GONE]
+                if not retry_mode:
+                    self._settle_gone(c, run_id, req.mapping_type, view, counts)
             if known:
                 counts[None] = int(passing_count)
             elif written == 0:
                 counts[None] = int(c.execute(sa.text(f"select count(*) from {source} v"), p).scalar() or 0)
-            passing = counts.pop(None, 0)
-            unchanged = passing - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
-            if unchanged:
-                counts[PlanCategory.UNCHANGED.value] = unchanged
+            counts = _with_unchanged(counts, counts.pop(None, 0))
             if write_counts:
                 self._write_counts(c, run_id, req.mapping_type, counts, replace=False)  # a run plans a type once
         return counts
+
+    def count_plans(self, run_id: str, plans: Mapping[str, tuple[int, str]]) -> dict[str, dict[str, int]]:
+        """The counts of the plans ``plan(..., defer_counts=True)`` left uncounted (mapping type -> its passing
+        rows and its view), every category of all of them in one statement; `gone` settled as ``plan`` does."""
+        if not plans:
+            return {}
+        pr, names = self.rel(PLAN_ROWS), sorted(plans)
+        found: dict[str, dict[Any, int]] = {n: {} for n in names}
+        with self.wh.begin() as c:
+            for mt, cat, n in c.execute(sa.text(
+                    f"select mapping_type, category, count(*) from {pr} where run_id = :run and mapping_type in "
+                    f"({', '.join(f':m{i}' for i in range(len(names)))}) group by mapping_type, category"),
+                    {"run": run_id, **{f"m{i}": n for i, n in enumerate(names)}}):
+                found[mt][cat] = int(n)
+            for name in names:
+                self._settle_gone(c, run_id, name, plans[name][1], found[name])
+        return {name: _with_unchanged(found[name], plans[name][0]) for name in names}
+
+    def _settle_gone(self, c, run_id: str, mapping_type: str, view: str, counts: dict) -> None:
+        """`gone` only if the key left the view: not if it is still there, rejected this run (those plan rows
+        are deleted and ``counts`` corrected)."""
+        if not counts.get(PlanCategory.GONE):
+            return
+        pr, p = self.rel(PLAN_ROWS), {"run": run_id, "mt": mapping_type}
+        gone_sql = (f"from {pr} where run_id = :run and mapping_type = :mt and category = '{PlanCategory.GONE}' "
+                    f"and source_row_key in (select v.source_row_key from {view} v)")
+        deleted = self.wh.ops.dml_rows(c.execute(sa.text(f"delete {gone_sql}"), p))
+        if deleted is None:
+            deleted = counts[PlanCategory.GONE] - int(c.execute(sa.text(
+                f"select count(*) from {pr} where run_id = :run and mapping_type = :mt "
+                f"and category = '{PlanCategory.GONE}'"), p).scalar() or 0)
+        counts[PlanCategory.GONE] -= deleted
+        if not counts[PlanCategory.GONE]:
+            del counts[PlanCategory.GONE]
 
     def write_plan_counts(self, run_id: str, counts: Mapping[str, Mapping[str, int]]) -> None:
         """Plan counts of several mapping types, {mapping type: {category: rows}}, in one INSERT (a run plans a
@@ -775,6 +800,14 @@ class Ledger:
 
 
 NOT_IN_RESULTS_MESSAGE = "row absent from VAN's result files (rejected by VAN validation)"
+
+
+def _with_unchanged(counts: dict, passing: int) -> dict:
+    """A plan's counts with its `unchanged` rows: the passing rows no written category holds."""
+    unchanged = int(passing) - sum(n for k, n in counts.items() if k != PlanCategory.GONE)
+    if unchanged:
+        counts[PlanCategory.UNCHANGED.value] = unchanged
+    return counts
 
 
 def _csv_cell(v: Any) -> str:

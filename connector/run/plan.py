@@ -69,13 +69,16 @@ def _plan_one(rt, summary, mt, res, columns: Sequence[str], opts: PlanOptions) -
 
 
 class _SinglePlans:
-    """The run's plans of mapping types sent alone (not in a combined job): their counts written in one statement
-    for all, and a plan whose inputs equal the last plan that found every row unchanged carried over instead of
-    diffed again (connector/ledger/plan_reuse.py: two statements a run instead of two a mapping type)."""
+    """The run's plans of mapping types sent alone (not in a combined job): the categories of every plan that wrote
+    rows counted in one statement for all (``Ledger.count_plans``), their counts written in one statement, and a
+    plan whose inputs equal the last plan that found every row unchanged carried over instead of diffed again
+    (connector/ledger/plan_reuse.py: two statements a run instead of two a mapping type). Counts are known after
+    ``finish``."""
 
     def __init__(self, rt, summary, results: Mapping[str, Any], opts: PlanOptions):
         self.rt, self.summary, self.opts = rt, summary, opts
         self.counts: dict[str, dict[str, int]] = {}
+        self.uncounted: dict[str, tuple[Any, int, str, str | None]] = {}  # name -> (mt, passing, view, fingerprint)
         self.records: dict[str, tuple[str, int]] = {}
         self.carried: dict[str, str] = {}  # mapping type -> the run whose plan it carries over
         self.state: dict[str, str] | None = None
@@ -100,14 +103,24 @@ class _SinglePlans:
             self.carried[mt.name] = last[0]
         else:
             counts = ledger.plan(self.summary.run_id, req, res.passing_rows_sql, _source(rt, res), columns,
-                                 passing_count=passing, write_counts=False)
-            if fp is not None and set(counts) <= {PlanCategory.UNCHANGED.value}:  # every row unchanged: a record
-                self.records[mt.name] = (fp, int(counts.get(PlanCategory.UNCHANGED.value, 0)))
+                                 passing_count=passing, write_counts=False, defer_counts=True)
+            if counts is None:  # rows written: counted with the others in finish()
+                self.uncounted[mt.name] = (mt, int(passing or 0), _source(rt, res), fp)
+                return
+        self._counted(mt, counts, fp)
+
+    def _counted(self, mt, counts: dict[str, int], fp: str | None) -> None:
+        if fp is not None and set(counts) <= {PlanCategory.UNCHANGED.value}:  # every row unchanged: a record
+            self.records[mt.name] = (fp, int(counts.get(PlanCategory.UNCHANGED.value, 0)))
         self.counts[mt.name] = counts
-        _report(rt, self.summary, mt, counts)
+        _report(self.rt, self.summary, mt, counts)
 
     def finish(self) -> None:
         rt = self.rt
+        counted = rt.ledger.count_plans(self.summary.run_id, {n: (p, view) for n, (_, p, view, _) in
+                                                              self.uncounted.items()})
+        for name, (mt, _, _, fp) in self.uncounted.items():
+            self._counted(mt, counted[name], fp)
         rt.ledger.write_plan_counts(self.summary.run_id, self.counts)
         plan_reuse.record(rt.ledger, self.summary.run_id, self.records, utcnow())
         if self.carried:
@@ -168,6 +181,7 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
     singles = _SinglePlans(rt, summary, {n: r for n, r in report.results.items()
                                          if n in names and n not in in_group and not r.blocked}, opts)
     plans: list[SendPlan] = []
+    planned: list[tuple] = []  # mapping types sent alone: their files once every plan is counted
     for name in names:
         mt = cat.get(name)
         res = report.results.get(name)
@@ -197,16 +211,17 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
         relation = f"{s.staging_schema}.{mt.staging_view}"
         columns = file_columns(rt.warehouse, cat, [mt], relation, {name: statics})
         singles.plan(mt, res, columns)
-        spec = JobSpec((MappingSpec(name, statics),))
+        planned.append((name, res, relation, columns, JobSpec((MappingSpec(name, statics),))))
+    singles.finish()  # (every single plan counted: what each sends is known from here)
+    for name, res, relation, columns, spec in planned:
         for part_no, (sql, group) in enumerate(passing_sqls(res), start=1):
             cols = columns
             if group:
                 keep = {c.lower() for c in group} | {"source_row_key"}
                 cols = [c for c in columns if c.lower() in keep]
             plans.append(SendPlan(spec, _sending_sql(rt.ledger, run_id, name, sql), relation, cols, part_no,
-                                  retry_of_run_id=opts.retry_of_run_id, planned_rows=ms.to_send,
+                                  retry_of_run_id=opts.retry_of_run_id, planned_rows=summary.mt(name).to_send,
                                   refresh=opts.full_refresh))
-    singles.finish()
     for g in groups:
         plans += _plan_group(rt, summary, g, report, opts)
     return plans

@@ -159,7 +159,8 @@ def test_gx_reflects_the_validated_tables_from_one_catalogue_query(tmp_path):
 
 def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
     """The engine's own DML counts answer the claim and the results load (ledger/claim.py), the submitted job is not
-    read back, and its end (VAN's status, results, the hosted file's removal) is one transition (run/reconcile.py)."""
+    read back, its end (VAN's status, results, the hosted file's removal) is one transition (run/reconcile.py), and
+    the plans of both mapping types are counted together (run/plan.py)."""
     s = settings_for(tmp_path)
     _views(s)
     with counting_statements() as sent:
@@ -172,3 +173,7 @@ def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
     assert [q for q in low if q.startswith("select * from") and "van_bulk_jobs" in q and "where job_key" in q] == []
     assert [q for q in low if "hosted_deleted_at" in q and "local_state" not in q] == []
     assert len([q for q in low if q.startswith("update") and "van_bulk_jobs" in q and "hosted_deleted_at" in q]) == 2
+    # both plans' categories in one statement (Ledger.count_plans), not one a mapping type
+    assert [q for q in low if q.startswith("select category, count(*)") and "van_bulk_plan_rows" in q] == []
+    assert len([q for q in low if q.startswith("select mapping_type, category, count(*)")
+                and "van_bulk_plan_rows" in q]) == 1

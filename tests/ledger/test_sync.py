@@ -3,6 +3,7 @@ ledger. Real DuckDB files and a real PostgreSQL schema."""
 
 from __future__ import annotations
 
+import pytest
 import sqlalchemy as sa
 
 from connector.ledger import (JOBS, PLAN_ROWS, ROW_STATE, JobState, PlanCategory, PlanRequest, RowOutcome,
@@ -14,8 +15,24 @@ ROWS = [("p-1", "1", "2175550101", "C"), ("p-2", "2", "2175550102", None), ("p-3
         ("p\n4", "4", "x;y=z", "")]
 
 
-def _plan(ledger, run, rel, *, append=False, **kw):
-    return ledger.plan(run, PlanRequest("Phones", append=append, **kw), f"select * from {rel}", rel, COLS)
+@pytest.fixture(autouse=True, params=["counted-alone", "counted-with-others"])
+def counting(request, monkeypatch):
+    """Every plan here is counted by ``Ledger.plan`` itself, and again deferred and counted by ``count_plans``
+    (as a run counts the plans of all its mapping types at once): the counts must be the same."""
+    monkeypatch.setitem(globals(), "DEFERRED", request.param == "counted-with-others")
+
+
+DEFERRED = False
+
+
+def _plan(ledger, run, rel, *, append=False, where="1 = 1", **kw):
+    passing = f"select * from {rel} where {where}"
+    if not DEFERRED:
+        return ledger.plan(run, PlanRequest("Phones", append=append, **kw), passing, rel, COLS)
+    n = int(ledger.wh.fetchall(f"select count(*) from ({passing}) p")[0][0])
+    counts = ledger.plan(run, PlanRequest("Phones", append=append, **kw), passing, rel, COLS, passing_count=n,
+                         write_counts=False, defer_counts=True)
+    return counts if counts is not None else ledger.count_plans(run, {"Phones": (n, rel)})["Phones"]
 
 
 def _categories(ledger, run) -> dict[str, str]:
@@ -102,6 +119,10 @@ def test_in_flight_ambiguous_exhausted_and_gone(ledger):
     assert counts == {"in_flight": 1, "ambiguous": 1, "retry_exhausted": 1}
     make_view(ledger, "phones_v", COLS, ROWS[1:3])  # p-1 left the view
     assert _plan(ledger, "r3", rel, max_tries=1)["gone"] == 1
+    # p-2 still in the view but rejected this run (not among the passing rows): not gone, and not planned
+    counts = _plan(ledger, "r3b", rel, max_tries=1, where="source_row_key <> 'p-2'")
+    assert counts == {"gone": 1, "retry_exhausted": 1}
+    assert _categories(ledger, "r3b") == {"p-1": "gone", "p-3": "retry_exhausted"}
     # retry-failed plans over retryable rows only, exhausted ones included
     assert _plan(ledger, "r4", rel, max_tries=1, retry_only_run="") == {"retry": 1}
 
