@@ -324,6 +324,10 @@ class BigQueryEngine(Engine):
     def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
         return [f"create or replace table {relation} as {select}"]
 
+    def drop_tables_sql(self, relations: Sequence[str]) -> list[str]:
+        # DROP TABLE names one table; a multi-statement script is one query job (one round trip, not one each)
+        return ["; ".join(f"drop table if exists {r}" for r in relations)] if relations else []
+
     # -- bulk paths ---------------------------------------------------------------------------------
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         """One load job (not row by row): the CSV is appended to the table with the table's own schema."""

@@ -34,6 +34,11 @@ class DuckDBEngine(Engine):
 
     def replace_table_as_sql(self, relation: str, select: str) -> list[str]:
         return [f"create or replace table {relation} as {select}"]
+
+    def drop_tables_sql(self, relations: Sequence[str]) -> list[str]:
+        # DROP names one table; DuckDB runs a semicolon-separated batch as one call
+        return ["; ".join(f"drop table if exists {r}" for r in relations)] if relations else []
+
     dbt_type = "duckdb"
     url_schemes = ("duckdb",)
     url_example = "duckdb:///path/to/file.duckdb (three slashes; four for an absolute path: duckdb:////abs/x.duckdb)"
