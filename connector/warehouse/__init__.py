@@ -16,6 +16,7 @@ times). It is forgotten while dbt works (``released``) and for any schema a DDL 
 
 from __future__ import annotations
 
+import logging
 import re
 import threading
 from contextlib import contextmanager
@@ -29,6 +30,8 @@ from sqlalchemy.pool import NullPool
 from connector.errors import WarehouseError
 from connector.warehouse.engines import Engine as EngineOps
 from connector.warehouse.engines import engine_for_dialect, engine_for_url
+
+log = logging.getLogger(__name__)
 
 __all__ = ["Warehouse", "WarehouseError"]
 
@@ -328,6 +331,10 @@ class Warehouse:
         return self.describe(name, schema) or []
 
     def dispose(self) -> None:
+        try:
+            self.ops.drop_released(self)
+        except Exception as exc:  # noqa: BLE001 - a scratch table left costs space until it expires, never answers
+            log.warning("could not drop the run's scratch tables: %s", exc)
         with self._keep_lock:
             self._kept = 0
             self._close_keeper()

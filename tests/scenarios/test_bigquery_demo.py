@@ -13,6 +13,7 @@ from __future__ import annotations
 import collections
 import dataclasses
 import json
+import re
 
 import pytest
 
@@ -81,6 +82,11 @@ def test_demo_on_bigquery_same_answers_as_duckdb_then_only_changes(tmp_path, bq_
     assert sum(applied.values()) == n_gifts + 1 and set(applied.values()) == {1}, applied  # every gift once
     emails = [r["fields"].get("Email") for r in store.applied("Email") if r["primaryKey"] == 100002]
     assert emails[-1] == "ben@newjob.example.com"
+    # every scratch table of the three runs is gone (job keys and result files loaded, checked copies, flags)
+    tables = [t.table_id for t in emulator.client().list_tables(dataset)]
+    scratch = re.compile(r"van_checked__|vanbulk_.*_[0-9a-f]{8,12}$")  # (named apart per use: a random suffix)
+    assert not [t for t in tables if scratch.match(t)], tables
+    assert "vanbulk_sync_status" in tables  # (the listing is the dataset's)
 
 
     assert len(sent_sql) > 50

@@ -349,3 +349,27 @@ def test_dropped_rows_of_every_view_in_one_insert(engine_wh):
          "row '(no key)' not sent: the row has no value besides its keys, so there is nothing to send")] + [
         ("run3", "A", "k1", "superseded",
          "row 'k1' not sent: a later input row with the same source_row_key is the one sent")] * 2
+
+
+def test_relations_released_for_later_are_dropped_together_when_the_warehouse_closes(engine_wh):
+    """An engine that drops released scratch tables together (BigQuery: one script when the warehouse closes, not a
+    statement each) leaves none behind."""
+    from connector.warehouse import Warehouse
+    from connector.warehouse.engines.base import Engine
+    from tests.helpers.statements import counting_statements
+
+    wh, schema = engine_wh
+    if type(wh.ops).drop_released is Engine.drop_released:
+        pytest.skip(f"{wh.ops.name}: a released scratch table goes at once (or with its transaction), not later")
+    other = Warehouse(wh.test_url, schema)  # a warehouse of its own, closed here (the fixture closes its own)
+    names = ["vanbulk_released_1", "vanbulk_released_2"]
+    for n in names:
+        _table(wh, schema, n, [("k", wh.ops.text_type)])
+    with counting_statements() as sent:
+        with other.begin() as c:
+            for n in names:
+                other.ops.release_relation(c, other.relation(n, schema))
+        assert all(wh.relation_exists(n, schema) for n in names)  # not yet: when the warehouse closes
+        other.dispose()
+    assert not any(wh.relation_exists(n, schema) for n in names)
+    assert len([q for q in sent if q.lower().startswith("drop")]) == 1, sent

@@ -242,6 +242,10 @@ class Engine(ABC):
         """A ``csv_relation`` or ``scratch_table`` is done with: drop it where it outlives the transaction
         (BigQuery); a temporary table goes with its transaction by itself."""
 
+    def drop_released(self, warehouse: Any) -> None:
+        """Drop what ``release_relation`` left for later (an engine that drops them together when the warehouse
+        closes); nothing here."""
+
     @abstractmethod
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         """Append a CSV file (header of ``columns``; NULL an unquoted empty field) to a typed table."""

@@ -370,7 +370,16 @@ class BigQueryEngine(Engine):
         return self.quote(dataset) + "." + self.quote(table_id.rsplit(".", 1)[1])
 
     def release_relation(self, conn: Connection, relation: str) -> None:
-        conn.execute(sa.text(f"drop table if exists {relation}"))
+        # Dropped with the others when the warehouse closes (drop_released: one script, one query job), not one
+        # statement each: two a job (its keys' and its results' tables). Their day's expiration is the net.
+        self.__dict__.setdefault("_released", []).append(relation)  # (list.append: safe across collect threads)
+
+    def drop_released(self, warehouse: Any) -> None:
+        relations = self.__dict__.pop("_released", [])
+        if relations:
+            with warehouse.begin() as c:
+                for stmt in self.drop_tables_sql(relations):
+                    c.execute(sa.text(stmt))
 
     def is_concurrent_update(self, exc: BaseException) -> bool:
         text = str(exc).lower()  # BigQuery's words; the emulator's (DuckDB's) "write-write conflict"
