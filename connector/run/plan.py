@@ -101,6 +101,7 @@ class _SinglePlans:
         if fp is not None and last is not None and last[1] == fp and passing is not None and passing == last[2]:
             counts = {PlanCategory.UNCHANGED.value: passing} if passing else {}
             self.carried[mt.name] = last[0]
+            fp = None  # (recorded already)
         else:
             counts = ledger.plan(self.summary.run_id, req, res.passing_rows_sql, _source(rt, res), columns,
                                  passing_count=passing, write_counts=False, defer_counts=True)
@@ -110,6 +111,7 @@ class _SinglePlans:
         self._counted(mt, counts, fp)
 
     def _counted(self, mt, counts: dict[str, int], fp: str | None) -> None:
+        """``fp``: the fingerprint of a plan diffed in this run (None: carried over, or none taken)."""
         if fp is not None and set(counts) <= {PlanCategory.UNCHANGED.value}:  # every row unchanged: a record
             self.records[mt.name] = (fp, int(counts.get(PlanCategory.UNCHANGED.value, 0)))
         self.counts[mt.name] = counts

@@ -74,6 +74,9 @@ def test_a_plan_is_diffed_again_only_when_its_rows_or_sync_state_change(demo_aft
     with Warehouse(s.warehouse_url) as wh:  # every checked row of this run: rejected (its own rejects) or planned
         rejected = dict(wh.fetchall("select mapping_type, count(distinct source_row_key) from van_preflight_rejects "
                                     "where run_id = :r group by mapping_type", {"r": again.run_id}))
+        # a carried plan is not recorded again (its record stands): only a diffed plan writes one
+        assert wh.fetchall("select mapping_type from van_bulk_plan_fingerprints where run_id = :r",
+                           {"r": again.run_id}) == []
     for name, m in again.mapping_types.items():
         assert m.rows_checked == m.rejected + sum(m.plan.values()) and rejected.get(name, 0) == m.rejected, (name, m)
 
