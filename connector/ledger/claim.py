@@ -55,9 +55,13 @@ def claim_rows(c, ledger, params: dict, carried: int | None = None) -> tuple[int
     own DML counts nothing is counted back. Returns (rows now carrying the job's key, rows the job carries)."""
     st, x, ops = ledger.rel(ROW_STATE), _carried(ledger), ledger.wh.ops
 
-    # Each statement's count is read right after it: a DuckDB connection answers for its last statement only.
+    # Each statement's count is read right after it: a DuckDB connection answers for its last statement only. An
+    # engine whose UPDATE ... FROM counts source matches, not rows (DuckDB), counts back: a key the job's rows
+    # matched twice must not stand in for a row another job holds.
     def counted(*ns: int | None) -> int | None:
-        return None if carried is None or any(n is None for n in ns) else sum(ns)
+        if carried is None or ops.update_from_counts_matches or any(n is None for n in ns):
+            return None
+        return sum(ns)
 
     if ops.enforces_unique_keys:
         # The plan's `new` rows had no sync state: they are inserted, the others updated, so the update no longer

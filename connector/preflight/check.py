@@ -14,6 +14,7 @@ from sqlalchemy.engine import Connection
 
 from connector.catalog import Catalog, CatalogError, MappingType
 from connector.preflight import reuse as reuse_checks
+from connector.preflight.checked import checked_table
 from connector.preflight.checked import take as take_checked
 from connector.preflight.dropped import TABLE as DROPPED_TABLE
 from connector.preflight.dropped import dropped_relation, record_dropped, record_dropped_many
@@ -416,18 +417,32 @@ def _check_one(conn: Connection, warehouse: Warehouse, catalog: Catalog, mt: Map
         finish()
         return "drift"
 
-    # From here on every check reads this run's copy of the view, and so do the plan and the export.
-    res.checked_relation, copied = take_checked(conn, warehouse, schema, run_id, mt.staging_view, relation)
-    relation = res.checked_relation
     strict = bool(getattr(settings, "strict_inferred_rules", False))
     rules = build_rules(catalog, mt, strict_inferred=strict) + build_static_rules(catalog, mt, statics,
                                                                                    strict_inferred=strict)
     groups = disclosure_groups(mt)
-    if check is not None and "off" not in check and not res.block_reasons:  # (a blocked view is never carried)
+    fingerprinted = check is not None and "off" not in check and not res.block_reasons  # (never a blocked view)
+    rules_fp = reuse_checks.rules_fingerprint(mapping_type=mt.name, columns=cols, rules=rules, statics=statics,
+                                              absent=absent, settings=settings, dialect=warehouse.dialect) \
+        if fingerprinted else ""
+    if fingerprinted and last is not None and reuse_checks.quiet(last):
+        # Its check was carried over last time too: fingerprint the view itself and, while it is the same, take no
+        # copy now. The plan takes it only if it must read the rows, and proves it holds these same rows
+        # (checked.take_pending); a quiet night takes none (docs/preflight.md, "A view unchanged ...").
+        content = reuse_checks.content_fingerprint(conn, warehouse, relation, cols)
+        fp = reuse_checks.fingerprint(content, rules_fp)
+        if content is not None and fp == last.fingerprint:
+            res.checked_relation = warehouse.relation(checked_table(run_id, mt.staging_view), schema)
+            res.pending_copy = (content, tuple(cols))
+            check["fingerprint"] = res.fingerprint = fp
+            return _carry_over(res, last, check, warehouse, res.checked_relation, cols, groups, rejects_rel, run_id,
+                               mt.name, settings, failed, finish)
+    # From here on every check reads this run's copy of the view, and so do the plan and the export.
+    res.checked_relation, copied = take_checked(conn, warehouse, schema, run_id, mt.staging_view, relation)
+    relation = res.checked_relation
+    if fingerprinted:
         check["fingerprint"] = reuse_checks.fingerprint(
-            reuse_checks.content_fingerprint(conn, warehouse, relation, cols),
-            reuse_checks.rules_fingerprint(mapping_type=mt.name, columns=cols, rules=rules, statics=statics,
-                                           absent=absent, settings=settings, dialect=warehouse.dialect))
+            reuse_checks.content_fingerprint(conn, warehouse, relation, cols), rules_fp)
         res.fingerprint = check["fingerprint"] or ""
         if (last is not None and check["fingerprint"] is not None and last.fingerprint == check["fingerprint"]
                 and (copied is None or copied == last.result.get("rows_checked"))):

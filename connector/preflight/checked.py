@@ -7,6 +7,10 @@ The copy is a plain table in the results schema (the plan and the export read it
 one that checks it), named per run so a ``vanbulk validate`` or a dry run never replaces a run's copy, and
 dropped when the run ends (``release``). Made with the engine's ``replace_table_as_sql`` (one statement on DuckDB
 and BigQuery).
+
+A view whose check was carried over two runs in a row is fingerprinted itself instead, and copied only when the
+plan must read its rows (``take_pending``), the copy then proved equal to the rows fingerprinted: a quiet night
+copies nothing, and what is sent is still exactly what was checked.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ log = logging.getLogger(__name__)
 
 PREFIX = "van_checked__"
 
-__all__ = ["PREFIX", "checked_table", "leftovers", "release", "take"]
+__all__ = ["PREFIX", "checked_table", "leftovers", "release", "take", "take_pending"]
 
 
 def checked_table(run_id: str, staging_view: str) -> str:
@@ -44,6 +48,24 @@ def take(conn: Connection, warehouse: Warehouse, schema: str, run_id: str, stagi
     for sql in warehouse.ops.replace_table_as_sql(rel, f"select * from {view}"):
         result = conn.execute(sa.text(sql))
     return rel, warehouse.ops.rows_written(result)
+
+
+def take_pending(warehouse: Warehouse, res) -> bool:
+    """Take the copy a carried check left for later (``MappingTypeResult.pending_copy``) and prove it holds the
+    rows pre-flight fingerprinted: True when it does (or nothing was pending). False: the view changed since
+    pre-flight read it; its rows were never checked, and the caller must not send them."""
+    from connector.preflight.reuse import content_fingerprint
+
+    pending = getattr(res, "pending_copy", None)
+    if not pending:
+        return True
+    content, columns = pending
+    with warehouse.begin() as c:
+        for sql in warehouse.ops.replace_table_as_sql(res.checked_relation, f"select * from {res.relation}"):
+            c.execute(sa.text(sql))
+        same = content_fingerprint(c, warehouse, res.checked_relation, list(columns)) == content
+    res.pending_copy = None
+    return same
 
 
 def release(warehouse: Warehouse, relations: Iterable[str]) -> None:

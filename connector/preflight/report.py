@@ -54,6 +54,10 @@ class MappingTypeResult:
     # This run's copy of the view (connector/preflight/checked.py): the rows checked, which the plan and the
     # export read too. Empty: not copied (a missing or drifted view, or a pre-flight that does not copy).
     checked_relation: str = ""
+    # (content fingerprint, columns) of the view when ``checked_relation`` is not taken yet: its check was carried
+    # over on the view's own fingerprint, and the copy is taken (and proved to hold the same rows) only when the
+    # plan must read it (connector/preflight/checked.py: take_pending). None: taken, or none.
+    pending_copy: tuple[str, tuple[str, ...]] | None = None
     # How many rows ``passing_rows_sql`` gives, when pre-flight knows it exactly (it checked a copy: the rows
     # cannot change): the plan then need not count them. None: not known (count them). A step that adds rejects
     # after pre-flight (combined jobs) sets it back to None.

@@ -8,8 +8,11 @@ plan sends. Nothing here talks to VAN. See docs/sync.md.
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
+
+import sqlalchemy as sa
 
 from connector.ledger import SENT_CATEGORIES, PlanCategory, PlanRequest, plan_reuse, utcnow
 from connector.payload import JobSpec, MappingSpec
@@ -89,18 +92,30 @@ class _SinglePlans:
             if self.state is not None and opts.reuse and rt.settings.preflight_reuse:
                 self.last = plan_reuse.last_plans(rt.ledger, fingerprinted)
 
-    def plan(self, mt, res, columns: Sequence[str]) -> None:
-        rt, req, ledger = self.rt, _request(self.rt, mt, self.opts), self.rt.ledger
+    def _fingerprint(self, mt, res, columns: Sequence[str]) -> tuple[str | None, str | None]:
+        """(this plan's fingerprint or None, the run whose plan it carries over or None)."""
+        ledger = self.rt.ledger
         fp = None
         if self.state is not None and getattr(res, "fingerprint", ""):
-            fp = plan_reuse.fingerprint(check=res.fingerprint, state=self.state.get(mt.name, ""), request=req,
-                                        columns=columns, api_target=ledger.api_target,
-                                        database_mode=ledger.database_mode)
+            fp = plan_reuse.fingerprint(check=res.fingerprint, state=self.state.get(mt.name, ""),
+                                        request=_request(self.rt, mt, self.opts), columns=columns,
+                                        api_target=ledger.api_target, database_mode=ledger.database_mode)
         last = self.last.get(mt.name)
         passing = getattr(res, "passing_count", None)
-        if fp is not None and last is not None and last[1] == fp and passing is not None and passing == last[2]:
+        carried = fp is not None and last is not None and last[1] == fp and passing is not None and passing == last[2]
+        return fp, last[0] if carried else None
+
+    def carries(self, mt, res, columns: Sequence[str]) -> bool:
+        """This mapping type's plan will be carried over (its rows need not be read)."""
+        return self._fingerprint(mt, res, columns)[1] is not None
+
+    def plan(self, mt, res, columns: Sequence[str]) -> None:
+        rt, req, ledger = self.rt, _request(self.rt, mt, self.opts), self.rt.ledger
+        fp, carried_from = self._fingerprint(mt, res, columns)
+        passing = getattr(res, "passing_count", None)
+        if carried_from is not None:
             counts = {PlanCategory.UNCHANGED.value: passing} if passing else {}
-            self.carried[mt.name] = last[0]
+            self.carried[mt.name] = carried_from
             fp = None  # (recorded already)
         else:
             counts = ledger.plan(self.summary.run_id, req, res.passing_rows_sql, _source(rt, res), columns,
@@ -178,6 +193,10 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
     """Plan every selected mapping type that pre-flight did not block; returns what to export and send."""
     s, cat, run_id = rt.settings, rt.catalog, summary.run_id
     rt.ledger.heal_row_state()  # (before the plans' sync-state fingerprint: _SinglePlans)
+    combinable = {cat.get(n).name for e in (s.combined_jobs or ()) for n in e["mapping_types"] if cat.find(n)}
+    for name in names:  # a combined job reads its rows whatever its plan: their copies first
+        if name in combinable and report.results.get(name) is not None:
+            _copy_or_block(rt, summary, report.results[name])
     groups = combined_groups(rt, summary, names, report, static_values)
     in_group = {n: g for g in groups for n in g.names}
     singles = _SinglePlans(rt, summary, {n: r for n, r in report.results.items()
@@ -189,6 +208,12 @@ def plan_run(rt, summary, names: Sequence[str], report, static_values: Mapping[s
         res = report.results.get(name)
         if res is None:
             continue
+        if getattr(res, "pending_copy", None) and name not in in_group and not res.blocked:
+            # the rows are read only by a plan that is not carried over, or to reject them (a missing static value)
+            statics = dict(static_values.get(name, {}))
+            if missing_statics(mt, statics) or not singles.carries(mt, res, file_columns(
+                    rt.warehouse, cat, [mt], f"{s.staging_schema}.{mt.staging_view}", {name: statics})):
+                _copy_or_block(rt, summary, res)
         ms = summary.mt(name)
         ms.rows_checked, ms.rejected, ms.blocked = int(res.rows_checked), int(res.rows_rejected), bool(res.blocked)
         ms.warned = int(getattr(res, "rows_warned", 0) or 0)
@@ -255,6 +280,35 @@ def _plan_group(rt, summary, g: CombinedGroup, report, opts: PlanOptions) -> lis
                               retry_of_run_id=opts.retry_of_run_id, planned_rows=to_send[e],
                               refresh=opts.full_refresh))
     return plans
+
+
+def _copy_or_block(rt, summary, res) -> None:
+    """Take the copy a carried check left for later (connector/preflight/checked.py: take_pending). When the view
+    changed since pre-flight fingerprinted it, its rows were never checked: the mapping type is blocked for this run,
+    and every row it holds now gets a reject saying why (this run's carried findings are replaced); the next run
+    checks it."""
+    from connector.preflight.checked import take_pending
+    from connector.preflight.rejects import ensure_table, warnings_relation, write_blocked_rejects
+
+    if take_pending(rt.warehouse, res):
+        return
+    reason = ("the view changed after pre-flight carried its check over (its rows now differ from the rows "
+              "checked): nothing sent this run; the next run checks it")
+    res.blocked, res.carried_from = True, ""
+    res.block_reasons.append(reason)
+    res.block_details.append(("view_changed_during_run", None, reason))
+    wh, schema = rt.warehouse, rt.ledger.schema
+    rejects = ensure_table(wh, schema)
+    with wh.begin() as c:
+        for rel in (rejects, warnings_relation(wh, schema)):
+            c.execute(sa.text(f"delete from {rel} where run_id = :r and mapping_type = :m"),
+                      {"r": summary.run_id, "m": res.mapping_type})
+        res.rows_checked = int(c.execute(sa.text(f"select count(*) from {res.checked_relation}")).scalar() or 0)
+        res.rows_blocked = write_blocked_rejects(c, wh, schema, summary.run_id, res.mapping_type, res.checked_relation,
+                                                 res.block_details, utcnow())
+    res.rows_rejected, res.rows_warned, res.passing_count = res.rows_checked, 0, 0
+    rt.events.emit("view_changed_during_run", f"{res.mapping_type}: {reason}", level=logging.WARNING,
+                   mapping_type=res.mapping_type)
 
 
 def _reject_missing_statics(rt, run_id: str, mt, view: str, need: Sequence[str]) -> int:

@@ -158,7 +158,7 @@ def test_gx_reflects_the_validated_tables_from_one_catalogue_query(tmp_path):
 
 
 def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
-    """The engine's own DML counts answer the claim and the results load (ledger/claim.py), the submitted job is not
+    """The engine's own DML counts answer the results load (and the claim where they count rows), the submitted job is not
     read back, its end (VAN's status, results, the hosted file's removal) is one transition (run/reconcile.py), and
     the plans of both mapping types are counted together (run/plan.py)."""
     s = settings_for(tmp_path)
@@ -169,7 +169,10 @@ def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
     assert [first.mapping_types[n].processed for n in TYPES] == [2, 2], first.render()
     low = [q.lower() for q in sent]
     counted_back = [q for q in low if q.startswith("select count(*) from") and "where job_key = " in q]
-    assert counted_back == []  # was 3 a job: the claim's two, the results' carried rows
+    # was 3 a job: the claim's two, the results' carried rows; DuckDB's claim still counts back (its UPDATE ... FROM
+    # counts matches, not rows: Engine.update_from_counts_matches), the engines that count rows do not
+    # (tests/warehouse/test_claims.py runs the claim both ways on every engine)
+    assert len(counted_back) == 4 and all("van_bulk_row_results" not in q for q in counted_back), counted_back
     assert [q for q in low if q.startswith("select * from") and "van_bulk_jobs" in q and "where job_key" in q] == []
     assert [q for q in low if "hosted_deleted_at" in q and "local_state" not in q] == []
     assert len([q for q in low if q.startswith("update") and "van_bulk_jobs" in q and "hosted_deleted_at" in q]) == 2

@@ -70,6 +70,9 @@ class Engine(ABC):
     # a ledger transition is then one conditional UPDATE whose rowcount says whether it applied. Not a CTAS's rows
     # (Snowflake's rowcount is then 1, its status line; BigQuery's -1): ``rows_written`` says those.
     dml_rowcount: ClassVar[bool] = False
+    # ``UPDATE ... FROM`` reports one per matching source row, not one per row updated (DuckDB): its count cannot say
+    # how many rows a statement changed when a row matches twice (the row claim then counts back).
+    update_from_counts_matches: ClassVar[bool] = False
     # The isolation level under which every statement of a transaction reads one snapshot (pre-flight: a view's
     # dropped rows and the copy of its rows agree); None where a transaction already does (DuckDB's MVCC).
     snapshot_isolation: ClassVar[str | None] = None
