@@ -104,7 +104,9 @@ class PreflightReport:
 
     @property
     def checked_relations(self) -> list[str]:
-        return [r.checked_relation for r in self.results.values() if getattr(r, "checked_relation", "")]
+        """The copies this run took (one still pending was never made: nothing to drop)."""
+        return [r.checked_relation for r in self.results.values()
+                if getattr(r, "checked_relation", "") and not getattr(r, "pending_copy", None)]
 
     @property
     def blocked(self) -> list[str]:

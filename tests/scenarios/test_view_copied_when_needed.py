@@ -20,16 +20,18 @@ from tests.helpers.statements import counting_statements
 NEW_ROW = ("ac-900", "2026-03-09 09:00:00", "100004", "4150001")  # (a code the contact has not got)
 
 
-def _copies(sent: list[str]) -> set[str]:
-    """The views a run copied (the CREATE statements of its checked copies, ``van_checked__<run>__<view>``)."""
-    return {q.split("van_checked__", 1)[1].split('"', 1)[0].split("__", 1)[1] for q in sent
-            if q.lower().startswith("create") and "van_checked__" in q}
+def _copies(sent: list[str], verb: str = "create") -> set[str]:
+    """The views a run copied (the CREATE statements of its checked copies, ``van_checked__<run>__<view>``), or
+    whose copies it dropped (``verb`` "drop")."""
+    return {part.split('"', 1)[0].split("__", 1)[1] for q in sent if q.lower().startswith(verb)
+            for part in q.split("van_checked__")[1:]}
 
 
 def _quiet_night(s):
     with counting_statements() as sent:
         summary = run(s, simulator_config=FAST)
     assert summary.ok and sent_by_type(summary) == {}, summary.render()
+    assert _copies(sent, "drop") == _copies(sent)  # it drops the copies it took, and tries no other
     return summary, _copies(sent)
 
 
