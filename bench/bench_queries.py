@@ -141,10 +141,27 @@ again (its own count), and the summary reads every job's carried rows in one sta
     bigquery   first   1000 ->  823   second 158 -> 136   third 116 -> 114
     snowflake  first   1224 -> 1044   second 165 -> 143   third 123 -> 121
 
-What is left per view on a quiet night: the checked copy (two statements on PostgreSQL, which has no CREATE OR
-REPLACE TABLE), its content fingerprint and (but on PostgreSQL) its drop; the night after a send adds the plan's
-diff (one statement). A first run is still 6.1-7.7x the target: per-job ledger steps (about 25 per job: export,
-job rows, claim and its read-back, four transitions, results, outcomes) and the rule pass (about 5 per view).
+Then (issue 20, eighth session), a job's ledger work: the claim takes the engine's own DML counts (PostgreSQL's
+UPDATE, BigQuery's and Snowflake's MERGE; DuckDB's UPDATE ... FROM counts matches, so DuckDB still counts back), the
+results load knows a single-type job's carried rows (its row count), the submitted job is not read back, VAN's
+terminal status, the results and the hosted file's removal are one transition (``completed`` only when loading
+fails), a poll that finds VAN's status unchanged writes nothing; the categories of every plan are counted in one
+statement; BigQuery drops a job's two scratch tables with the run's others in one script when the warehouse closes,
+and DuckDB and BigQuery drop the checked copies in one call; a view whose check was carried two runs in a row is
+fingerprinted itself and copied only when the plan must read it (connector/preflight/checked.py: take_pending):
+
+    duckdb     first    929 ->  747   second 147 -> 127   third 125 ->  85
+    postgresql first   1041 ->  835   second 142 -> 142   third 120 ->  80
+    bigquery   first    823 ->  586   second 136 -> 116   third 114 ->  74
+    snowflake  first   1044 ->  871   second 143 -> 143   third 121 ->  80
+
+(Snowflake's third run measured 101 before its never-taken copies stopped being dropped one by one, the next
+commit: 80 is that run's 101 less those 21 drops.) A job now costs BigQuery 13 statements (was 22): export, the
+content guard, the job row, its keys, uploaded, submitting, the claim, submitted; the results' delete, insert,
+outcomes, counts and final transition. What is left per view on a quiet night: its content fingerprint (and a
+carried check's findings, one statement for all); the night after a send adds the checked copy (two statements on
+PostgreSQL), its fingerprint and the plan's diff. A first run is still 4.3-6.5x the target: the per-job steps above
+and the rule pass (about 5 statements per view with rejects).
 """
 
 from __future__ import annotations
