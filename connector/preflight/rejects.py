@@ -13,6 +13,7 @@ unpivoted from that table with one ``insert ... select`` each. Nothing passes th
 from __future__ import annotations
 
 import hashlib
+import uuid
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Sequence
@@ -94,8 +95,8 @@ class Findings:
     rows_warned: int
 
 
-_FLAGGED = "vanbulk_pf_flagged"  # temp table of the pass, private to the connection, dropped at the end (or
-# with the rolled-back transaction)
+_FLAGGED = "vanbulk_pf_flagged"  # scratch table of the pass: a temporary table private to the connection where
+# the engine has them (gone when the connection closes, or with a rolled-back transaction), released at the end
 
 
 BATCH_PREFIX = "van_preflight_batch__"
@@ -157,8 +158,9 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
         return Findings([], 0, 0)
     # Each rule's flag on the few candidate rows only: projecting 35 flags for every row costs twice the scan.
     flags = ", ".join(f"({fmt(p[3])}) as pf_{i}" for i, p in enumerate(parts))
-    flagged, create = ops.scratch_table(f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}", schema)
-    # (one name per view: no two queries alike)
+    flagged, create = ops.scratch_table(
+        f"{_FLAGGED}_{hashlib.md5(relation.encode()).hexdigest()[:10]}_{uuid.uuid4().hex[:6]}", schema)
+    # (a name per view and per pass: a connection may outlive one pass, since the table is not dropped at once)
     conn.execute(sa.text(ops.compile_portable(f"{create} {flagged} as select v.*, {flags} from {source} v")))
     sev = [severity_of(r) for r in rules]
     any_of = {k: " or ".join(f"pf_{i}" for i, s in enumerate(sev) if s == k) or "1 = 0" for k in (REJECT, WARN)}
@@ -178,7 +180,9 @@ def write_findings(conn: Connection, warehouse: Warehouse, schema: str, run_id: 
             conn.execute(sa.text(ops.compile_portable(
                 f"insert into {rel} ({', '.join(COLUMNS)}) select :run_id, :mt, f.source_row_key, f.rule, "
                 f"f.column_name, f.value, f.message, :ts from ({' union all '.join(branches)}) f")), params)
-    conn.execute(sa.text(f"drop table if exists {flagged}"))
+    # Not dropped here (one statement a view with findings): a temporary table goes with its connection, BigQuery
+    # drops the run's scratch tables together when the warehouse closes, Snowflake at once (Engine.release_relation).
+    ops.release_relation(conn, flagged)
     return Findings(counted[:len(parts)], counted[-2], counted[-1])
 
 

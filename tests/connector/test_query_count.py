@@ -180,3 +180,24 @@ def test_a_jobs_claim_and_results_count_nothing_back(tmp_path):
     assert [q for q in low if q.startswith("select category, count(*)") and "van_bulk_plan_rows" in q] == []
     assert len([q for q in low if q.startswith("select mapping_type, category, count(*)")
                 and "van_bulk_plan_rows" in q]) == 1
+
+
+def test_the_rule_pass_leaves_its_scratch_table_to_the_connection(tmp_path):
+    """The rule pass's table of flagged rows is a temporary table on DuckDB and PostgreSQL: it goes with its
+    connection, so it is not dropped by a statement of its own (one a view with findings: about 20 in a demo's
+    first run); the findings are still written, and nothing of it is left in the warehouse after the pass."""
+    s = settings_for(tmp_path)
+    rows = _ac_rows()
+    rows[0] = {**rows[0], "VanID": "not-a-number"}
+    make_view(s.warehouse_url, "ActivistCode", rows)
+    with Warehouse(s.warehouse_url) as wh, counting_statements() as sent:
+        report = run_preflight(wh, load_catalog(), ["ActivistCode"], "run-scratch-1", s, gx=False)
+    res = report.results["ActivistCode"]
+    assert res.rows_rejected == 1, res
+    low = [q.lower() for q in sent]
+    made = [q for q in low if "vanbulk_pf_flagged" in q and q.startswith("create temp")]
+    assert len(made) == 1, made
+    assert [q for q in low if q.startswith("drop") and "vanbulk_pf_flagged" in q] == []
+    with Warehouse(s.warehouse_url) as wh:
+        left = wh.fetchall("select table_name from duckdb_tables() where table_name like 'vanbulk_pf_flagged%'")
+    assert left == []

@@ -242,8 +242,10 @@ class Engine(ABC):
         ``c{ncols-1}``; a quoted empty field is '' and an unquoted one NULL. Lives for the transaction."""
 
     def release_relation(self, conn: Connection, relation: str) -> None:
-        """A ``csv_relation`` or ``scratch_table`` is done with: drop it where it outlives the transaction
-        (BigQuery); a temporary table goes with its transaction by itself."""
+        """A ``csv_relation`` or ``scratch_table`` is done with: drop it where it would outlive its use (BigQuery's
+        dataset tables, later and together; Snowflake's temporary tables, which live for a pooled session); a
+        temporary table goes with its transaction (``on commit drop``) or its connection (closed after each use:
+        NullPool) by itself."""
 
     def drop_released(self, warehouse: Any) -> None:
         """Drop what ``release_relation`` left for later (an engine that drops them together when the warehouse

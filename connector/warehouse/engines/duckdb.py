@@ -19,6 +19,10 @@ from connector.warehouse.engines.base import Engine, LockHeld
 __all__ = ["DuckDBEngine"]
 
 _BLOCK = 1 << 20
+# The longest CSV line read back (an export's keys, VAN's result files): far above any VAN row. DuckDB's reader
+# takes one buffer of 16x this by default, counted against memory_limit whether used or not: at 100 MB that was a
+# 1.4 GiB block, and a run under a memory limit failed on its first read.
+_MAX_LINE = 16 << 20
 # While exporting: one thread (the other cores deflate; measured faster than two on 2 cores) and a small memory
 # limit, so the ORDER BY spills to disk instead of growing with the row count (bench/bench_export.py: peak RSS
 # at 100k vs 5M rows). Restored after the COPY.
@@ -79,7 +83,7 @@ class DuckDBEngine(Engine):
     def csv_relation(self, conn: Connection, path: Path, ncols: int, name: str) -> str:
         cols = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(ncols))
         return (f"read_csv({_lit(path)}, header = true, auto_detect = false, columns = {{{cols}}}, delim = ',', "
-                "quote = '\"', escape = '\"', allow_quoted_nulls = false, max_line_size = 100000000)")
+                f"quote = '\"', escape = '\"', allow_quoted_nulls = false, max_line_size = {_MAX_LINE}, buffer_size = {2 * _MAX_LINE})")
 
     def copy_into(self, conn: Connection, relation: str, columns: Sequence[str], path: Path) -> None:
         collist = ", ".join(self.quote(c) for c in columns)
