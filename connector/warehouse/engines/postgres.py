@@ -23,7 +23,9 @@ _BLOCK = 1 << 20
 # to a chunk, 500k) with the plan, the sync state and the results; at the server default (4 MB, hash nodes 2x) each
 # join spilled in 4-8 batches to temporary files. 32 MB (64 MB for a hash) holds a chunk's keys: the outcome update
 # of 400k rows 5.1 -> 3.9 s. Per connection and per hash or sort node, so bounded by the chunk, not the rows.
-WORK_MEM = "32MB"
+# temp_buffers likewise: a job's keys and its result files are COPYed into temporary tables (a 500k-row job's keys
+# about 30 MB) and read back at once; at the default 8 MB their pages went to disk and back.
+WORK_MEM, TEMP_BUFFERS = "32MB", "64MB"
 _temp_names = itertools.count()
 
 
@@ -61,8 +63,9 @@ class PostgresEngine(Engine):
         u = sa.make_url(url)
         given = u.query.get("options")
         options = (" ".join(given) if isinstance(given, tuple) else given) or os.environ.get("PGOPTIONS", "")
-        if "work_mem" not in options:  # a value the user set wins
-            options = f"{options} -c work_mem={WORK_MEM}".strip()
+        for name, value in (("work_mem", WORK_MEM), ("temp_buffers", TEMP_BUFFERS)):
+            if name not in options:  # a value the user set wins
+                options = f"{options} -c {name}={value}".strip()
         return sa.create_engine(u.difference_update_query(["options"]), poolclass=NullPool, future=True,
                                 connect_args={"options": options})
 
