@@ -4,9 +4,11 @@ A scheduled run over views that did not change pays dbt's start and parse (4 s a
 view for nothing (issue 20: "a staging view need not be rebuilt when its SQL did not change"). A build is left out
 only when all of these hold; anything else, or anything this module cannot read, builds as before:
 
-* the **fingerprint** of the build equals the one the last build recorded in this warehouse's ledger
-  (``van_bulk_runs.dbt_build_json``): the dbt command line (selection, exclusions, target, vars, profiles
-  directory), every file dbt reads (``dbt_project.yml``, packages and selectors files, every file under the model,
+* the **fingerprint** of the build equals the one a build recorded in this warehouse's ledger
+  (``van_bulk_runs.dbt_build_json``), and every build recorded since had the same fingerprint but for its
+  selection (``base``: a build of other views from the same SQL changes none of this one's; a build of
+  anything else, or one recorded before ``base`` existed, ends the search): the dbt command line (selection,
+  exclusions, target, vars, profiles directory), every file dbt reads (``dbt_project.yml``, packages and selectors files, every file under the model,
   macro, seed, snapshot, test and analysis paths and the installed packages, ``profiles.yml``), the values of the
   environment variables those files name through ``env_var(...)`` but dbt's secrets (``DBT_ENV_SECRET_*``: a
   credential changes where dbt logs in, not what it builds, and is never hashed into a table) and the installed
@@ -34,7 +36,7 @@ from typing import Any, Iterable, Mapping
 
 import yaml
 
-__all__ = ["EXCLUDED_TAGS", "fingerprint", "read_manifest", "standing_views"]
+__all__ = ["EXCLUDED_TAGS", "fingerprint", "read_manifest", "standing_build", "standing_views", "with_selection"]
 
 EXCLUDED_TAGS = {"vanbulk_ledger", "vanbulk_preflight"}  # the tests vanbulk's build never runs (dbt_runner)
 _PATH_KEYS = {"model-paths": ["models"], "macro-paths": ["macros"], "seed-paths": ["seeds"],
@@ -97,6 +99,23 @@ def fingerprint(cmd: Iterable[str], project_dir: Path, profiles_dir: Path, env: 
             continue  # the record is in a table: a hash of known files plus a password could be guessed back
         h.update(f"\0{name}=".encode() + (env[name].encode() if name in env else b"\1unset"))
     return h.hexdigest()
+
+
+def with_selection(base: str, select: Iterable[str] | None) -> str:
+    """The build's fingerprint: ``base`` (``fingerprint`` of the command without a selection) and the selection."""
+    return hashlib.sha256(json.dumps([base, sorted(select or [])]).encode()).hexdigest()
+
+
+def standing_build(records: Iterable[Mapping[str, Any]], base: str, fp: str) -> dict | None:
+    """Of the builds a ledger recorded, newest first, the one this build (``fp``) would repeat: the newest with
+    ``fp`` and its views, as long as every build recorded since had the same ``base`` (it rebuilt other views from
+    the same SQL, or some of the same). None: build."""
+    for record in records:
+        if record.get("base") != base:
+            return None
+        if record.get("fingerprint") == fp:
+            return dict(record) if record.get("views") is not None else None
+    return None
 
 
 def standing_views(manifest: Mapping[str, Any], ran: Iterable[str] | None = None

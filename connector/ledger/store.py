@@ -169,14 +169,19 @@ class Ledger:
         """What this run's dbt build was (connector/dbt_state.py): the next run skips the same build."""
         self._update(RUNS, "run_id", run_id, {"dbt_build_json": json.dumps(record)})
 
-    def last_dbt_build(self) -> dict | None:
-        """The latest dbt build a run recorded in this ledger (any VAN target: dbt builds the warehouse)."""
+    def recent_dbt_builds(self, limit: int = 20) -> list[dict]:
+        """The dbt builds runs recorded in this ledger, newest first (any VAN target: dbt builds the warehouse); a
+        record that does not read as JSON stands for a build of unknown kind (an empty record)."""
         rows = self._query(f"select dbt_build_json from {self.rel(RUNS)} where dbt_build_json is not null "
-                           "order by invoked_at desc limit 1")
-        try:
-            return json.loads(rows[0]["dbt_build_json"]) if rows else None
-        except ValueError:
-            return None
+                           f"order by invoked_at desc limit {int(limit)}")
+        out = []
+        for r in rows:
+            try:
+                record = json.loads(r["dbt_build_json"])
+            except ValueError:
+                record = None
+            out.append(record if isinstance(record, dict) else {})
+        return out
 
     def mark_dead_runs_interrupted(self, *, any_target: bool = False) -> int:
         """Runs still ``running`` while this process holds the writer lock died (killed, crashed): say so."""

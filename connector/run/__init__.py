@@ -171,17 +171,19 @@ def _dbt_stage(rt: Runtime, run_id: str, dbt_select, vars, *, rebuild: bool) -> 
 
     s, events = rt.settings, rt.events
     what = " ".join(dbt_select) if dbt_select else "all staging views"
-    cmd, project_dir, _, env = dbt_runner.command(s, dbt_runner.build_args(dbt_select or None), vars)
-    fp = dbt_state.fingerprint(cmd, project_dir, Path(s.profiles_dir).resolve(), env)
-    last = None if rebuild or fp is None else rt.ledger.last_dbt_build()
-    if last and last.get("fingerprint") == fp and last.get("views") is not None and all(
-            rt.warehouse.relation_exists(name, schema) for _, schema, name in last["views"]):
+    # the fingerprint of the build but its selection; a build of another selection from it leaves this one standing
+    every, project_dir, _, env = dbt_runner.command(s, dbt_runner.build_args(None), vars)
+    base = dbt_state.fingerprint(every, project_dir, Path(s.profiles_dir).resolve(), env)
+    fp = None if base is None else dbt_state.with_selection(base, dbt_select)
+    last = None if rebuild or fp is None else dbt_state.standing_build(rt.ledger.recent_dbt_builds(), base, fp)
+    if last and all(rt.warehouse.relation_exists(name, schema) for _, schema, name in last["views"]):
         events.emit("dbt_skipped", f"dbt build: left out, the project and its settings are unchanged since the last "
                     f"build and its {len(last['views'])} view(s) stand (`--rebuild` builds anyway)",
                     select=dbt_select, views=len(last["views"]))
         return
     if fp is not None:  # a build that stops half-way leaves views of unknown SQL: the next run must build
-        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "views": None, "why_built_every_run": "unfinished"})
+        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "base": base, "views": None,
+                                            "why_built_every_run": "unfinished"})
     with events.stage("dbt", "dbt build", detail=f"{what}: parsing the project") as st, \
             rt.warehouse.released():  # dbt opens the file
         result = dbt_runner.build(s, select=dbt_select or None, vars=vars, on_event=dbt_progress(st))
@@ -192,7 +194,8 @@ def _dbt_stage(rt: Runtime, run_id: str, dbt_select, vars, *, rebuild: bool) -> 
     if fp is not None:
         manifest = dbt_state.read_manifest(project_dir, env)
         views, why = dbt_state.standing_views(manifest or {}, [r.get("unique_id") for r in result.results])
-        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "views": views, "why_built_every_run": why or None})
+        rt.ledger.record_dbt_build(run_id, {"fingerprint": fp, "base": base, "views": views,
+                                            "why_built_every_run": why or None})
 
 
 def _steps(rt: Runtime, summary: RunSummary, select, opts: PlanOptions, *, dry_run, resume, force, wait, vars,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from connector import dbt_state
 from connector.dbt_state import fingerprint, standing_views
 
 CMD = ["dbt", "build", "--exclude", "tag:vanbulk_ledger", "tag:vanbulk_preflight", "--target", "duckdb"]
@@ -138,3 +139,35 @@ def test_the_installed_dbt_versions_are_in_it():
     for dist in ("dbt-core", "dbt-duckdb", "dbt-postgres"):
         assert f"{dist.replace('-', '_')}-{metadata.version(dist)}" in found, found
     assert all(n.startswith("dbt") for n in found)
+
+
+def _rec(base, fp, views=(("db", "s", "v"),)):
+    return {"base": base, "fingerprint": fp, "views": None if views is None else [list(v) for v in views]}
+
+
+def test_a_build_stands_across_builds_of_other_selections_from_the_same_project():
+    base = "b" * 64
+    full, email = dbt_state.with_selection(base, None), dbt_state.with_selection(base, ["+stg_van__email"])
+    assert full != email and dbt_state.with_selection(base, ["x", "y"]) == dbt_state.with_selection(base, ["y", "x"])
+    newest_first = [_rec(base, email), _rec(base, full, [("db", "s", "a"), ("db", "s", "b")])]
+    assert dbt_state.standing_build(newest_first, base, full)["views"] == [["db", "s", "a"], ["db", "s", "b"]]
+    assert dbt_state.standing_build(newest_first, base, email)["views"] == [["db", "s", "v"]]
+
+
+@pytest.mark.parametrize("between", [
+    _rec("c" * 64, "other"),          # a build from other SQL, vars or target: the views may have changed
+    {"fingerprint": "other", "views": []},  # a record from before `base`: unknown, so build
+    {},                                # a record that did not read
+])
+def test_anything_else_between_ends_the_search(between):
+    base = "b" * 64
+    full = dbt_state.with_selection(base, None)
+    assert dbt_state.standing_build([between, _rec(base, full)], base, full) is None
+
+
+def test_the_newest_build_of_the_selection_decides():
+    base = "b" * 64
+    full = dbt_state.with_selection(base, None)
+    # the newest full build could not be left out next time (a data test, unfinished): an older one does not count
+    assert dbt_state.standing_build([_rec(base, full, None), _rec(base, full)], base, full) is None
+    assert dbt_state.standing_build([], base, full) is None

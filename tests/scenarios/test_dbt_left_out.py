@@ -54,6 +54,20 @@ def test_dbt_left_out_only_while_nothing_it_depends_on_changed(demo_after_first_
     assert built and sent_by_type(changed) == {"Email": 1}, changed.render()
     assert not _run(s)[1]
 
+    # a build of another selection in between, from the same project: it rebuilt other views from the same SQL, so
+    # this selection's build still stands (it used to build again after every other selection's run); the
+    # recorded build it stands on is the Email one, and the other selection's record is not it
+    other, built = _run(s, ["Phones"])
+    assert built and _record(s, other.run_id)["base"] == _record(s, changed.run_id)["base"]
+    assert _record(s, other.run_id)["fingerprint"] != _record(s, changed.run_id)["fingerprint"]
+    assert not _run(s)[1] and not _run(s, ["Phones"])[1]
+
+    # ...but a change between the two selections' builds ends the search: built again
+    edit_seed(project, "demo_email", replace=("ben@newjob.example.com", "ben@other.example.com"))
+    assert _run(s, ["Phones"])[1]
+    assert _run(s)[1], "the Email views were last built before the change"
+    assert not _run(s)[1]
+
     # a view dropped behind vanbulk's back: built again
     with Warehouse(s.warehouse_url) as wh:
         wh.execute("drop view van_staging.stg_van__email")
