@@ -236,12 +236,8 @@ class Ledger:
         """The latest job with this content that must not be sent again: in flight, ambiguous, or (unless
         ``processed_blocks`` is false: an explicit --full-refresh) loaded with at least one processed row. A job
         VAN failed or refused, or whose rows all failed, does not block."""
-        processed = (f" or (local_state = '{JobState.RESULTS_LOADED}' and coalesce(rows_processed, 0) > 0)"
-                     if processed_blocks else "")
-        rows = self._query(
-            f"select * from {self.rel(JOBS)} j where content_key = :k and (local_state in "
-            f"({sql_list(COLLECTABLE_JOB_STATES | AMBIGUOUS_JOB_STATES)}){processed}) "
-            "order by created_at desc", {"k": key})
+        rows = self._query(f"select * from {self.rel(JOBS)} j where {_blocking('j', processed_blocks)} "
+                           "order by created_at desc", {"k": key})
         return rows[0] if rows else None
 
     def carried_counts_of_run(self, run_id: str) -> dict[str, dict[str, int]]:
@@ -263,14 +259,21 @@ class Ledger:
 
     # -- jobs: transitions -----------------------------------------------------------------------
     def record_job(self, fields: Mapping[str, Any], mapping_rows: Iterable[tuple[str, str]] | None = None, *,
-                   csv_path: Path | None = None, columns: Sequence[str] = (), mapping_type: str | None = None) -> str:
+                   csv_path: Path | None = None, columns: Sequence[str] = (), mapping_type: str | None = None,
+                   unless_blocked: bool | None = None) -> str | None:
         """Job row (``exported``) + the (source_row_key, mapping type) pairs it carries data for: given as pairs,
         or read from the job's own CSV (``csv_path`` with its ``columns``; every row carries ``mapping_type``).
-        The CSV must hold ``fields["row_count"]`` rows, each with a key."""
+        The CSV must hold ``fields["row_count"]`` rows, each with a key.
+        ``unless_blocked`` (``processed_blocks`` of ``blocking_job_for_content``): the job row is written only
+        while no job blocks its ``content_key``, in the same statement (no guard query a job first); None when one
+        does (nothing written)."""
         job_key = fields.get("job_key") or new_id()
         values = {"job_key": job_key, "created_at": utcnow(), "local_state": JobState.EXPORTED.value, **fields}
         with self.wh.begin() as c:
-            self._insert(JOBS, values, conn=c)
+            if unless_blocked is None:
+                self._insert(JOBS, values, conn=c)
+            elif not self._insert_unless_blocked(c, values, unless_blocked):
+                return None
             if csv_path is not None:
                 n = self.load_keys(c, job_key, Path(csv_path), columns, mapping_type)
                 if n != int(fields.get("row_count", n)):
@@ -281,6 +284,20 @@ class Ledger:
                                ((job_key, k, mt) for k, mt in mapping_rows or ()), conn=c)
             analyze(c, self, JOB_ROWS)
         return job_key
+
+    def _insert_unless_blocked(self, c, values: Mapping[str, Any], processed_blocks: bool) -> bool:
+        """The job row unless a job blocks its content (one ``insert ... select ... where not exists``). Unset
+        fields are left out, so every parameter has a type (BigQuery asks one of a NULL)."""
+        values = {k: v for k, v in values.items() if v is not None}
+        cols, jobs = list(values), self.rel(JOBS)
+        written = self.wh.ops.dml_rows(c.execute(sa.text(
+            f"insert into {jobs} ({', '.join(self.wh.quote(k) for k in cols)}) select "
+            f"{', '.join(':' + k for k in cols)} where not exists (select 1 from {jobs} j where "
+            f"{_blocking('j', processed_blocks)})"), {**values, "k": values["content_key"]}))
+        if written is None:  # an engine that does not say: look
+            written = c.execute(sa.text(f"select count(*) from {jobs} where job_key = :j"),
+                                {"j": values["job_key"]}).scalar()
+        return bool(written)
 
     def load_keys(self, c, job_key: str, csv_path: Path, columns: Sequence[str], mapping_type: str) -> int:
         """Job rows read by the engine from the job's CSV (VAN's format: header, every field quoted, CRLF, values
@@ -805,6 +822,14 @@ class Ledger:
 
 
 NOT_IN_RESULTS_MESSAGE = "row absent from VAN's result files (rejected by VAN validation)"
+
+
+def _blocking(j: str, processed_blocks: bool) -> str:
+    """Job ``j`` has the content ``:k`` and blocks sending it again (``blocking_job_for_content``)."""
+    processed = (f" or ({j}.local_state = '{JobState.RESULTS_LOADED}' and coalesce({j}.rows_processed, 0) > 0)"
+                 if processed_blocks else "")
+    return (f"{j}.content_key = :k and ({j}.local_state in ({sql_list(COLLECTABLE_JOB_STATES | AMBIGUOUS_JOB_STATES)})"
+            f"{processed})")
 
 
 def _with_unchanged(counts: dict, passing: int) -> dict:

@@ -14,7 +14,7 @@ from typing import Iterator, Sequence
 
 from connector.errors import SubmitAmbiguous, VanConnectError, VanConnectionError, VanError
 from connector.export import Chunk, export_query
-from connector.ledger import JobState, RowClaimConflict, content_key, new_id
+from connector.ledger import JobState, LedgerStateError, RowClaimConflict, content_key, new_id
 from connector.payload import JobSpec, build_payload, choose_resource_type
 from connector.redaction import redact
 from connector.run.plan import SendPlan
@@ -86,9 +86,9 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
     content in a job still open or ambiguous). Returns one of the result values above."""
     s, L = rt.settings, rt.ledger
     ck = content_key(spec.mapping_names, rt.api_target, s.database_mode, chunk.sha256)
-    existing = L.blocking_job_for_content(ck, processed_blocks=not refresh)
-    if existing and not force:
-        return Skipped(existing)
+    # Without --force the job row is written only while no job blocks its content, in the same statement: the
+    # guard costs no query of its own (the blocking job is read only when there is one, to say which).
+    existing = L.blocking_job_for_content(ck, processed_blocks=not refresh) if force else None
     job_key = new_id()
     fields = {
         "job_key": job_key, "run_id": run_id, "content_key": ck, "mapping_types": spec.label,
@@ -97,14 +97,23 @@ def submit_chunk(rt, spec: JobSpec, chunk: Chunk, chunk_count: int, *, run_id: s
         "row_count": chunk.row_count, "file_name": chunk.file_name, "file_sha256": chunk.sha256,
         "zipped_bytes": chunk.zipped_bytes, "forced": bool(force and existing), "retry_of_run_id": retry_of_run_id,
     }
-    if carried is None and len(spec.mapping_names) == 1:  # every row of the file, one mapping type: the engine
-        L.record_job(fields, csv_path=chunk.csv_path, columns=chunk.columns,  # reads the keys from the file
-                     mapping_type=spec.mapping_names[0])
-        pairs = chunk.row_count  # (record_job checked that the file holds exactly these)
+    one_type_file = carried is None and len(spec.mapping_names) == 1  # the engine reads the keys from the file
+    rows = None if one_type_file else list(_mapping_rows(chunk, spec.mapping_names, carried))
+    pairs = chunk.row_count if one_type_file else len(rows)  # (record_job checks the file holds exactly these)
+    guard = None if force else not refresh
+    for _ in range(3):  # a blocking job that ended between the two statements no longer blocks: write it again
+        if one_type_file:
+            recorded = L.record_job(fields, csv_path=chunk.csv_path, columns=chunk.columns,
+                                    mapping_type=spec.mapping_names[0], unless_blocked=guard)
+        else:
+            recorded = L.record_job(fields, rows, unless_blocked=guard)
+        if recorded is not None:
+            break
+        blocking = L.blocking_job_for_content(ck, processed_blocks=not refresh)
+        if blocking is not None:
+            return Skipped(blocking)
     else:
-        rows = list(_mapping_rows(chunk, spec.mapping_names, carried))
-        L.record_job(fields, rows)
-        pairs = len(rows)
+        raise LedgerStateError(f"content {ck} of {spec.label} chunk {chunk.chunk_no}: blocked, then not, three times")
     hosted_key = f"{run_id}/{job_key}/{chunk.zip_path.name}"
     hosted = rt.host.put(chunk.zip_path, hosted_key)
     L.mark_uploaded(job_key, hosted.storage_uri, hosted_key)

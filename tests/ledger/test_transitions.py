@@ -60,3 +60,42 @@ def test_a_transition_not_allowed_is_refused_and_changes_nothing(ledger):
     with pytest.raises(LedgerStateError, match="uploaded -> results_loaded"):  # inside a larger transaction
         ledger.load_results({"job_key": job, "mapping_types": "ActivistCode"}, [], failed_message=None)
     assert _state(ledger, job) == ("uploaded", None, None)
+
+
+def _guarded(ledger, run: str, content: str = "same", processed_blocks: bool = True) -> str | None:
+    return ledger.record_job({"run_id": run, "content_key": content, "mapping_types": "ActivistCode", "row_count": 1,
+                              "retry_of_run_id": None}, [("k1", "ActivistCode")], unless_blocked=processed_blocks)
+
+
+def _jobs_of(ledger, content: str) -> list:
+    return [tuple(r) for r in ledger.wh.fetchall(
+        f"select run_id, local_state from {ledger.rel(JOBS)} where content_key = :c order by run_id", {"c": content})]
+
+
+def test_a_job_row_is_written_only_while_no_job_blocks_its_content(ledger):
+    """The content guard is part of the job row's INSERT (run/submit.py asks nothing first): same statements as
+    an unguarded job; a job in flight (or one VAN processed rows of, unless --full-refresh) blocks the same
+    content, and a blocked job writes nothing; one VAN refused does not block."""
+    with counting_statements(ledger.wh.engine) as plain:
+        _job(ledger, "r0")
+    with counting_statements(ledger.wh.engine) as guarded:
+        first = _guarded(ledger, "r1")
+    assert first is not None and len(guarded) == len(plain), (plain, guarded)
+    ledger.mark_uploaded(first, "file:///x.zip", "r1/x.zip")
+    ledger.transition(first, JobState.SUBMITTING)
+    ledger.mark_submitted(first, 42)
+    assert _guarded(ledger, "r2") is None  # in flight: blocked
+    assert _jobs_of(ledger, "same") == [("r1", "submitted")]
+    assert ledger.blocking_job_for_content("same")["job_key"] == first
+    ledger.load_results({"job_key": first, "mapping_types": "ActivistCode", "row_count": 1, "van_job_id": 42,
+                         "run_id": "r1"}, [{"job_key": first, "mapping_type": "ActivistCode", "source_row_key": "k1",
+                                            "row_status": "processed", "van_job_id": 42, "run_id": "r1"}],
+                        failed_message=None, completed=("Completed", None))
+    assert _guarded(ledger, "r3") is None  # processed rows: blocked...
+    assert _guarded(ledger, "r4", processed_blocks=False) is not None  # ...but for an explicit --full-refresh
+    other = _guarded(ledger, "r5", content="other")
+    ledger.mark_uploaded(other, "file:///y.zip", "r5/y.zip")
+    ledger.transition(other, JobState.SUBMITTING)
+    ledger.mark_refused(other, ["ActivistCode"], "r5", "refused at POST", "[]")
+    assert _jobs_of(ledger, "other") == [("r5", "submit_failed")]
+    assert _guarded(ledger, "r6", content="other") is not None  # a job VAN refused does not block
