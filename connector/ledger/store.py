@@ -287,12 +287,13 @@ class Ledger:
 
     def _insert_unless_blocked(self, c, values: Mapping[str, Any], processed_blocks: bool) -> bool:
         """The job row unless a job blocks its content (one ``insert ... select ... where not exists``). Unset
-        fields are left out, so every parameter has a type (BigQuery asks one of a NULL)."""
+        fields are left out, so every parameter has a type (BigQuery asks one of a NULL); the one-row FROM because
+        BigQuery refuses a WHERE without one (its emulator does not: the SQL lint of test_bigquery_demo caught it)."""
         values = {k: v for k, v in values.items() if v is not None}
         cols, jobs = list(values), self.rel(JOBS)
         written = self.wh.ops.dml_rows(c.execute(sa.text(
             f"insert into {jobs} ({', '.join(self.wh.quote(k) for k in cols)}) select "
-            f"{', '.join(':' + k for k in cols)} where not exists (select 1 from {jobs} j where "
+            f"{', '.join(':' + k for k in cols)} from (select 1 as one) o where not exists (select 1 from {jobs} j where "
             f"{_blocking('j', processed_blocks)})"), {**values, "k": values["content_key"]}))
         if written is None:  # an engine that does not say: look
             written = c.execute(sa.text(f"select count(*) from {jobs} where job_key = :j"),

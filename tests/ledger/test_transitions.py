@@ -5,11 +5,14 @@ live opt-in) its row count (``Engine.dml_rowcount``)."""
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 
 import pytest
 
 from connector.ledger import JobState, Ledger, LedgerStateError
 from connector.ledger.schema import JOBS
+from connector.warehouse.engines import bigquery as bq_engine
+from tests.helpers.bigquery_lint import lint
 from tests.helpers.statements import counting_statements
 from tests.warehouse.conftest import ENGINES, open_engine
 
@@ -62,6 +65,22 @@ def test_a_transition_not_allowed_is_refused_and_changes_nothing(ledger):
     assert _state(ledger, job) == ("uploaded", None, None)
 
 
+@contextmanager
+def _rendered_bigquery(into: list[str]):
+    """What the BigQuery engine's DB-API cursor sends, parameters rendered (as tests/scenarios/test_bigquery_demo.py)."""
+    original = bq_engine.render_params
+
+    def recording(operation, parameters):
+        into.append(sql := original(operation, parameters))
+        return sql
+
+    bq_engine.render_params = recording
+    try:
+        yield
+    finally:
+        bq_engine.render_params = original
+
+
 def _guarded(ledger, run: str, content: str = "same", processed_blocks: bool = True) -> str | None:
     return ledger.record_job({"run_id": run, "content_key": content, "mapping_types": "ActivistCode", "row_count": 1,
                               "retry_of_run_id": None}, [("k1", "ActivistCode")], unless_blocked=processed_blocks)
@@ -78,9 +97,12 @@ def test_a_job_row_is_written_only_while_no_job_blocks_its_content(ledger):
     content, and a blocked job writes nothing; one VAN refused does not block."""
     with counting_statements(ledger.wh.engine) as plain:
         _job(ledger, "r0")
-    with counting_statements(ledger.wh.engine) as guarded:
+    rendered: list[str] = []
+    with counting_statements(ledger.wh.engine) as guarded, _rendered_bigquery(rendered):
         first = _guarded(ledger, "r1")
     assert first is not None and len(guarded) == len(plain), (plain, guarded)
+    # the emulator runs what real BigQuery refuses (a WHERE without a FROM): what was sent is linted as GoogleSQL
+    assert {q[:120]: found for q in rendered if (found := lint(q))} == {}
     ledger.mark_uploaded(first, "file:///x.zip", "r1/x.zip")
     ledger.transition(first, JobState.SUBMITTING)
     ledger.mark_submitted(first, 42)
